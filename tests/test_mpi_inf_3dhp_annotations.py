@@ -1,0 +1,27 @@
+"""Reading the official MPI-INF-3DHP test annotations (real TS5/TS6 files; skipped if absent)."""
+import numpy as np
+import pytest
+
+from common.errors import UserError
+from common.mpi_inf_3dhp import read_test_annotations
+
+
+def test_real_ts5_ts6_frame_counts(mpi_inf_3dhp_annotations):
+    annots = read_test_annotations(mpi_inf_3dhp_annotations, ['TS5', 'TS6'])
+    assert annots['TS5'].num_frames == 320 and annots['TS6'].num_frames == 492
+    assert annots['TS5'].valid.sum() == 276 and annots['TS6'].valid.sum() == 392
+    for a in annots.values():
+        assert a.annot3.shape == (a.num_frames, 17, 3) and a.annot2.shape == (a.num_frames, 17, 2)
+        assert set(np.unique(a.activity)) <= set(range(1, 8))
+        # Camera frame in millimetres: people stand metres in front of the camera.
+        assert np.median(a.annot3[a.valid, :, 2]) > 1000
+
+
+def test_missing_annotation_file_is_a_user_error(tmp_path):
+    (tmp_path / 'TS1').mkdir()
+    with pytest.raises(UserError, match=r'TS1/annot_data\.mat: not found'):
+        read_test_annotations(tmp_path)
+    with pytest.raises(UserError, match='annotation folder not found'):
+        read_test_annotations(tmp_path / 'nope')
+    with pytest.raises(UserError, match='no TS1..TS6 folders'):
+        read_test_annotations(tmp_path / 'TS1')
