@@ -1,0 +1,214 @@
+"""CLIP's text transformer (ViT-B/32 text tower) without the 88M-parameter vision tower.
+
+Parameter names are OpenAI's (``token_embedding``, ``positional_embedding``,
+``transformer.resblocks.N.{attn.in_proj_weight, attn.in_proj_bias, attn.out_proj, ln_1,
+mlp.c_fc, mlp.c_proj, ln_2}``, ``ln_final``, ``text_projection``, ``logit_scale``), so OpenAI's
+weights load by name. ViT-B/32: width 512, 12 layers, 8 heads, vocabulary 49408, context 77,
+causal self-attention, QuickGELU. Attention runs through ``scaled_dot_product_attention``.
+
+Weights come from a local OpenAI checkpoint (TorchScript archive as downloaded by OpenAI's
+``clip`` package, or a plain state dict); they are never downloaded. Without a file the tower
+is built with OpenAI's initialisation from a fixed seed, so runs stay reproducible, and a
+warning says the prompts are then not semantically meaningful.
+"""
+import hashlib
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.errors import UserError
+
+DEFAULT_CLIP_WEIGHTS = Path('~/.cache/clip/ViT-B-32.pt')
+RANDOM_TOWER_SEED = 20240617
+QUICK_GELU_ALPHA = 1.702
+LOGIT_SCALE_INIT = math.log(1 / 0.07)
+
+
+@dataclass(frozen=True)
+class TextTowerConfig:
+    """Shape of a CLIP text tower. The default is ViT-B/32's."""
+    width: int = 512
+    layers: int = 12
+    heads: int = 8
+    vocab_size: int = 49408
+    context_length: int = 77
+    embed_dim: int = 512      # output of text_projection
+
+
+class QuickGELU(nn.Module):
+    def forward(self, x):
+        return x * torch.sigmoid(QUICK_GELU_ALPHA * x)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention with nn.MultiheadAttention's parameter names."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * width, width))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * width))
+        self.out_proj = nn.Linear(width, width)
+
+    def forward(self, x):
+        """x: (B, L, D) -> (B, L, D)."""
+        b, l, d = x.shape
+        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
+        q, k, v = qkv.view(b, l, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.out_proj(y.transpose(1, 2).reshape(b, l, d))
+
+
+class ResidualAttentionBlock(nn.Module):
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.attn = CausalSelfAttention(width, heads)
+        self.ln_1 = nn.LayerNorm(width)
+        self.mlp = nn.Sequential()
+        self.mlp.add_module('c_fc', nn.Linear(width, 4 * width))
+        self.mlp.add_module('gelu', QuickGELU())
+        self.mlp.add_module('c_proj', nn.Linear(4 * width, width))
+        self.ln_2 = nn.LayerNorm(width)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class TextTransformer(nn.Module):
+    def __init__(self, width: int, layers: int, heads: int):
+        super().__init__()
+        self.resblocks = nn.Sequential(*[ResidualAttentionBlock(width, heads) for _ in range(layers)])
+
+    def forward(self, x):
+        return self.resblocks(x)
+
+
+class CLIPTextTower(nn.Module):
+    """CLIP text encoder. Frozen: no parameter requires grad and it always runs in eval mode,
+    but activations are not detached, so inputs (FinePOSE's learnable prompt vectors) receive
+    gradients through it."""
+
+    def __init__(self, config: TextTowerConfig = TextTowerConfig()):
+        super().__init__()
+        self.config = config
+        self.token_embedding = nn.Embedding(config.vocab_size, config.width)
+        self.positional_embedding = nn.Parameter(torch.empty(config.context_length, config.width))
+        self.transformer = TextTransformer(config.width, config.layers, config.heads)
+        self.ln_final = nn.LayerNorm(config.width)
+        self.text_projection = nn.Parameter(torch.empty(config.width, config.embed_dim))
+        self.logit_scale = nn.Parameter(torch.tensor(LOGIT_SCALE_INIT))
+        self.source = 'uninitialised'
+        self.initialize_randomly(RANDOM_TOWER_SEED)
+        self.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        return super().train(False)
+
+    @torch.no_grad()
+    def initialize_randomly(self, seed: int):
+        """OpenAI's initialisation, drawn from a private generator (the global RNG is untouched)."""
+        gen = torch.Generator().manual_seed(seed)
+        width, layers = self.config.width, self.config.layers
+        attn_std, proj_std, fc_std = width ** -0.5, width ** -0.5 * (2 * layers) ** -0.5, (2 * width) ** -0.5
+        self.token_embedding.weight.normal_(0, 0.02, generator=gen)
+        self.positional_embedding.normal_(0, 0.01, generator=gen)
+        for block in self.transformer.resblocks:
+            block.attn.in_proj_weight.normal_(0, attn_std, generator=gen)
+            block.attn.in_proj_bias.zero_()
+            block.attn.out_proj.weight.normal_(0, proj_std, generator=gen)
+            block.attn.out_proj.bias.zero_()
+            block.mlp.c_fc.weight.normal_(0, fc_std, generator=gen)
+            block.mlp.c_fc.bias.zero_()
+            block.mlp.c_proj.weight.normal_(0, proj_std, generator=gen)
+            block.mlp.c_proj.bias.zero_()
+            for ln in (block.ln_1, block.ln_2):
+                ln.reset_parameters()
+        self.ln_final.reset_parameters()
+        self.text_projection.normal_(0, width ** -0.5, generator=gen)
+        self.logit_scale.fill_(LOGIT_SCALE_INIT)
+        self.source = f'random (seed {seed})'
+
+    def encode_embeddings(self, x):
+        """Token embeddings (B, L, D), L = context length -> contextual features (B, L, D) after ln_final."""
+        x = x + self.positional_embedding.to(x.dtype)
+        return self.ln_final(self.transformer(x))
+
+    def encode_text(self, tokens):
+        """Token ids (B, L) -> (B, embed_dim) CLIP text features taken at the end-of-text token."""
+        x = self.encode_embeddings(self.token_embedding(tokens))
+        return x[torch.arange(x.shape[0]), tokens.argmax(dim=-1)] @ self.text_projection
+
+    def fingerprint(self) -> str:
+        """Short hash of the weights, recorded in our checkpoints to detect a different tower at load time."""
+        digest = hashlib.sha1()
+        for name, tensor in sorted(self.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().float().cpu().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+
+def _read_state_dict(path: Path) -> dict:
+    """OpenAI's TorchScript archive or a plain (possibly nested) state dict -> flat dict of tensors."""
+    try:
+        archive = torch.jit.load(str(path), map_location='cpu')
+        return {k: v for k, v in archive.state_dict().items()}
+    except RuntimeError:
+        pass
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:  # any unreadable content is the user's file problem
+        raise UserError(f'{path}: cannot read CLIP weights ({type(err).__name__}); expected OpenAI\'s '
+                        'ViT-B-32.pt TorchScript archive or a state dict saved with torch.save') from None
+    if isinstance(state, dict) and 'state_dict' in state and isinstance(state['state_dict'], dict):
+        state = state['state_dict']
+    if not isinstance(state, dict):
+        raise UserError(f'{path}: expected a state dict of CLIP weights, found {type(state).__name__}')
+    return state
+
+
+def load_text_tower_weights(tower: CLIPTextTower, path) -> None:
+    """Fill ``tower`` from a CLIP checkpoint file; the vision tower and other keys are ignored.
+
+    Weights are cast to float32 (OpenAI's archive stores float16).
+    """
+    path = Path(path).expanduser()
+    state = _read_state_dict(path)
+    ours = tower.state_dict()
+    missing = [k for k in ours if k not in state]
+    if missing:
+        raise UserError(f'{path}: not a CLIP text tower checkpoint: missing {missing[0]} '
+                        f'(and {len(missing) - 1} more)')
+    for key, value in ours.items():
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise UserError(f'{path}: {key} has shape {tuple(state[key].shape)}, expected {tuple(value.shape)} '
+                            '(ViT-B/32 text tower)')
+    tower.load_state_dict({k: state[k].float() for k in ours})
+    tower.source = str(path)
+
+
+def build_text_tower(config: TextTowerConfig = TextTowerConfig(), weights=None, require_weights: bool = False) -> CLIPTextTower:
+    """A frozen text tower with OpenAI's weights from ``weights`` (default ``~/.cache/clip/ViT-B-32.pt``).
+
+    No file: a warning and a seeded random tower of the same shape, or a ``UserError`` when
+    ``require_weights``. Never downloads.
+    """
+    tower = CLIPTextTower(config)
+    path = Path(weights).expanduser() if weights else DEFAULT_CLIP_WEIGHTS.expanduser()
+    if path.is_file():
+        load_text_tower_weights(tower, path)
+    elif weights or require_weights:
+        raise UserError(f'CLIP weights not found at {path}; place OpenAI\'s ViT-B-32.pt there or pass '
+                        '--clip-weights PATH (they are never downloaded)')
+    else:
+        warnings.warn(f'CLIP weights not found at {path}: using a randomly initialised text tower '
+                      f'(seed {RANDOM_TOWER_SEED}); prompts will carry no language meaning. Pass '
+                      '--clip-weights PATH for the real ViT-B/32 weights, or --require-clip-weights to make this an error.',
+                      stacklevel=2)
+    return tower
+

@@ -1,0 +1,38 @@
+"""Model configuration and construction: one place that turns flags into a FinePOSE."""
+from dataclasses import dataclass, field
+
+from common.clip_text import TextTowerConfig, build_text_tower
+from common.denoiser import PoseDenoiser
+from common.diffusion import PoseDiffusion
+from common.prompts import LAYOUTS, FinePromptEncoder
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture and diffusion settings (paper defaults). Saved inside our checkpoints.
+
+    layout: prompt layout name ('h36m': 7 segments with the action label; 'mpi_inf_3dhp': 6).
+    """
+    layout: str = 'h36m'
+    num_frames: int = 243
+    num_joints: int = 17
+    width: int = 512
+    depth: int = 8
+    heads: int = 8
+    mlp_ratio: float = 2.0
+    drop_path: float = 0.1
+    timesteps: int = 1000
+    scale: float = 1.0
+    frozen_prompts: bool = False
+    text_tower: TextTowerConfig = field(default_factory=TextTowerConfig)
+
+
+def build_model(config: ModelConfig, keypoints_mirror, joints_mirror, clip_weights=None,
+                require_clip_weights: bool = False) -> PoseDiffusion:
+    """A FinePOSE model; CLIP text weights from ``clip_weights`` (see ``clip_text.build_text_tower``)."""
+    tower = build_text_tower(config.text_tower, clip_weights, require_clip_weights)
+    prompt_encoder = FinePromptEncoder(LAYOUTS[config.layout], tower, config.width, heads=config.heads,
+                                       frozen_prompts=config.frozen_prompts)
+    denoiser = PoseDenoiser(config.num_frames, config.num_joints, config.width, config.depth, config.heads,
+                            config.mlp_ratio, config.drop_path, text_width=config.text_tower.width)
+    return PoseDiffusion(denoiser, prompt_encoder, keypoints_mirror, joints_mirror, config.timesteps, config.scale)

@@ -1,0 +1,167 @@
+"""Official FinePOSE checkpoints: load the reference's ``.bin`` files into our model, and back.
+
+The reference stores ``checkpoint['model_pos']``, the state dict of ``nn.DataParallel(FinePOSE)``:
+names prefixed ``module.``, the denoiser and prompt modules under ``module.pose_estimator.``
+with the reference's names, the whole CLIP ViT-B/32 (vision tower included) under
+``module.pose_estimator.clip_text.``, and the diffusion schedule as buffers. Loading fills our
+model completely, the CLIP text tower included (so no separate CLIP file is needed); only the
+vision tower is ignored, and the schedule buffers are checked against ours.
+
+``load_official_checkpoint(model, path)`` is the one entry point; ``official_state_dict``
+writes our weights back in the reference layout.
+"""
+import importlib
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common.diffusion import schedule_terms
+from common.errors import UserError
+
+DATA_PARALLEL_PREFIX = 'module.'
+VISION_TOWER_PREFIX = 'pose_estimator.clip_text.visual.'
+SCHEDULE_TOLERANCE = 1e-6
+
+# (reference name prefix, our name prefix); the first matching prefix applies.
+_RENAMES = [
+    ('pose_estimator.Spatial_pos_embed', 'denoiser.joint_pos_embed'),
+    ('pose_estimator.Temporal_pos_embed', 'denoiser.frame_pos_embed'),
+    ('pose_estimator.Spatial_patch_to_embedding.', 'denoiser.joint_embed.'),
+    ('pose_estimator.time_mlp.1.', 'denoiser.timestep_mlp.0.'),
+    ('pose_estimator.time_mlp.3.', 'denoiser.timestep_mlp.2.'),
+    ('pose_estimator.STEblocks.', 'denoiser.spatial_blocks.'),
+    ('pose_estimator.TTEblocks.', 'denoiser.temporal_blocks.'),
+    ('pose_estimator.Spatial_norm.', 'denoiser.spatial_norm.'),
+    ('pose_estimator.Temporal_norm.', 'denoiser.temporal_norm.'),
+    ('pose_estimator.head.', 'denoiser.head.'),
+    ('pose_estimator.temporal_cross_attn.proj_out.emb_layers.1.', 'denoiser.prompt_attention.stylize.emb_proj.'),
+    ('pose_estimator.temporal_cross_attn.proj_out.norm.', 'denoiser.prompt_attention.stylize.norm.'),
+    ('pose_estimator.temporal_cross_attn.proj_out.out_layers.2.', 'denoiser.prompt_attention.stylize.out_proj.'),
+    ('pose_estimator.temporal_cross_attn.', 'denoiser.prompt_attention.'),
+    ('pose_estimator.textTransEncoder.', 'prompt_encoder.encoder.'),
+    ('pose_estimator.text_ln.', 'prompt_encoder.norm.'),
+    ('pose_estimator.text_proj.0.', 'prompt_encoder.pooled_proj.'),
+    ('pose_estimator.clip_text.', 'prompt_encoder.text_tower.'),
+    ('pose_estimator.ctx_verb', 'prompt_encoder.learnable.action'),
+    ('pose_estimator.ctx_', 'prompt_encoder.learnable.'),
+]
+
+
+def _rename(name: str, renames) -> str:
+    for old, new in renames:
+        if name.startswith(old):
+            return new + name[len(old):]
+    return None
+
+
+# Globals a reference checkpoint may contain besides tensors: its data-order RNG, a numpy
+# RandomState, and the numpy arrays/dtypes of that RNG's state (numpy 1 and 2 spellings).
+_NUMPY_RNG_GLOBALS = {
+    'numpy.random._pickle.__randomstate_ctor', 'numpy.random._pickle.__bit_generator_ctor',
+    'numpy.random._mt19937.MT19937', 'numpy.random.mtrand.RandomState',
+    'numpy.core.multiarray._reconstruct', 'numpy._core.multiarray._reconstruct',
+    'numpy.ndarray', 'numpy.dtype',
+}
+
+
+def _resolve_global(name: str):
+    module, _, attr = name.rpartition('.')
+    return getattr(importlib.import_module(module), attr)
+
+
+def read_official_checkpoint(path) -> dict:
+    """Read a reference ``.bin`` without executing arbitrary pickled code: besides tensors only
+    the numpy RNG globals above are allowed."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f'checkpoint {path} not found')
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        foreign = [n for n in names if n not in _NUMPY_RNG_GLOBALS and not n.startswith('numpy.dtypes.')]
+        if foreign:
+            raise UserError(f'{path}: refusing to unpickle {foreign[0]}; expected tensors and a numpy RNG only')
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', DeprecationWarning)   # numpy.core is numpy 1's spelling
+            allowed = [(_resolve_global(n), n) for n in names]
+        # Objects rebuilt from state: the RandomState and dtypes (numpy.dtypes.UInt32DType, ...).
+        allowed += [np.random.RandomState] + [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith('DType')]
+        with torch.serialization.safe_globals(allowed):
+            checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    except UserError:
+        raise
+    except Exception as err:  # corrupt or foreign file: a user problem, reported in one line
+        raise UserError(f'{path}: not a readable FinePOSE checkpoint ({type(err).__name__}: '
+                        f'{str(err).splitlines()[0][:200]})') from None
+    if not isinstance(checkpoint, dict) or 'model_pos' not in checkpoint:
+        raise UserError(f'{path}: no "model_pos" entry; expected a reference FinePOSE checkpoint')
+    return checkpoint
+
+
+def official_to_ours(state: dict, timesteps: int, source='checkpoint') -> dict:
+    """Reference-layout state dict -> our parameter names.
+
+    The vision tower is dropped; schedule buffers must equal ``schedule_terms(timesteps)``;
+    any other unknown name is an error (a different model, not a FinePOSE checkpoint).
+    """
+    schedule = schedule_terms(timesteps)
+    ours = {}
+    for name, value in state.items():
+        name = name[len(DATA_PARALLEL_PREFIX):] if name.startswith(DATA_PARALLEL_PREFIX) else name
+        if name.startswith(VISION_TOWER_PREFIX):
+            continue
+        if name in schedule:
+            if value.shape != schedule[name].shape or not torch.allclose(value.double(), schedule[name], atol=SCHEDULE_TOLERANCE):
+                raise UserError(f'{source}: buffer {name} differs from a {timesteps}-step cosine schedule; '
+                                'pass the -timestep it was trained with')
+            continue
+        new = _rename(name, _RENAMES)
+        if new is None:
+            raise UserError(f'{source}: unexpected parameter {DATA_PARALLEL_PREFIX}{name}; not a FinePOSE checkpoint')
+        ours[new] = value
+    return ours
+
+
+def load_official_state_dict(model, state: dict, source='checkpoint') -> None:
+    """Fill ``model`` (a ``PoseDiffusion``) from a reference-layout state dict; every parameter of
+    ours must be present with the same shape."""
+    ours = official_to_ours(state, model.num_timesteps, source)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in ours]
+    if missing:
+        raise UserError(f'{source}: missing {len(missing)} parameters, e.g. {missing[0]}; '
+                        'is it a checkpoint of the other dataset (H36M: ctx_verb; 3DHP: none)?')
+    for key, value in ours.items():
+        if key not in expected:
+            raise UserError(f'{source}: parameter {key} has no place in this model (other prompt layout?)')
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise UserError(f'{source}: {key} has shape {tuple(value.shape)}, this model expects '
+                            f'{tuple(expected[key].shape)}; check -f, -cs and -dep')
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in ours.items()})
+
+
+def load_official_checkpoint(model, path) -> dict:
+    """Load a reference FinePOSE ``.bin`` into ``model``. Returns the checkpoint's other entries
+    (epoch, lr, ...) for information."""
+    checkpoint = read_official_checkpoint(path)
+    load_official_state_dict(model, checkpoint['model_pos'], source=str(path))
+    return {k: v for k, v in checkpoint.items() if k not in ('model_pos', 'optimizer', 'random_state')}
+
+
+def official_state_dict(model) -> dict:
+    """Our weights under the reference's names (``module.`` prefix), schedule buffers included;
+    the CLIP vision tower, which we never build, is absent."""
+    inverse = [(new, old) for old, new in _RENAMES]
+    # Longest "our" prefixes first, so the stylisation entries win over their parent module's.
+    inverse.sort(key=lambda pair: len(pair[0]), reverse=True)
+    state = {DATA_PARALLEL_PREFIX + _rename(k, inverse): v for k, v in model.state_dict().items()}
+    for name, value in schedule_terms(model.num_timesteps).items():
+        state[DATA_PARALLEL_PREFIX + name] = value
+    return state
+
+
+def is_official_checkpoint(checkpoint: dict) -> bool:
+    """True for the reference's layout (``model_pos`` with ``module.pose_estimator.`` names)."""
+    model_pos = checkpoint.get('model_pos') if isinstance(checkpoint, dict) else None
+    return isinstance(model_pos, dict) and any(k.startswith(DATA_PARALLEL_PREFIX + 'pose_estimator.') for k in model_pos)

@@ -1,0 +1,95 @@
+"""Diffusion: schedule, noising, DDIM steps, flip, reproducible sampling."""
+import math
+
+import torch
+
+from common.diffusion import ddim_time_pairs, schedule_terms
+from common.skeleton import H36M_17, flip_horizontal
+from common.tokenizer import get_tokenizer
+from model_fixtures import build_tiny_model
+
+TOK = get_tokenizer()
+PERM = H36M_17.mirror_permutation()
+
+
+def test_cosine_schedule_closed_form():
+    terms = schedule_terms(1000)
+    f = lambda t: math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2
+    for t in (0, 10, 500, 990):
+        assert abs(terms['alphas_cumprod'][t].item() - f(t + 1) / f(0)) < 1e-12
+    assert terms['betas'].max().item() == 0.999          # clipped at the end of the schedule
+    assert (terms['alphas_cumprod'].diff() < 0).all()
+
+
+def test_ddim_step_times():
+    pairs = ddim_time_pairs(1000, 10)
+    assert [t for t, _ in pairs] == [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]
+    assert [s for _, s in pairs] == [899, 799, 699, 599, 499, 399, 299, 199, 99, -1]
+    assert ddim_time_pairs(1000, 1) == [(999, -1)]
+
+
+def test_q_sample_scales_and_clamps():
+    model = build_tiny_model()
+    x0 = torch.full((2, 9, 17, 3), 0.5)
+    noise = torch.zeros_like(x0)
+    t = torch.tensor([0, 999])
+    x_t = model.q_sample(x0, t, noise)
+    abar = schedule_terms(1000)['alphas_cumprod']
+    torch.testing.assert_close(x_t[0], x0[0] * abar[0].sqrt().float())
+    torch.testing.assert_close(x_t[1], x0[1] * abar[999].sqrt().float())
+    big = model.q_sample(torch.full_like(x0, 5.0), torch.tensor([0, 0]), noise)
+    assert big.max().item() == torch.tensor(1.1).item()
+
+
+def _inputs(b=2):
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(b, 9, 17, 2, generator=g) * 0.3, TOK.tokenize(['Walking', 'Eating'][:b])
+
+
+def test_sample_shapes_and_reproducibility():
+    model = build_tiny_model().eval()
+    kp, tokens = _inputs()
+    a = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=4, generator=torch.Generator().manual_seed(7))
+    b = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=4, generator=torch.Generator().manual_seed(7))
+    c = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=4, generator=torch.Generator().manual_seed(8))
+    assert a.shape == (2, 4, 3, 9, 17, 3)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.allclose(a, c)
+    assert a.abs().max() <= 1.1
+
+
+def test_single_step_returns_the_direct_x0_prediction():
+    model = build_tiny_model().eval()
+    kp, tokens = _inputs(1)
+    out = model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=1, flip=False, generator=torch.Generator().manual_seed(3))
+    assert out.shape == (1, 1, 2, 9, 17, 3)
+    noise = torch.randn((2, 9, 17, 3), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        prompts = model.prompt_encoder(tokens).repeat_interleave(2)
+        direct = model.denoiser(kp.expand(2, -1, -1, -1), noise.clamp(-1.1, 1.1), torch.full((2,), 999), prompts)
+    torch.testing.assert_close(out[0, 0], direct.clamp(-1.1, 1.1), atol=1e-6, rtol=1e-5)
+
+
+def test_flip_averages_plain_and_mirrored_predictions():
+    model = build_tiny_model().eval()
+    kp, tokens = _inputs(1)
+    noise = torch.randn((1, 9, 17, 3), generator=torch.Generator().manual_seed(4)) * 0.3
+    with torch.no_grad():
+        prompts = model.prompt_encoder(tokens)
+        got = model._predict_x0(noise, kp, 500, prompts, flip=True)
+        t = torch.full((1,), 500)
+        plain = model.denoiser(kp, noise, t, prompts)
+        mirrored = model.denoiser(flip_horizontal(kp, PERM), flip_horizontal(noise, PERM), t, prompts)
+    torch.testing.assert_close(got, (plain + flip_horizontal(mirrored, PERM)) / 2, atol=1e-6, rtol=1e-5)
+
+
+def test_training_loss_and_gradients():
+    model = build_tiny_model().train()
+    kp, tokens = _inputs()
+    target = torch.randn(2, 9, 17, 3) * 0.2
+    t, noise = model.draw_training_noise(2, (9, 17, 3), generator=torch.Generator().manual_seed(0))
+    loss = model(kp, target, tokens, t, noise)
+    assert loss.ndim == 0 and loss.item() > 0
+    loss.backward()
+    assert model.denoiser.joint_embed.weight.grad.abs().sum() > 0
+    assert model.prompt_encoder.learnable['action'].grad.abs().sum() > 0

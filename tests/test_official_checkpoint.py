@@ -1,0 +1,212 @@
+"""Official checkpoints: the reference's key layout loads completely, round-trips, and our
+network computes the reference's function (parity against an independent transcription)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from common.diffusion import schedule_terms
+from common.errors import UserError
+from common.model import ModelConfig, build_model
+from common.official_checkpoint import (load_official_checkpoint, load_official_state_dict, official_state_dict,
+                                        official_to_ours)
+from common.skeleton import H36M_17, flip_horizontal
+from common.tokenizer import get_tokenizer
+from model_fixtures import TINY_TOWER, build_tiny_model
+from reference_finepose import RefMixSTE2
+
+TOK = get_tokenizer()
+PERM = H36M_17.mirror_permutation()
+PRE_TEXT = ['A person', 'speed', 'head', 'body', 'arm', 'leg']
+
+
+def _reference_key_list(shared_dir):
+    return json.loads((shared_dir / 'data' / 'reference_checkpoint_keys.json').read_text())
+
+
+def _random_reference_state(keys, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, shape in keys['parameters']:
+        if '.visual.' in name:
+            state[name] = torch.zeros(shape)          # the vision tower is ignored; no need for values
+        else:
+            state[name] = torch.randn(shape, generator=g) * 0.02
+    for name, value in schedule_terms(1000).items():
+        state['module.' + name] = value
+    return state
+
+
+def test_reference_layout_loads_completely_and_round_trips(shared_dir):
+    keys = _reference_key_list(shared_dir)
+    assert {n for n, _ in keys['buffers']} == {'module.' + n for n in schedule_terms(1000)}
+    state = _random_reference_state(keys)
+    model = build_model(ModelConfig(), PERM, PERM, clip_weights=None)
+    ours = official_to_ours(state, 1000)
+    assert set(ours) == set(model.state_dict())              # no missing, no unexpected
+    load_official_state_dict(model, state)
+    back = official_state_dict(model)
+    kept = {k: v for k, v in state.items() if '.visual.' not in k}
+    assert set(back) == set(kept)
+    for name, value in kept.items():
+        torch.testing.assert_close(back[name].to(value.dtype), value, rtol=0, atol=0, msg=name)
+
+
+def test_schedule_mismatch_and_wrong_layout_are_user_errors():
+    model = build_tiny_model()
+    state = official_state_dict(model)
+    with pytest.raises(UserError, match='differs from a 500-step cosine schedule'):
+        official_to_ours(state, 500)
+    other = build_tiny_model(layout='mpi_inf_3dhp')
+    with pytest.raises(UserError, match='has no place in this model'):
+        load_official_state_dict(other, state)
+    state['module.pose_estimator.extra.weight'] = torch.zeros(1)
+    with pytest.raises(UserError, match='unexpected parameter module.pose_estimator.extra.weight'):
+        official_to_ours(state, 1000)
+
+
+def test_reference_bin_file_with_numpy_rng(tmp_path):
+    source = build_tiny_model()
+    torch.nn.init.normal_(source.denoiser.frame_pos_embed)
+    path = tmp_path / 'best_epoch_20_10.bin'
+    torch.save({'epoch': 80, 'lr': 1e-5, 'random_state': np.random.RandomState(1234),
+                'optimizer': {'state': {}, 'param_groups': []}, 'model_pos': official_state_dict(source)}, path)
+    target = build_tiny_model()
+    info = load_official_checkpoint(target, path)
+    assert info['epoch'] == 80
+    torch.testing.assert_close(target.state_dict(), source.state_dict())
+    (tmp_path / 'junk.bin').write_bytes(b'junk')
+    with pytest.raises(UserError, match='not a readable FinePOSE checkpoint'):
+        load_official_checkpoint(target, tmp_path / 'junk.bin')
+
+
+def _perturb_zero_initialised(model, seed):
+    """Give the zero-initialised parameters values, so every path of the network matters."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in (model.denoiser.joint_pos_embed, model.denoiser.frame_pos_embed,
+                  model.denoiser.prompt_attention.stylize.out_proj.weight,
+                  model.denoiser.prompt_attention.stylize.out_proj.bias):
+            p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+
+
+def _reference_for(model, config, is_train):
+    tower = config.text_tower
+    ref = RefMixSTE2(config.num_frames, config.width, config.depth, text_width=tower.width, text_layers=tower.layers,
+                     text_heads=tower.heads, heads=config.heads, layout=config.layout, is_train=is_train).eval()
+    state = {k[len('module.pose_estimator.'):]: v for k, v in official_state_dict(model).items()
+             if k.startswith('module.pose_estimator.')}
+    ref.load_state_dict(state)
+    return ref
+
+
+def _parity(config, actions, b, h, seed=0, tolerance=1e-5):
+    """Max |ours - reference| in both input layouts, clips of one batch sharing the action."""
+    model = build_tiny_model(**{k: getattr(config, k) for k in ('num_frames', 'width', 'depth', 'heads', 'layout', 'text_tower')})
+    model.eval()
+    _perturb_zero_initialised(model, seed)
+    g = torch.Generator().manual_seed(seed)
+    f = config.num_frames
+    kp = torch.randn(b, f, 17, 2, generator=g) * 0.3
+    noisy = torch.randn(b, h, f, 17, 3, generator=g) * 0.5
+    t = torch.randint(0, 1000, (b,), generator=g)
+    text = TOK.tokenize(actions)
+    pre_text = TOK.tokenize(PRE_TEXT)[None].expand(b, -1, -1)
+    with torch.no_grad():
+        ref_eval = _reference_for(model, config, is_train=False)(kp, noisy, t, text, pre_text)
+        prompts = model.prompt_encoder(text).repeat_interleave(h)
+        ours = model.denoiser(kp.repeat_interleave(h, 0), noisy.flatten(0, 1), t.repeat_interleave(h), prompts)
+        ours = ours.view(b, h, f, 17, 3)
+        ref_train = _reference_for(model, config, is_train=True)(kp, noisy[:, 0], t, text, pre_text)
+    assert ref_eval.abs().mean() > 0.05
+    err_eval = (ours - ref_eval).abs().max().item()
+    err_train = (ours[:, 0] - ref_train).abs().max().item()
+    assert err_eval <= tolerance and err_train <= tolerance, (err_eval, err_train)
+    return ref_eval
+
+
+@pytest.mark.parametrize('layout', ['h36m', 'mpi_inf_3dhp'])
+def test_parity_with_reference_small(layout):
+    config = ModelConfig(layout=layout, num_frames=9, width=32, depth=3, heads=4, text_tower=TINY_TOWER)
+    _parity(config, ['Walking'], b=1, h=3)
+    _parity(config, ['Eating', 'Eating'], b=2, h=2, seed=1)
+
+
+def test_reference_mixes_prompts_across_clips_and_we_do_not():
+    """The reference tiles prompt keys over the (clip x joint) batch: with different actions in
+    one batch its clip 1 sees clip 0's prompt for some joints; ours matches per-clip runs."""
+    config = ModelConfig(num_frames=9, width=32, depth=2, heads=4, text_tower=TINY_TOWER)
+    model = build_tiny_model(num_frames=9, width=32, depth=2, heads=4).eval()
+    _perturb_zero_initialised(model, 0)
+    ref = _reference_for(model, config, is_train=True)
+    g = torch.Generator().manual_seed(2)
+    kp, noisy, t = torch.randn(2, 9, 17, 2, generator=g), torch.randn(2, 9, 17, 3, generator=g), torch.tensor([400, 400])
+    text, pre = TOK.tokenize(['Walking', 'Phoning']), TOK.tokenize(PRE_TEXT)[None].expand(2, -1, -1)
+    with torch.no_grad():
+        mixed = ref(kp, noisy, t, text, pre)
+        per_clip = torch.cat([ref(kp[i:i + 1], noisy[i:i + 1], t[i:i + 1], text[i:i + 1], pre[:1]) for i in range(2)])
+        ours = model.denoiser(kp, noisy, t, model.prompt_encoder(text))
+    assert (mixed - per_clip).abs().max() > 1e-3
+    torch.testing.assert_close(ours, per_clip, atol=1e-5, rtol=1e-5)
+
+
+def test_parity_with_reference_paper_size(shared_dir):
+    """243 frames, depth 8, width 512, the full ViT-B/32 text tower: max |diff| <= 1e-4."""
+    config = ModelConfig()
+    model = build_model(config, PERM, PERM)
+    state = _random_reference_state(_reference_key_list(shared_dir), seed=3)
+    load_official_state_dict(model, state)
+    _perturb_zero_initialised(model, 3)
+    with torch.no_grad():   # realistic magnitudes for the randomly drawn norms
+        for name, p in model.named_parameters():
+            if name.endswith('norm.weight') or '.norm1.' in name or '.norm2.' in name or name.endswith('ln_1.weight') \
+                    or name.endswith('ln_2.weight') or name.endswith('head.0.weight') or 'ln_final.weight' in name:
+                if p.ndim == 1 and name.endswith('weight'):
+                    p.add_(1.0)
+    model.eval()
+    g = torch.Generator().manual_seed(0)
+    kp = torch.randn(1, 243, 17, 2, generator=g) * 0.3
+    noisy = torch.randn(1, 1, 243, 17, 3, generator=g) * 0.5
+    t = torch.tensor([637])
+    text, pre = TOK.tokenize(['Greeting']), TOK.tokenize(PRE_TEXT)[None]
+    with torch.no_grad():
+        ref = _reference_for(model, config, is_train=False)(kp, noisy, t, text, pre)
+        ours = model.denoiser(kp, noisy[:, 0], t, model.prompt_encoder(text))
+    assert 0.05 < ref.abs().mean() < 5
+    max_diff = (ours - ref[:, 0]).abs().max().item()
+    print(f"paper-size parity: max |diff| {max_diff:.2e}, mean |output| {ref.abs().mean():.3f}")
+    assert max_diff <= 1e-4
+
+
+def test_sampling_with_flip_matches_reference_loop():
+    """DDIM with flip, H hypotheses, K steps: our batched sampler equals the reference's
+    per-step procedure (two separate denoiser calls, float64 coefficients) on the same noise."""
+    model = build_tiny_model().eval()
+    _perturb_zero_initialised(model, 5)
+    kp, text = torch.randn(1, 9, 17, 2) * 0.3, TOK.tokenize(['Posing'])
+    h, k = 3, 4
+    ours = model.ddim_sample(kp, text, num_hypotheses=h, num_steps=k, flip=True, generator=torch.Generator().manual_seed(11))
+    g = torch.Generator().manual_seed(11)
+    terms = schedule_terms(1000)
+    abar = terms['alphas_cumprod']
+    img = torch.randn((1, h, 9, 17, 3), generator=g)
+    kp_flip = flip_horizontal(kp, PERM)
+    steps = []
+    with torch.no_grad():
+        prompts = model.prompt_encoder(text).repeat_interleave(h)
+        times = torch.linspace(-1, 999, k + 1).int().tolist()[::-1]
+        for time, time_next in zip(times[:-1], times[1:]):
+            x_t = img.clamp(-1.1, 1.1)
+            tt = torch.full((h,), time)
+            plain = model.denoiser(kp.expand(h, -1, -1, -1), x_t[0], tt, prompts)
+            mirror = model.denoiser(kp_flip.expand(h, -1, -1, -1), flip_horizontal(x_t[0], PERM), tt, prompts)
+            x0 = ((plain + flip_horizontal(mirror, PERM)) / 2).clamp(-1.1, 1.1)[None]
+            eps = ((terms['sqrt_recip_alphas_cumprod'][time] * img.double() - x0) / terms['sqrt_recipm1_alphas_cumprod'][time]).float()
+            steps.append(x0)
+            if time_next < 0:
+                break
+            sigma = ((1 - abar[time] / abar[time_next]) * (1 - abar[time_next]) / (1 - abar[time])).sqrt()
+            c = (1 - abar[time_next] - sigma ** 2).sqrt()
+            img = x0 * abar[time_next].sqrt() + c * eps + sigma * torch.randn(img.shape, generator=g)
+    torch.testing.assert_close(ours, torch.stack(steps, dim=1), atol=2e-5, rtol=1e-4)
