@@ -1,8 +1,12 @@
-"""The unit of data every loader produces and every generator consumes: one video seen by one camera."""
+"""What loaders produce and generators consume: ``Sequence`` (one video seen by one camera) and
+``PoseDataset`` (all sequences of a dataset with its skeleton, mirror permutation and frame rate)."""
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+
+from common.errors import UserError
+from common.skeleton import Skeleton
 
 
 @dataclass
@@ -36,3 +40,49 @@ class Sequence:
     def action_label(self) -> str:
         """The action word fed to the prompts: the take number is dropped ("Walking 1" -> "Walking")."""
         return self.action.split(' ')[0] if self.action else ''
+
+
+@dataclass
+class PoseDataset:
+    """All sequences of one dataset, with what generators and models need to know about it.
+
+    name: 'h36m' or 'mpi_inf_3dhp'; skeleton: the 3D joint layout (``common.skeleton``);
+    keypoints_mirror: (J,) int mirror permutation of the 2D keypoints (``skeleton.flip_horizontal``);
+    fps: frames per second of the videos; sequences: every (subject, action, camera) ``Sequence``.
+    """
+    name: str
+    skeleton: Skeleton
+    keypoints_mirror: np.ndarray
+    fps: float
+    sequences: list
+
+    def subjects(self) -> list:
+        """Subject names in the order they first appear."""
+        return list(dict.fromkeys(seq.subject for seq in self.sequences))
+
+    def select(self, subjects=None, actions=None) -> list:
+        """The sequences of the given subjects whose action starts with one of the given prefixes.
+
+        subjects: list of names (None: all); actions: list of action prefixes, e.g. ['Walk', 'Sitting']
+        (None: all), as the ``-a`` flag of VideoPose3D. An unknown subject or a prefix that matches
+        no sequence of the chosen subjects is a ``UserError``.
+        """
+        available = self.subjects()
+        if subjects is not None:
+            unknown = [s for s in subjects if s not in available]
+            if unknown:
+                raise UserError(f'{self.name}: unknown subject {", ".join(unknown)}; '
+                                f'available: {", ".join(available)}')
+            chosen = set(subjects)
+            sequences = [seq for seq in self.sequences if seq.subject in chosen]
+        else:
+            sequences = list(self.sequences)
+        if actions is None:
+            return sequences
+        prefixes = tuple(actions)
+        unmatched = [p for p in prefixes if not any(seq.action.startswith(p) for seq in sequences)]
+        if unmatched:
+            known = sorted({seq.action_label for seq in sequences})
+            raise UserError(f'{self.name}: no sequence of the chosen subjects has an action starting with '
+                            f'{", ".join(repr(p) for p in unmatched)}; actions: {", ".join(known)}')
+        return [seq for seq in sequences if seq.action.startswith(prefixes)]
