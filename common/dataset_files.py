@@ -73,7 +73,8 @@ def check_finite(array: np.ndarray, where: str) -> np.ndarray:
 
 
 def _shape_text(shape: tuple) -> str:
-    return '(' + ', '.join('N' if s is None else str(s) for s in shape) + ')'
+    sizes = ['N' if s is None else str(s) for s in shape]
+    return f'({sizes[0]},)' if len(sizes) == 1 else '(' + ', '.join(sizes) + ')'
 
 
 def save_archive(path, **entries) -> Path:
