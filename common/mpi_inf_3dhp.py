@@ -174,7 +174,7 @@ def load_3dhp_test(path, sequences=None) -> PoseDataset:
         sequence.valid = check_array(np.asarray(views['valid']), (sequence.num_frames,), f'{where}[valid]') != 0
         loaded.append(sequence)
     if not loaded:
-        raise UserError(f'{path}: data holds no sequence')
+        raise UserError(f'{path}: no test sequence selected' if recorded else f'{path}: data holds no sequence')
     return _dataset(loaded)
 
 
