@@ -3,14 +3,13 @@
 Every problem with a file (missing, not an archive, a key or shape that is not there, non-finite
 numbers) becomes a one-line ``UserError`` naming the file and what was expected.
 """
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from common.atomic import atomic_output
 from common.errors import UserError
 
 
@@ -83,13 +82,6 @@ def save_archive(path, **entries) -> Path:
     dicts are stored as pickled object entries, as the community's files do. Returns the path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            np.savez_compressed(f, **entries)
-        os.replace(tmp_name, path)
-    except BaseException:
-        os.unlink(tmp_name)
-        raise
+    with atomic_output(path) as f:
+        np.savez_compressed(f, **entries)
     return path

@@ -54,9 +54,7 @@ where MATLAB numbers rows by position in its list; the two agree when TS1..TS6 a
 """
 import csv
 import io
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +62,7 @@ import h5py
 import numpy as np
 import scipy.io
 
+from common.atomic import write_bytes_atomic
 from common.errors import UserError
 from common.skeleton import MPI_INF_3DHP_17
 
@@ -155,19 +154,6 @@ class ScoreResult:
         return self.overall.joint_mpjpe.shape[0]
 
 
-def _atomic_write_bytes(path: Path, data: bytes):
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def save_predictions_mat(path, predictions: dict):
     """Write the prediction file the official scorer loads, atomically.
 
@@ -182,7 +168,7 @@ def save_predictions_mat(path, predictions: dict):
         variables[name] = np.ascontiguousarray(poses.transpose(3, 2, 1, 0))
     buffer = io.BytesIO()
     scipy.io.savemat(buffer, variables, do_compression=False)
-    _atomic_write_bytes(Path(path), buffer.getvalue())
+    write_bytes_atomic(Path(path), buffer.getvalue())
 
 
 def _read_mat_variables(path: Path) -> dict:
@@ -347,8 +333,8 @@ def write_score_tables(result: ScoreResult, out_dir, setting: str) -> list:
         sequence_path, activity_path = score_table_paths(out_dir, setting, step + 1)
         sequence_table = _table_cells([(sequence_label(r.name), r) for r in result.sequences], step)
         activity_table = _table_cells([(r.name, r) for r in result.activities + (result.overall,)], step)
-        _atomic_write_bytes(sequence_path, _csv_text('seq_table', sequence_table).encode())
-        _atomic_write_bytes(activity_path, _csv_text('activity_table', activity_table).encode())
+        write_bytes_atomic(sequence_path, _csv_text('seq_table', sequence_table).encode())
+        write_bytes_atomic(activity_path, _csv_text('activity_table', activity_table).encode())
         written += [sequence_path, activity_path]
     return written
 
