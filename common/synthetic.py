@@ -31,7 +31,7 @@ tests can check the project's loaders against this generator.
 import argparse
 import os
 import re
-import tempfile
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -73,6 +73,7 @@ MPI_STUDIO_TEST_DISTANCE_M = (4.0, 4.8)
 MPI_OUTDOOR_TEST_DISTANCE_M = (4.8, 5.4)
 MPI_TEST_HEIGHT_M = (1.0, 1.5)
 MPI_LOOK_AT_HEIGHT_M = 1.0
+MPI_SEQUENCES_PER_SUBJECT = 2
 MPI_TEST_ACTIONS = ('Walking', 'Greeting', 'Sitting', 'Directions', 'WalkDog', 'Phoning')
 MPI_INVALID_FRACTION = (0.10, 0.20)
 MPI_MAX_INVALID_RUNS = 3
@@ -221,7 +222,7 @@ def detector_keypoints(rng, keypoints_px: np.ndarray) -> np.ndarray:
     joint_scale = np.ones((joints, 1))
     joint_scale[list(DETECTOR_HARD_JOINTS)] = DETECTOR_HARD_FACTOR
     white = rng.uniform(*DETECTOR_WHITE_PX) * rng.standard_normal(keypoints_px.shape)
-    jitter = gaussian_filter1d(rng.standard_normal(keypoints_px.shape), DETECTOR_JITTER_FRAMES, axis=0, mode='wrap')
+    jitter = gaussian_filter1d(rng.standard_normal(keypoints_px.shape), DETECTOR_JITTER_FRAMES, axis=0)
     jitter *= rng.uniform(*DETECTOR_JITTER_PX) / jitter.std()
     noisy = keypoints_px + joint_scale * (white + jitter)
     outliers = rng.random((frames, joints)) < DETECTOR_OUTLIER_RATE
@@ -336,7 +337,8 @@ def _valid_mask(rng, n: int) -> np.ndarray:
     """(n,) float32 0/1: a few contiguous runs of invalid frames covering 10-20 % of the sequence."""
     runs = int(rng.integers(1, MPI_MAX_INVALID_RUNS, endpoint=True))
     invalid = max(1, int(round(rng.uniform(*MPI_INVALID_FRACTION) * n)))
-    run_lengths = rng.multinomial(invalid - runs, np.full(runs, 1 / runs)) + 1 if invalid >= runs else np.array([invalid])
+    runs = min(runs, invalid)
+    run_lengths = rng.multinomial(invalid - runs, np.full(runs, 1 / runs)) + 1      # each run >= 1 frame
     gap_lengths = rng.multinomial(n - invalid, rng.dirichlet(np.ones(len(run_lengths) + 1)))
     lengths = np.empty(2 * len(run_lengths) + 1, dtype=int)
     lengths[0::2], lengths[1::2] = gap_lengths, run_lengths
@@ -358,13 +360,14 @@ def build_mpi(seed: int, preset: SizePreset, frames=None):
     train_cameras = mpi_train_cameras(seed, preset.mpi_cameras)
     for subject in range(1, preset.mpi_subjects + 1):
         body = random_body(np.random.default_rng([seed, STREAM_MPI_BODY, subject]))
-        for sequence in (1, 2):
+        for sequence in range(1, MPI_SEQUENCES_PER_SUBJECT + 1):
             rng = np.random.default_rng([seed, STREAM_MPI_MOTION, subject, sequence])
             action = actions[(2 * subject + sequence) % len(actions)]
             world = _animate(rng, action, _take_frames(rng, preset, frames), body)
-            train[f'S{subject} Seq{sequence}'] = {cam: _mpi_view(camera, world) for cam, camera in train_cameras.items()}
+            train[f'S{subject} Seq{sequence}'] = {cam: _mpi_view(camera, world)
+                                                  for cam, camera in train_cameras.items()}
     for index, sequence in enumerate(TEST_SEQUENCES):
-        body = random_body(np.random.default_rng([seed, STREAM_MPI_BODY, 0, index]))
+        body = random_body(np.random.default_rng([seed, STREAM_MPI_BODY, 0, index]))    # subject 0: test set
         rng = np.random.default_rng([seed, STREAM_MPI_MOTION, 0, index])
         world = _animate(rng, MPI_TEST_ACTIONS[index], _take_frames(rng, preset, frames), body)
         test_cameras[sequence] = mpi_test_camera(seed, sequence)
@@ -373,13 +376,15 @@ def build_mpi(seed: int, preset: SizePreset, frames=None):
     return train, train_cameras, test, test_cameras
 
 
-def build(seed=0, size='demo', frames=None, takes=None, detector_name=DEFAULT_DETECTOR, with_3dhp=True) -> SyntheticData:
+def build(seed=0, size='demo', frames=None, takes=None, detector_name=DEFAULT_DETECTOR,
+          with_3dhp=True) -> SyntheticData:
     """Generate the datasets in memory (nothing written). Arguments as ``generate``."""
-    preset = _checked_preset(size, frames, takes, detector_name)
+    preset = _checked_preset(seed, size, frames, takes, detector_name)
     takes = preset.takes if takes is None else int(takes)
     bodies = {subject: random_body(np.random.default_rng([seed, STREAM_H36M_BODY, s]))
               for s, subject in enumerate(H36M_SUBJECTS)}
-    h36m = {subject: {action_name(action, take): build_h36m_take(seed, subject, bodies[subject], action, take, preset, frames)
+    h36m = {subject: {action_name(action, take):
+                      build_h36m_take(seed, subject, bodies[subject], action, take, preset, frames)
                       for action in ACTIONS for take in range(takes)}
             for subject in H36M_SUBJECTS}
     data = SyntheticData(seed=seed, detector_name=detector_name, h36m=h36m, bodies=bodies)
@@ -388,7 +393,10 @@ def build(seed=0, size='demo', frames=None, takes=None, detector_name=DEFAULT_DE
     return data
 
 
-def _checked_preset(size, frames, takes, detector_name) -> SizePreset:
+def _checked_preset(seed, size, frames, takes, detector_name) -> SizePreset:
+    """The size preset, after checking every user-given argument."""
+    if int(seed) < 0:
+        raise UserError(f'--seed: expected a non-negative integer, got {seed}')
     if size not in SIZES:
         raise UserError(f'--size: expected one of {", ".join(SIZES)}, got {size!r}')
     if frames is not None and int(frames) < MIN_FRAMES:
@@ -404,8 +412,13 @@ def _checked_preset(size, frames, takes, detector_name) -> SizePreset:
 # ----------------------------------------------------------------------------- writing
 
 def _write_npz(path: Path, **arrays):
-    """np.savez_compressed into a temporary file next to ``path``, then an atomic rename."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    """np.savez_compressed into a temporary file next to ``path``, then an atomic rename.
+
+    The temporary file is created with the usual permissions (0o666 minus the umask), which
+    ``tempfile.mkstemp`` would restrict to the owner.
+    """
+    temporary = path.with_name(f'.{path.name}.{secrets.token_hex(8)}.tmp')
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, 'wb') as f:
             np.savez_compressed(f, **arrays)
@@ -422,7 +435,8 @@ def write(data: SyntheticData, out_dir) -> dict:
         raise UserError(f'--out: {out_dir} exists and is not a folder')
     out_dir.mkdir(parents=True, exist_ok=True)
     contents = {
-        FILE_3D: {'positions_3d': {s: {a: take.world_32 for a, take in actions.items()} for s, actions in data.h36m.items()}},
+        FILE_3D: {'positions_3d': {s: {a: take.world_32 for a, take in actions.items()}
+                                   for s, actions in data.h36m.items()}},
         FILE_2D.format('gt'): {
             'positions_2d': {s: {a: [v.keypoints_px for v in take.views] for a, take in actions.items()}
                              for s, actions in data.h36m.items()},
@@ -461,7 +475,8 @@ def generate(out_dir=None, seed=0, size='demo', frames=None, takes=None, detecto
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog='python -m common.synthetic', description=__doc__.split('\n\n')[0])
-    parser.add_argument('--out', required=True, type=Path, help='folder to write the .npz files into (created if needed)')
+    parser.add_argument('--out', required=True, type=Path,
+                        help='folder to write the .npz files into (created if needed)')
     parser.add_argument('--seed', type=int, default=0, help='random seed; same seed, same data (default 0)')
     parser.add_argument('--size', choices=sorted(SIZES), default='demo',
                         help='demo: 2 takes of 300-400 frames per action (seconds to make); full: more and longer')
@@ -479,7 +494,7 @@ def main(argv=None):
     data = generate(args.out, seed=args.seed, size=args.size, frames=args.frames, takes=args.takes,
                     detector_name=args.detector_name, with_3dhp=not args.no_3dhp)
     for path in data.files.values():
-        print(f'{path}  {path.stat().st_size / 1e6:.1f} MB')
+        print(f'{path}  {path.stat().st_size / 1e6:.2f} MB')
     print(f'generated {len(data.files)} files in {time.perf_counter() - start:.1f} s')
 
 

@@ -118,6 +118,10 @@ def stature(offsets: np.ndarray) -> float:
 
 
 REFERENCE_STATURE_M = stature(_REFERENCE_OFFSETS)
+# For gesture targets: the right shoulder relative to the thorax in the chest frame (the shoulder
+# anchors coincide with the thorax), and the arm's full length, of the reference adult.
+REFERENCE_SHOULDER_FROM_THORAX = _REFERENCE_OFFSETS[RIGHT_SHOULDER]
+REFERENCE_ARM_REACH_M = float(np.linalg.norm(_REFERENCE_OFFSETS[[RIGHT_ELBOW, RIGHT_WRIST]], axis=-1).sum())
 
 
 @dataclass(frozen=True)
@@ -223,7 +227,8 @@ def pose_world(body: Body, root_xy: np.ndarray, local_euler: np.ndarray,
     mirror = np.stack([LATERAL_SIGN, np.ones(2), np.ones(2)], axis=-1)        # (2 sides, 3)
     lengths = body.bone_lengths()
     for side, (shoulder, elbow, wrist, hand, hand_site, thumb, thumb_site) in enumerate(ARMS):
-        target = positions[:, THORAX] + np.einsum('nij,nj->ni', chest, wrist_targets[:, side] * mirror[side]) * body.scale
+        target_chest = wrist_targets[:, side] * mirror[side] * body.scale
+        target = positions[:, THORAX] + np.einsum('nij,nj->ni', chest, target_chest)
         pole = np.einsum('nij,nj->ni', chest, elbow_poles[:, side] * mirror[side])
         elbow_at, wrist_at, bend = _two_bone_ik(positions[:, shoulder], target, pole, lengths[elbow], lengths[wrist])
         forearm = _unit(wrist_at - elbow_at)

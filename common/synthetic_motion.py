@@ -11,15 +11,18 @@ built from a few shared layers:
   on and off by smooth episode envelopes with random durations.
 
 Every take draws its own speed, amplitudes, phases, heading and path, so takes of one action
-differ. Angles are radians, lengths metres, time in frames at ``FPS``.
+differ. Angles are radians (written ``degrees * DEG``), lengths metres, speeds m/s, durations
+seconds, time in frames at ``FPS``. Shared quantities are named constants; the numbers inside an
+action function are that action's choreography, kept next to the motion they shape.
 """
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from common.synthetic_body import (ANKLES, CHEST, HEAD, HIPS, KNEES, LATERAL_SIGN, LOWER_SPINE,
-                                   NUM_JOINTS_32, RIGHT_ANKLE, RIGHT_KNEE, ROOT, THORAX, Body)
+from common.synthetic_body import (ANKLES, CHEST, HEAD, HIPS, KNEES, LATERAL_SIGN, LOWER_SPINE, NUM_JOINTS_32,
+                                   REFERENCE_ARM_REACH_M, REFERENCE_SHOULDER_FROM_THORAX, RIGHT_ANKLE, RIGHT_KNEE,
+                                   ROOT, THORAX, Body)
 
 FPS = 50
 RIGHT, LEFT = 0, 1
@@ -28,8 +31,6 @@ DEG = np.pi / 180
 
 # Gesture targets for the generic arm: wrist position relative to the thorax joint, chest frame,
 # x OUTWARDS from the midline, y forward, z up, metres for the reference adult.
-SHOULDER_FROM_THORAX = np.array([0.145, -0.01, -0.03])
-ARM_REACH_M = 0.53
 ARM_HANG = np.array([0.19, 0.04, -0.50])
 ARM_WAVE = np.array([0.28, 0.12, 0.42])
 ARM_EAR = np.array([0.10, 0.06, 0.14])
@@ -40,6 +41,7 @@ ARM_HIP = np.array([0.23, -0.03, -0.38])
 ARM_LEASH = np.array([0.16, 0.32, -0.36])
 ARM_GESTURE = np.array([0.12, 0.30, -0.16])
 ARM_HANDSHAKE = np.array([0.10, 0.40, -0.30])
+POINTING_REACH = 0.97                 # fraction of the arm's length when pointing
 # Elbow poles (directions, same frame).
 POLE_BACK = np.array([0.25, -1.0, -0.1])
 POLE_OUT = np.array([1.0, 0.0, -0.6])
@@ -73,6 +75,9 @@ STAND_PATH_RADII = ((0.2, 0.4), (0.1, 0.3))
 WALK_PATH_CENTRE = 0.15
 STAND_PATH_CENTRE = 0.3
 PATH_TILT_SPREAD = 0.4
+PATH_SAMPLES = 1025                  # ellipse points for the arc-length parametrisation
+IDLE_FADE_SPEED = 0.3                # m/s: weight shifts and turning in place fade out above this
+IDLE_TURN = 20 * DEG                 # slow heading changes while standing
 
 
 @dataclass
@@ -181,7 +186,7 @@ def _ellipse_path(rng, n: int, speed: np.ndarray, radii, centre_spread: float):
     centre = np.array(CAPTURE_CENTRE) + rng.uniform(-centre_spread, centre_spread, 2)
     tilt = np.pi / 2 + rng.uniform(-PATH_TILT_SPREAD, PATH_TILT_SPREAD)
     direction = rng.choice([-1.0, 1.0])
-    dense = np.linspace(0, TAU, 1025)
+    dense = np.linspace(0, TAU, PATH_SAMPLES)
     points = np.stack([a * np.cos(dense), b * np.sin(dense)], axis=-1)
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=-1))])
     travelled = rng.uniform(0, arc[-1]) + np.cumsum(speed) / FPS
@@ -225,7 +230,7 @@ def locomotion(rng, n: int, body: Body, speed: np.ndarray, radii, centre_spread:
 def idle(rng, ch: Channels, amount=1.0, look_deg=15.0):
     """Weight shifts, small trunk sway and looking around, while (mostly) not walking."""
     n = ch.heading.shape[0]
-    still = amount * np.clip(1.0 - np.hypot(*np.gradient(ch.root_xy, axis=0).T) * FPS / 0.3, 0.0, 1.0)
+    still = amount * np.clip(1.0 - np.hypot(*np.gradient(ch.root_xy, axis=0).T) * FPS / IDLE_FADE_SPEED, 0.0, 1.0)
     weight = np.tanh(1.5 * smooth_noise(rng, n, (), 0.04, 0.2))          # -1: on the left leg, +1: right
     ch.pelvis[:, 2] -= 3 * DEG * weight * still                          # the unloaded side drops
     ch.hip[..., 2] += (3 * DEG * weight * still)[:, None] * np.array([-1.0, 1.0])
@@ -236,7 +241,7 @@ def idle(rng, ch: Channels, amount=1.0, look_deg=15.0):
     ch.neck += np.array([0.4, 0.4, 0.2]) * look_deg * DEG * smooth_noise(rng, n, (3,), 0.05, 0.3)
     ch.head += np.array([0.6, 0.3, 0.2]) * look_deg * DEG * smooth_noise(rng, n, (3,), 0.05, 0.3)
     ch.wrist_target += 0.025 * smooth_noise(rng, n, (2, 3), 0.1, 0.5)
-    ch.heading += 20 * DEG * amount * smooth_noise(rng, n, (), 0.02, 0.1) * still
+    ch.heading += IDLE_TURN * smooth_noise(rng, n, (), 0.02, 0.1) * still
 
 
 def seat(ch: Channels, body: Body, amount: np.ndarray):
@@ -273,7 +278,7 @@ def _pointing_target(azimuth, elevation):
     """(n, 3) wrist target of an arm stretched towards (azimuth outwards, elevation up), radians."""
     direction = np.stack([np.sin(azimuth) * np.cos(elevation), np.cos(azimuth) * np.cos(elevation),
                           np.sin(elevation)], axis=-1)
-    return SHOULDER_FROM_THORAX + 0.97 * ARM_REACH_M * direction
+    return REFERENCE_SHOULDER_FROM_THORAX + POINTING_REACH * REFERENCE_ARM_REACH_M * direction
 
 
 # ----------------------------------------------------------------------------- actions
