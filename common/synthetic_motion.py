@@ -209,6 +209,8 @@ def locomotion(rng, n: int, body: Body, speed: np.ndarray, radii, centre_spread:
     standing_cadence = WALK_REFERENCE_SPEED / (4 * body.leg_length * GAIT_HIP_AMPLITUDE)
     cadence = np.where(stride > 1e-6, speed / np.maximum(stride, 1e-6), standing_cadence)
     phase = rng.uniform(0, TAU) + TAU * np.cumsum(cadence) / FPS
+    # Leg phase: hip flexion follows sin(phase); 0 = mid-swing (knee most bent just after),
+    # +pi/2 = heel strike (hip most flexed), -pi/2 = push-off (hip most extended).
     leg_phase = phase[:, None] + np.array([0.0, np.pi])                 # (n, 2): right, left
     swing = np.minimum(gait, 1.0)[:, None]
     hip_flex = STAND_HIP_FLEX + hip_amplitude[:, None] * np.sin(leg_phase)
