@@ -1,8 +1,10 @@
 """Atomic file writes: a crash or a full disk never leaves a truncated output behind."""
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
+
+NEW_FILE_MODE = 0o666   # minus the umask, as for any file the user creates
 
 
 @contextmanager
@@ -10,11 +12,13 @@ def atomic_output(path):
     """Yield an open binary file; when the block succeeds it replaces ``path`` in one rename.
 
     The temporary file lives in the destination folder (same filesystem, so the rename is
-    atomic) and is removed if the block fails. Creates the folder if needed.
+    atomic), gets the usual permissions (``tempfile.mkstemp`` would restrict them to the owner)
+    and is removed if the block fails. Creates the folder if needed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    tmp = path.with_name(f'.{path.name}.{secrets.token_hex(8)}.tmp')
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE)
     try:
         with os.fdopen(fd, 'wb') as f:
             yield f

@@ -31,7 +31,6 @@ tests can check the project's loaders against this generator.
 import argparse
 import os
 import re
-import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 
+from common.atomic import atomic_output
 from common.errors import UserError, exit_on_user_error
 from common.h36m_cameras import EXTRINSICS, INTRINSICS
 from common.mpi_inf_3dhp import STUDIO_CAMERA, TEST_CAMERAS, TEST_SEQUENCES
@@ -412,20 +412,9 @@ def _checked_preset(seed, size, frames, takes, detector_name) -> SizePreset:
 # ----------------------------------------------------------------------------- writing
 
 def _write_npz(path: Path, **arrays):
-    """np.savez_compressed into a temporary file next to ``path``, then an atomic rename.
-
-    The temporary file is created with the usual permissions (0o666 minus the umask), which
-    ``tempfile.mkstemp`` would restrict to the owner.
-    """
-    temporary = path.with_name(f'.{path.name}.{secrets.token_hex(8)}.tmp')
-    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(handle, 'wb') as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    """np.savez_compressed through ``atomic_output``: never a half-written dataset file."""
+    with atomic_output(path) as f:
+        np.savez_compressed(f, **arrays)
 
 
 def write(data: SyntheticData, out_dir) -> dict:
