@@ -40,6 +40,11 @@ class TextTowerConfig:
     embed_dim: int = 512      # output of text_projection
 
 
+# A small tower of the same architecture, for demos and tests when no CLIP weights exist anyway.
+TINY_TEXT_TOWER = TextTowerConfig(width=64, layers=2, heads=2, embed_dim=64)
+TEXT_TOWERS = {'vit-b-32': TextTowerConfig(), 'tiny': TINY_TEXT_TOWER}
+
+
 class QuickGELU(nn.Module):
     def forward(self, x):
         return x * torch.sigmoid(QUICK_GELU_ALPHA * x)
@@ -196,9 +201,14 @@ def build_text_tower(config: TextTowerConfig = TextTowerConfig(), weights=None, 
     """A frozen text tower with OpenAI's weights from ``weights`` (default ``~/.cache/clip/ViT-B-32.pt``).
 
     No file: a warning and a seeded random tower of the same shape, or a ``UserError`` when
-    ``require_weights``. Never downloads.
+    ``require_weights``. Never downloads. A tower of another shape than ViT-B/32 has no
+    published weights and is always random.
     """
     tower = CLIPTextTower(config)
+    if config != TextTowerConfig():
+        if weights or require_weights:
+            raise UserError('CLIP weights exist only for the ViT-B/32 text tower; drop --text-tower tiny')
+        return tower
     path = Path(weights).expanduser() if weights else DEFAULT_CLIP_WEIGHTS.expanduser()
     if path.is_file():
         load_text_tower_weights(tower, path)

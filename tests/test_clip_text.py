@@ -1,4 +1,6 @@
 """CLIP text tower: equal to OpenAI's model.py, weight loading, frozen, never downloads."""
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -90,12 +92,24 @@ def test_loads_plain_state_dict_and_torchscript_fp16_archive(tmp_path):
 def test_missing_weights_warn_or_fail(tmp_path, monkeypatch):
     monkeypatch.setenv('HOME', str(tmp_path))
     with pytest.warns(UserWarning, match='randomly initialised text tower'):
-        tower = build_text_tower(CONFIG)
+        tower = build_text_tower()
     assert tower.source.startswith('random')
     with pytest.raises(UserError, match='CLIP weights not found'):
-        build_text_tower(CONFIG, require_weights=True)
+        build_text_tower(require_weights=True)
     with pytest.raises(UserError, match='nope.pt'):
-        build_text_tower(CONFIG, weights=tmp_path / 'nope.pt')
+        build_text_tower(weights=tmp_path / 'nope.pt')
+
+
+def test_small_tower_is_random_and_refuses_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv('HOME', str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')      # an explicitly chosen small tower needs no warning
+        tower = build_text_tower(CONFIG)
+    assert tower.source.startswith('random') and tower.token_embedding.weight.shape == (49408, 64)
+    with pytest.raises(UserError, match='only for the ViT-B/32 text tower'):
+        build_text_tower(CONFIG, weights=tmp_path / 'ViT-B-32.pt')
+    with pytest.raises(UserError, match='only for the ViT-B/32 text tower'):
+        build_text_tower(CONFIG, require_weights=True)
 
 
 def test_wrong_file_is_a_clear_error(tmp_path):
