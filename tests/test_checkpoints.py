@@ -1,0 +1,87 @@
+"""Our checkpoint format: atomic save, round trip, CLIP fingerprint check, official files recognised."""
+import os
+
+import pytest
+import torch
+
+from common.checkpoints import (TEXT_TOWER_PREFIX, config_from_dict, load_model_weights, read_checkpoint,
+                                save_checkpoint)
+from common.errors import UserError
+from common.official_checkpoint import official_state_dict
+from model_fixtures import build_tiny_model, tiny_config
+
+
+def _save(model, path, **kwargs):
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    save_checkpoint(path, model=model, model_config=tiny_config(), epoch=3, lr=5e-5, optimizer=optimizer,
+                    rng_states={'torch': torch.get_rng_state()}, best_val=42.0, history={'train_loss_mm': [1.0]}, **kwargs)
+
+
+def test_round_trip_without_the_clip_tower(tmp_path):
+    model = build_tiny_model()
+    torch.nn.init.normal_(model.denoiser.frame_pos_embed)
+    path = tmp_path / 'last_epoch.bin'
+    _save(model, path)
+    checkpoint = read_checkpoint(path)
+    assert checkpoint['format'] == 'finepose' and checkpoint['epoch'] == 3 and checkpoint['best_val'] == 42.0
+    assert not any(k.startswith(TEXT_TOWER_PREFIX) for k in checkpoint['model'])
+    assert config_from_dict(checkpoint['model_config']) == tiny_config()
+    other = build_tiny_model()
+    load_model_weights(other, checkpoint, path)
+    torch.testing.assert_close(other.state_dict(), model.state_dict())
+    assert [p.name for p in tmp_path.iterdir()] == ['last_epoch.bin']      # no temporary file left
+
+
+def test_different_clip_tower_is_refused(tmp_path):
+    model = build_tiny_model()
+    path = tmp_path / 'best_epoch.bin'
+    _save(model, path)
+    other = build_tiny_model()
+    with torch.no_grad():
+        other.prompt_encoder.text_tower.positional_embedding.add_(1.0)
+    with pytest.raises(UserError, match='trained with CLIP text weights'):
+        load_model_weights(other, read_checkpoint(path), path)
+
+
+def test_incompatible_model_is_a_user_error(tmp_path):
+    path = tmp_path / 'a.bin'
+    _save(build_tiny_model(), path)
+    with pytest.raises(UserError, match='incompatible with this model'):
+        load_model_weights(build_tiny_model(depth=3), read_checkpoint(path), path)
+    with pytest.raises(UserError, match='has shape'):
+        load_model_weights(build_tiny_model(num_frames=11), read_checkpoint(path), path)
+
+
+def test_interrupted_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    model = build_tiny_model()
+    path = tmp_path / 'last_epoch.bin'
+    _save(model, path)
+    before = path.read_bytes()
+
+    def broken_save(obj, f, *args, **kwargs):
+        f.write(b'partial')
+        raise OSError('disk full')
+    monkeypatch.setattr(torch, 'save', broken_save)
+    with pytest.raises(OSError, match='disk full'):
+        _save(model, path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ['last_epoch.bin']
+
+
+def test_official_checkpoint_is_recognised(tmp_path):
+    model = build_tiny_model()
+    path = tmp_path / 'best_epoch_20_10.bin'
+    torch.save({'epoch': 5, 'lr': 1e-5, 'model_pos': official_state_dict(model)}, path)
+    checkpoint = read_checkpoint(path)
+    assert checkpoint['format'] == 'official'
+    other = build_tiny_model()
+    load_model_weights(other, checkpoint, path)
+    torch.testing.assert_close(other.state_dict(), model.state_dict())
+
+
+def test_missing_or_foreign_files(tmp_path):
+    with pytest.raises(UserError, match='not found'):
+        read_checkpoint(tmp_path / 'nope.bin')
+    torch.save({'something': torch.zeros(1)}, tmp_path / 'foreign.bin')
+    with pytest.raises(UserError, match='no "model_pos" entry'):
+        read_checkpoint(tmp_path / 'foreign.bin')
