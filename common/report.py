@@ -1,0 +1,78 @@
+"""Evaluation tables: printed summary, and the same numbers as CSV and JSON files."""
+import csv
+import io
+import json
+from pathlib import Path
+
+from common import metrics
+from common.atomic import write_text_atomic
+
+PROTOCOL_NAMES = {1: 'Protocol #1 (MPJPE)', 2: 'Protocol #2 (P-MPJPE)'}
+
+
+def _setting_label(setting: str) -> str:
+    return setting + ('*' if metrics.USES_GROUND_TRUTH[setting] else '')
+
+
+def ground_truth_notice(action_source: str) -> str:
+    """Which reported numbers use ground truth beyond the 2D input."""
+    lines = ['Ground truth used: * P-Best and J-Best choose hypotheses by their 3D error (oracle settings); '
+             'J-Agg reprojects with the ground-truth root trajectory and camera, as in the paper.']
+    if action_source == 'gt':
+        lines.append('Prompts use the ground-truth action label of each sequence (--eval-action gt); '
+                     '--eval-action none evaluates without it.')
+    return '\n'.join(lines)
+
+
+def format_result(result, group_title: str) -> str:
+    """Per-step averages for every setting and protocol, then the per-group table at the last step."""
+    settings = metrics.SETTINGS
+    s = result.settings
+    out = io.StringIO()
+    out.write(f'H={s.num_hypotheses} hypotheses, K={s.num_steps} DDIM steps, '
+              f'test-time flip {"on" if s.flip else "off"}; errors in mm, averaged over {len(result.groups)} '
+              f'{group_title}s\n')
+    for protocol in result.protocols:
+        out.write(f'\n{PROTOCOL_NAMES[protocol]}, average over {group_title}s\n')
+        out.write('step ' + ''.join(f'{_setting_label(x):>9}' for x in settings) + '\n')
+        steps = len(result.average[(settings[0], protocol)])
+        for k in range(steps):
+            out.write(f'{k + 1:>4} ' + ''.join(f'{result.average[(x, protocol)][k]:9.2f}' for x in settings) + '\n')
+        width = max(len(str(g)) for g in result.groups) + 2
+        out.write(f'\n{PROTOCOL_NAMES[protocol]} per {group_title}, step {steps}\n')
+        out.write(f'{group_title:<{width}}' + ''.join(f'{_setting_label(x):>9}' for x in settings) + '   frames\n')
+        for group, errors in result.groups.items():
+            out.write(f'{str(group):<{width}}' + ''.join(f'{errors[(x, protocol)][-1]:9.2f}' for x in settings)
+                      + f'{result.frames[group]:9d}\n')
+        out.write(f'{"Average":<{width}}' + ''.join(f'{result.average[(x, protocol)][-1]:9.2f}' for x in settings) + '\n')
+    return out.getvalue()
+
+
+def write_result_files(result, folder, stem: str, group_title: str, extra: dict) -> list:
+    """``stem``.csv (long format: one row per group, setting, protocol and step) and ``stem``.json."""
+    folder = Path(folder)
+    rows = []
+    for group, errors in list(result.groups.items()) + [('Average', result.average)]:
+        for (setting, protocol), values in errors.items():
+            for k, value in enumerate(values):
+                rows.append({group_title: group, 'setting': setting, 'protocol': protocol, 'step': k + 1,
+                             'error_mm': round(float(value), 4),
+                             'uses_ground_truth': metrics.USES_GROUND_TRUTH[setting]})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    csv_path, json_path = folder / f'{stem}.csv', folder / f'{stem}.json'
+    write_text_atomic(csv_path, buffer.getvalue())
+    s = result.settings
+    document = {
+        **extra,
+        'num_hypotheses': s.num_hypotheses, 'num_steps': s.num_steps, 'test_time_flip': s.flip, 'seed': s.seed,
+        'uses_ground_truth': dict(metrics.USES_GROUND_TRUTH),
+        'average': {f'{x}/P{p}': [round(float(v), 4) for v in vals] for (x, p), vals in result.average.items()},
+        'groups': {str(g): {'frames': result.frames[g],
+                            **{f'{x}/P{p}': [round(float(v), 4) for v in vals] for (x, p), vals in e.items()}}
+                   for g, e in result.groups.items()},
+    }
+    write_text_atomic(json_path, json.dumps(document, indent=1))
+    return [csv_path, json_path]

@@ -1,0 +1,179 @@
+"""Training: epochs of AdamW steps on shuffled clips, validation, checkpoints, exact resume.
+
+One step: the global batch of B clips gets per clip a diffusion step t and noise drawn from
+the run's seeded noise generator (and, with ``--action-dropout``, an empty action label);
+with torchrun each rank then takes its share of the clips, so the step is the same function
+of the global batch whatever the number of processes. The loss is the MPJPE of the x0
+prediction (metres); it is logged in millimetres.
+
+Resuming restores weights, optimizer, learning rate, epoch, the data-order RNG, the noise
+generator and torch's global RNG (stochastic depth): an interrupted and resumed run ends with
+the same weights as an uninterrupted one.
+"""
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from common.checkpoints import load_model_weights, save_checkpoint
+from common.evaluation import SamplingSettings, evaluate
+from common.tb_logging import TAG_EPOCH_TIME, TAG_LR, TAG_TRAIN_LOSS, TAG_VAL_MPJPE, export_training_curves
+from common.tokenizer import get_tokenizer
+from common.units import MM_PER_M
+
+LAST_CHECKPOINT = 'last_epoch.bin'
+BEST_CHECKPOINT = 'best_epoch.bin'
+VALIDATION_SETTING = ('P-Agg', 1)
+
+
+def epoch_checkpoint_name(epoch: int) -> str:
+    return f'epoch_{epoch}.bin'
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int
+    learning_rate: float = 6e-5
+    lr_decay: float = 0.993
+    weight_decay: float = 0.1
+    action_dropout: float = 0.0
+    checkpoint_frequency: int = 20
+    seed: int = 1
+    validate: bool = True
+    export_curves: bool = False
+    show_progress: bool = True
+
+
+def wrap_for_training(model, runtime, find_unused_parameters: bool):
+    """The module whose forward computes the loss: DDP under torchrun, DataParallel for -gpu 0,1."""
+    if runtime.distributed:
+        ids = [runtime.device.index] if runtime.device.type == 'cuda' else None
+        return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
+    if runtime.gpu_ids:
+        return nn.DataParallel(model, device_ids=runtime.gpu_ids)
+    return model
+
+
+def make_optimizer(model, settings: TrainSettings):
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+
+
+def prepare_step_inputs(batch, model, noise_generator, action_dropout: float):
+    """Global-batch tensors on the CPU: (keypoints_2d, positions_3d, action tokens, t, noise)."""
+    labels = list(batch.actions)
+    if action_dropout > 0:
+        dropped = torch.rand(len(labels), generator=noise_generator) < action_dropout
+        labels = ['' if d else label for label, d in zip(labels, dropped.tolist())]
+    keypoints = torch.from_numpy(batch.keypoints_2d)
+    poses = torch.from_numpy(batch.positions_3d)
+    t, noise = model.draw_training_noise(len(labels), poses.shape[1:], generator=noise_generator)
+    return keypoints, poses, get_tokenizer().tokenize(labels), t, noise
+
+
+def train_step(train_model, optimizer, inputs, runtime) -> float:
+    """One optimizer step on this rank's share of the global batch; returns the loss (metres)
+    averaged over the global batch."""
+    share = slice(runtime.rank, None, runtime.world_size)
+    loss = train_model(*(x[share].to(runtime.device, non_blocking=True) for x in inputs))
+    loss = loss.mean()   # DataParallel returns one loss per GPU
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    value = loss.detach()
+    if runtime.distributed:
+        dist.all_reduce(value)
+        value /= runtime.world_size
+    return value.item()
+
+
+def _rng_states(train_generator, noise_generator) -> dict:
+    return {'data': train_generator.random_state(), 'noise': noise_generator.get_state(),
+            'torch': torch.get_rng_state()}
+
+
+def _restore_rng_states(states: dict, train_generator, noise_generator):
+    train_generator.set_random_state(states['data'])
+    noise_generator.set_state(states['noise'])
+    torch.set_rng_state(states['torch'])
+
+
+def train(model, model_config, runtime, train_generator, validation, settings: TrainSettings, checkpoint_dir,
+          logger, resume=None, resume_source=None):
+    """Train ``model`` (bare PoseDiffusion on runtime.device) for ``settings.epochs`` epochs.
+
+    validation: ``dict(sequences=..., groups=..., num_frames=..., root=..., batch_size=...)``.
+    resume: a checkpoint dict from ``checkpoints.read_checkpoint`` (ours), or None.
+    Returns the history dict; checkpoints are written by rank 0 into ``checkpoint_dir``.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    optimizer = make_optimizer(model, settings)
+    noise_generator = torch.Generator().manual_seed(settings.seed)
+    epoch, lr = 0, settings.learning_rate
+    history = {'train_loss_mm': [], 'val_mpjpe_mm': [], 'lr': [], 'epoch_time_s': []}
+    best_val = float('inf')
+    if resume is not None:
+        load_model_weights(model, resume, resume_source)
+        optimizer.load_state_dict(resume['optimizer'])
+        epoch, lr = resume['epoch'], resume['lr']
+        history = resume['history'] or history
+        best_val = resume['best_val'] if resume['best_val'] is not None else best_val
+        _restore_rng_states(resume['rng_states'], train_generator, noise_generator)
+        if runtime.is_main:
+            print(f'Resuming from {resume_source} after epoch {epoch} (lr {lr:.3g})')
+    train_model = wrap_for_training(model, runtime, model_config.frozen_prompts)
+
+    while epoch < settings.epochs:
+        start = time.time()
+        model.train()
+        losses = []
+        batches = tqdm(train_generator.next_epoch(), total=train_generator.num_batches, leave=False,
+                       desc=f'epoch {epoch + 1}/{settings.epochs}', unit='batch',
+                       disable=not (settings.show_progress and runtime.is_main))
+        for batch in batches:
+            inputs = prepare_step_inputs(batch, model, noise_generator, settings.action_dropout)
+            losses.append(train_step(train_model, optimizer, inputs, runtime))
+            batches.set_postfix(loss_mm=f'{losses[-1] * MM_PER_M:.1f}')
+        lr *= settings.lr_decay
+        for group in optimizer.param_groups:
+            group['lr'] *= settings.lr_decay
+        epoch += 1
+        train_loss = float(np.mean(losses)) * MM_PER_M
+        val = float('nan')
+        if settings.validate and validation['sequences']:
+            result = evaluate(model, validation['sequences'], validation['groups'], runtime, validation['num_frames'],
+                              validation['root'], SamplingSettings(1, 1, True, validation['batch_size'], settings.seed),
+                              show_progress=settings.show_progress and runtime.is_main)
+            val = float(result.average[VALIDATION_SETTING][-1])
+        elapsed = time.time() - start
+        for key, value in (('train_loss_mm', train_loss), ('val_mpjpe_mm', val), ('lr', lr), ('epoch_time_s', elapsed)):
+            history[key].append(value)
+        improved = not settings.validate or val < best_val
+        if settings.validate and val < best_val:
+            best_val = val
+        if runtime.is_main:
+            print(f'[{epoch}] time {elapsed:.1f} s  lr {lr:.3g}  train loss {train_loss:.2f} mm  '
+                  f'validation MPJPE {val:.2f} mm' + ('  (best)' if improved and settings.validate else ''))
+            logger.log(TAG_TRAIN_LOSS, train_loss, epoch)
+            logger.log(TAG_LR, lr, epoch)
+            logger.log(TAG_EPOCH_TIME, elapsed, epoch)
+            if settings.validate:
+                logger.log(TAG_VAL_MPJPE, val, epoch)
+            state = dict(model=model, model_config=model_config, epoch=epoch, lr=lr, optimizer=optimizer,
+                         rng_states=_rng_states(train_generator, noise_generator),
+                         best_val=None if best_val == float('inf') else best_val, history=history)
+            save_checkpoint(checkpoint_dir / LAST_CHECKPOINT, **state)
+            if epoch % settings.checkpoint_frequency == 0:
+                save_checkpoint(checkpoint_dir / epoch_checkpoint_name(epoch), **state)
+            if improved:
+                save_checkpoint(checkpoint_dir / BEST_CHECKPOINT, **state)
+            if settings.export_curves:
+                export_training_curves(history, checkpoint_dir / 'training_curves.png')
+        runtime.barrier()
+    return history

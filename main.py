@@ -1,0 +1,47 @@
+"""FinePOSE on Human3.6M: train, or evaluate a checkpoint.
+
+    python main.py -k cpn_ft_h36m_dbb -c checkpoint/model_h36m -gpu 0,1 --nolog
+    python main.py -k cpn_ft_h36m_dbb -c checkpoint/model_h36m -gpu 0,1 --nolog \
+        --evaluate best_epoch_20_10.bin -num_proposals 20 -sampling_timesteps 10 -b 4
+"""
+from common.arguments import parse_args
+from common.errors import UserError, exit_on_user_error
+from common.experiment import ExperimentData, run
+from common.h36m import load_h36m
+
+
+def _subjects(flag: str, value: str):
+    subjects = [s for s in value.split(',') if s]
+    if not subjects:
+        raise UserError(f'{flag}: expected a comma-separated list of subjects, e.g. S9,S11')
+    return subjects
+
+
+def load_data(args) -> ExperimentData:
+    dataset = load_h36m(args.data_dir, args.keypoints)
+    actions = None if args.actions == '*' else args.actions.split(',')
+    test_subjects = _subjects('-ste', args.subjects_test)
+    val_subjects = _subjects('--val-subjects', args.val_subjects) if args.val_subjects else test_subjects
+    train = [] if args.evaluate else dataset.select(_subjects('-str', args.subjects_train), actions)
+    validation = dataset.select(val_subjects, actions)
+    test = dataset.select(test_subjects, actions)
+    return ExperimentData(
+        layout='h36m', skeleton=dataset.skeleton, keypoints_mirror=dataset.keypoints_mirror,
+        train=train, validation=validation, validation_groups=[s.action_label for s in validation],
+        test=test, test_groups=[s.action_label for s in test],
+        test_action_labels=[s.action_label if args.eval_action == 'gt' else '' for s in test],
+        group_title='action', action_source=args.eval_action,
+        description={'validation': 'subjects ' + ','.join(val_subjects)
+                     + (' = the test subjects, as the community does' if val_subjects == test_subjects else '')})
+
+
+def main(argv=None):
+    with exit_on_user_error():
+        args = parse_args('h36m', argv)
+        if args.dataset == 'custom':
+            raise UserError('-d custom: in-the-wild inference is not available yet')
+        run(args, load_data(args))
+
+
+if __name__ == '__main__':
+    main()

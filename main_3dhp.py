@@ -1,0 +1,71 @@
+"""FinePOSE on MPI-INF-3DHP: train, or evaluate a checkpoint and export the official .mat files.
+
+    python main_3dhp.py -c checkpoint/model_3dhp -gpu 0,1 --nolog
+    python main_3dhp.py -c checkpoint/model_3dhp -gpu 0,1 --nolog \
+        --evaluate best_epoch_20_10.bin -num_proposals 20 -sampling_timesteps 10 -b 4
+
+Evaluation writes ``inference_data_{P_Agg,P_Best,J_Best,J_Agg}.mat`` into the checkpoint folder
+(variables TS1..TS6, 3 x 17 x N x K, millimetres, root-relative) for the official MATLAB scorer
+or ``3dhp_test/score.py``; with ``--annotations`` (folder of the official TS*/annot_data.mat)
+PCK and AUC are computed and printed right away.
+"""
+from pathlib import Path
+
+from common.arguments import parse_args
+from common.errors import UserError, exit_on_user_error
+from common.experiment import ExperimentData, run
+from common.mpi_inf_3dhp import TEST_SEQUENCES, load_3dhp_test, load_3dhp_train, read_test_annotations
+from common.mpi_inf_3dhp_scoring import format_summary, save_predictions_mat, score_predictions, write_score_tables
+from common.units import MM_PER_M
+
+TRAIN_FILE = 'data_train_3dhp_ori.npz'
+TEST_FILE = 'data_test_3dhp_ori.npz'
+
+
+def export_file_name(setting: str) -> str:
+    """'J-Agg' -> 'inference_data_J_Agg.mat' (the names the official scoring script reads)."""
+    return f'inference_data_{setting.replace("-", "_")}.mat'
+
+
+def export_and_score(result, sequences, annotations_dir, checkpoint_dir: Path):
+    """Write the four prediction files; score them when the official annotations are given."""
+    annotations = read_test_annotations(annotations_dir, [s.subject for s in sequences]) if annotations_dir else None
+    for setting in result.sequence_results[0].poses:
+        predictions = {sequences[r.index].subject: r.poses[setting].transpose(1, 0, 2, 3) * MM_PER_M
+                       for r in result.sequence_results}
+        path = checkpoint_dir / export_file_name(setting)
+        save_predictions_mat(path, predictions)
+        print(f'Wrote {path}')
+        if annotations is not None:
+            score = score_predictions(predictions, annotations)
+            name = 'ori_' + setting.replace('-', '_')
+            write_score_tables(score, checkpoint_dir, name)
+            print(f'\n{setting} (official scorer definitions):\n{format_summary(score)}')
+
+
+def load_data(args) -> ExperimentData:
+    sequences = [s for s in args.test_sequences.split(',') if s]
+    unknown = [s for s in sequences if s not in TEST_SEQUENCES]
+    if unknown or not sequences:
+        raise UserError(f'--test-sequences {args.test_sequences}: expected names among {",".join(TEST_SEQUENCES)}')
+    data_dir = Path(args.data_dir)
+    train = [] if args.evaluate else load_3dhp_train(data_dir / TRAIN_FILE).sequences
+    test_set = load_3dhp_test(data_dir / TEST_FILE, sequences)
+    test = test_set.sequences
+    names = [s.subject for s in test]
+    return ExperimentData(
+        layout='mpi_inf_3dhp', skeleton=test_set.skeleton, keypoints_mirror=test_set.keypoints_mirror,
+        train=train, validation=test, validation_groups=names, test=test, test_groups=names,
+        test_action_labels=[''] * len(test), group_title='sequence', action_source='none', keep_poses=True,
+        on_evaluated=lambda result, folder, stem: export_and_score(result, test, args.annotations, folder),
+        description={'validation': 'the test sequences (valid frames), as the reference does'})
+
+
+def main(argv=None):
+    with exit_on_user_error():
+        args = parse_args('mpi_inf_3dhp', argv)
+        run(args, load_data(args))
+
+
+if __name__ == '__main__':
+    main()
