@@ -8,8 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Unit tests use tiny models, where a second thread costs more in synchronisation than it gains,
+# and where any other load on the machine turns OpenMP's spinning threads into a 5-20x slowdown.
+torch.set_num_threads(1)
 
 
 def _shared_path() -> Path:
@@ -31,3 +36,19 @@ def mpi_inf_3dhp_annotations(shared_dir) -> Path:
     if not all((path / ts / 'annot_data.mat').is_file() for ts in ('TS5', 'TS6')):
         pytest.skip(f'real MPI-INF-3DHP TS5/TS6 annotations not found under {path}')
     return path
+
+
+TINY_DATA_FRAMES = 40
+# A tiny model and data selection for end-to-end runs of the entry points (seconds on 2 cores).
+TINY_RUN_FLAGS = ['-gpu', '', '-f', '9', '-s', '9', '-b', '36', '-cs', '32', '-dep', '2', '--text-tower', 'tiny',
+                  '--no-progress', '--val-batch-size', '8']
+
+
+@pytest.fixture(scope='session')
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A folder with tiny synthetic Human3.6M and MPI-INF-3DHP files in the real layouts
+    (one take of 40 frames per action; detector keypoints named ``synthetic_det``)."""
+    from common import synthetic
+    out = tmp_path_factory.mktemp('tiny_dataset')
+    synthetic.generate(out, seed=5, frames=TINY_DATA_FRAMES, takes=1)
+    return out

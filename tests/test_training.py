@@ -1,0 +1,142 @@
+"""main.py end to end on tiny synthetic data: training lowers the loss, resuming is exact,
+--evaluate prints and writes every setting, TensorBoard logs are readable, bad input fails cleanly."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import main as h36m_main
+from common import metrics
+from common.tb_logging import TAG_EPOCH_TIME, TAG_LR, TAG_TRAIN_LOSS, TAG_VAL_MPJPE
+from conftest import REPO_ROOT, TINY_RUN_FLAGS
+
+DATA_FLAGS = ['-k', 'synthetic_det', '-str', 'S1', '-ste', 'S9', '-a', 'Walking,Eating']
+
+
+def _run(tmp_dir, dataset, *flags, capsys=None):
+    h36m_main.main(['--data-dir', str(dataset), '-c', str(tmp_dir), *DATA_FLAGS, *TINY_RUN_FLAGS, *flags])
+    return capsys.readouterr().out if capsys is not None else None
+
+
+def _weights(path):
+    return torch.load(path, map_location='cpu', weights_only=True)['model']
+
+
+@pytest.fixture(scope='module')
+def two_epoch_run(tiny_dataset, tmp_path_factory):
+    folder = tmp_path_factory.mktemp('two_epochs')
+    _run(folder, tiny_dataset, '-e', '2', '--export-training-curves')
+    return folder
+
+
+def test_training_lowers_the_loss_and_writes_checkpoints(two_epoch_run):
+    checkpoint = torch.load(two_epoch_run / 'last_epoch.bin', map_location='cpu', weights_only=True)
+    losses = checkpoint['history']['train_loss_mm']
+    assert checkpoint['epoch'] == 2 and len(losses) == 2
+    assert losses[1] < losses[0]
+    assert checkpoint['lr'] == pytest.approx(6e-5 * 0.993 ** 2)
+    assert checkpoint['optimizer']['param_groups'][0]['lr'] == pytest.approx(6e-5 * 0.993 ** 2)
+    best = torch.load(two_epoch_run / 'best_epoch.bin', map_location='cpu', weights_only=True)
+    assert best['best_val'] == pytest.approx(min(checkpoint['history']['val_mpjpe_mm']))
+    assert (two_epoch_run / 'training_curves.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_tensorboard_events_have_the_expected_tags(two_epoch_run):
+    accumulator = EventAccumulator(str(two_epoch_run / 'tensorboard'))
+    accumulator.Reload()
+    tags = set(accumulator.Tags()['scalars'])
+    assert {TAG_TRAIN_LOSS, TAG_VAL_MPJPE, TAG_LR, TAG_EPOCH_TIME} <= tags
+    losses = accumulator.Scalars(TAG_TRAIN_LOSS)
+    history = torch.load(two_epoch_run / 'last_epoch.bin', map_location='cpu', weights_only=True)['history']
+    assert [e.step for e in losses] == [1, 2]
+    np.testing.assert_allclose([e.value for e in losses], history['train_loss_mm'], rtol=1e-6)
+
+
+def test_resume_continues_the_same_run_bitwise(two_epoch_run, tiny_dataset, tmp_path):
+    _run(tmp_path, tiny_dataset, '-e', '1', '--nolog')
+    _run(tmp_path, tiny_dataset, '-e', '2', '--nolog', '-r', 'last_epoch.bin')
+    resumed, uninterrupted = _weights(tmp_path / 'last_epoch.bin'), _weights(two_epoch_run / 'last_epoch.bin')
+    assert resumed.keys() == uninterrupted.keys()
+    for key in resumed:
+        assert torch.equal(resumed[key], uninterrupted[key]), key
+
+
+def test_evaluate_prints_and_writes_every_setting(two_epoch_run, tiny_dataset, capsys):
+    capsys.readouterr()
+    out = _run(two_epoch_run, tiny_dataset, '--evaluate', 'best_epoch.bin', '-num_proposals', '3',
+               '-sampling_timesteps', '2', '--p2', '-b', '4', capsys=capsys)
+    for label in ('P-Best*', 'J-Best*', 'P-Agg', 'J-Agg', 'Protocol #1', 'Protocol #2', 'Walking', 'Eating',
+                  'Ground truth used', '--eval-action gt'):
+        assert label in out
+    document = json.loads((two_epoch_run / 'best_epoch_H3_K2.json').read_text())
+    assert set(document['average']) == {f'{s}/P{p}' for s in metrics.SETTINGS for p in (1, 2)}
+    assert all(len(values) == 2 for values in document['average'].values())
+    average = document['average']
+    assert average['J-Best/P1'][-1] <= average['P-Best/P1'][-1] + 1e-6    # J-Best is the per-joint oracle
+    rows = (two_epoch_run / 'best_epoch_H3_K2.csv').read_text().splitlines()
+    assert rows[0].startswith('action,setting,protocol,step,error_mm')
+    assert len(rows) == 1 + 3 * 4 * 2 * 2                                # (2 actions + Average) x 4 x 2 x 2
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--evaluate', 'nope.bin'], '--evaluate nope.bin: no such checkpoint'),
+    (['-k', 'unknown_detector'], 'data_2d_h36m_unknown_detector.npz'),
+    (['-num_proposals', '0'], '-num_proposals 0: expected at least 1'),
+    (['-sampling_timesteps', '20', '-timestep', '10'], '-sampling_timesteps 20 exceeds -timestep 10'),
+    (['-f', '500'], '-f 500: longer than every sequence'),
+    (['-gpu', '0'], '-gpu 0: CUDA is not available'),
+])
+def test_bad_input_is_one_line_and_exit_2(flags, message, tiny_dataset, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _run(tmp_path, tiny_dataset, '-e', '1', '--nolog', *flags)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and message in err and err.count('\n') == 1, err
+
+
+def test_incompatible_checkpoint_is_refused(two_epoch_run, tiny_dataset, tmp_path, capsys):
+    foreign = tmp_path / 'foreign.bin'
+    torch.save({'weights': torch.zeros(3)}, foreign)
+    with pytest.raises(SystemExit):
+        _run(tmp_path, tiny_dataset, '--evaluate', str(foreign))
+    err = capsys.readouterr().err
+    assert str(foreign) in err and 'expected a reference FinePOSE checkpoint' in err
+
+
+def test_distributed_step_equals_single_process(tiny_dataset, tmp_path):
+    """torchrun with 2 CPU processes (gloo) and one process give the same weights after one
+    step on the same global batch (stochastic depth off: its masks come from each rank's RNG)."""
+    # S1 Walking: 4 cameras x 1 chunk of 40 frames x 2 (flip) = 8 clips, all in one global batch.
+    flags = ['--data-dir', str(tiny_dataset), *DATA_FLAGS, *TINY_RUN_FLAGS, '-e', '1', '--nolog', '--no-eval',
+             '--drop-path', '0', '-a', 'Walking', '-f', '40', '-s', '40', '-b', str(8 * 40)]
+    env = {'OMP_NUM_THREADS': '1', 'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(REPO_ROOT)}
+    single = subprocess.run([sys.executable, 'main.py', *flags, '-c', str(tmp_path / 'one')], cwd=REPO_ROOT,
+                            env=env, capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr[-2000:]
+    distributed = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+                                  '--master_port', '29517', 'main.py', *flags, '-c', str(tmp_path / 'two')],
+                                 cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert distributed.returncode == 0, distributed.stderr[-2000:]
+    assert 'rank 0 of 2' in distributed.stdout
+    one, two = _weights(tmp_path / 'one' / 'last_epoch.bin'), _weights(tmp_path / 'two' / 'last_epoch.bin')
+    assert 'Training on 160 frames of 4 sequences: 8 clips of 40 frames, 8 per batch' in single.stdout
+    for key in one:
+        torch.testing.assert_close(_without_key_biases(key, two[key]), _without_key_biases(key, one[key]),
+                                   rtol=1e-5, atol=1e-6, msg=key)
+
+
+def _without_key_biases(name, value):
+    """Zero the attention key biases: softmax ignores a constant added to every score of a query,
+    so their gradient is exactly zero in real arithmetic, and Adam's first step (about lr * g / |g|)
+    turns the float noise of any summation order into a +-lr step. Every other weight must agree."""
+    value = value.clone()
+    if name.endswith('in_proj_bias') or name.endswith('qkv.bias'):
+        width = value.shape[0] // 3
+        value[width:2 * width] = 0
+    elif name.endswith('prompt_attention.key.bias'):
+        value.zero_()
+    return value
