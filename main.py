@@ -36,11 +36,12 @@ def load_data(args) -> ExperimentData:
 
 
 def main(argv=None):
+    """Parse ``argv`` (default: sys.argv), then train or evaluate; returns the final EvaluationResult."""
     with exit_on_user_error():
         args = parse_args('h36m', argv)
         if args.dataset == 'custom':
             raise UserError('-d custom: in-the-wild inference is not available yet')
-        run(args, load_data(args))
+        return run(args, load_data(args))
 
 
 if __name__ == '__main__':

@@ -62,9 +62,10 @@ def load_data(args) -> ExperimentData:
 
 
 def main(argv=None):
+    """Parse ``argv`` (default: sys.argv), then train or evaluate; returns the final EvaluationResult."""
     with exit_on_user_error():
         args = parse_args('mpi_inf_3dhp', argv)
-        run(args, load_data(args))
+        return run(args, load_data(args))
 
 
 if __name__ == '__main__':

@@ -52,7 +52,7 @@ def _add_common(parser: argparse.ArgumentParser):
 
     train = parser.add_argument_group('training')
     train.add_argument('-e', '--epochs', type=int, default=None, metavar='N',
-                       help='training epochs (default: 100; 120 with -k gt)')
+                       help='training epochs (default: 100; 120 with -k gt; 0 saves and evaluates the untrained model)')
     train.add_argument('-b', '--batch-size', type=int, default=1024, metavar='N',
                        help='training: frames per batch, clips = N // stride (1024 // 243 = 4 clips); '
                             'evaluation: clips per batch (the paper evaluates with -b 4)')
@@ -66,7 +66,7 @@ def _add_common(parser: argparse.ArgumentParser):
                        help='probability of training a clip with an empty action prompt, so the model also works '
                             'without a label (default: 0)')
     train.add_argument('--no-eval', action='store_true', help='skip the validation after each epoch')
-    train.add_argument('--val-batch-size', type=int, default=16, metavar='N', help='clips per validation batch (default: 16)')
+    train.add_argument('--val-batch-size', type=int, default=16, metavar='N', help='clips per sampling batch when validating and when evaluating right after training (default: 16)')
 
     evaluation = parser.add_argument_group('evaluation')
     evaluation.add_argument('-num_proposals', type=int, default=1, metavar='H', help='hypotheses per clip (paper: 20)')
@@ -122,6 +122,8 @@ def parse_args(dataset: str, argv=None):
         raise UserError(f'-cs {args.cs}: expected a multiple of the 8 attention heads')
     if not 0.0 <= args.action_dropout <= 1.0:
         raise UserError(f'--action-dropout {args.action_dropout}: expected a probability in [0, 1]')
+    if args.epochs is not None and args.epochs < 0:
+        raise UserError(f'-e {args.epochs}: expected a number of epochs >= 0')
     if args.epochs is None:
         args.epochs = EPOCHS_GT_KEYPOINTS if getattr(args, 'keypoints', '') == 'gt' else 100
     return args

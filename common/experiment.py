@@ -84,7 +84,9 @@ def _build(args, config: ModelConfig, data: ExperimentData, runtime):
 
 
 def _evaluate_and_report(args, model, data: ExperimentData, runtime, checkpoint_dir: Path, stem: str):
-    settings = SamplingSettings(args.num_proposals, args.sampling_timesteps, args.test_time_flip, args.batch_size, args.seed)
+    # -b counts clips with --evaluate (the paper's -b 4) but frames of a training batch otherwise.
+    clips_per_batch = args.batch_size if args.evaluate else args.val_batch_size
+    settings = SamplingSettings(args.num_proposals, args.sampling_timesteps, args.test_time_flip, clips_per_batch, args.seed)
     protocols = (1, 2) if args.p2 else (1,)
     result = evaluate(model, data.test, data.test_groups, runtime, model.denoiser.num_frames, data.skeleton.root,
                       settings, data.test_action_labels, protocols, data.keep_poses,

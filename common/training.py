@@ -106,7 +106,8 @@ def _restore_rng_states(states: dict, train_generator, noise_generator):
 
 def train(model, model_config, runtime, train_generator, validation, settings: TrainSettings, checkpoint_dir,
           logger, resume=None, resume_source=None):
-    """Train ``model`` (bare PoseDiffusion on runtime.device) for ``settings.epochs`` epochs.
+    """Train ``model`` (bare PoseDiffusion on runtime.device) for ``settings.epochs`` epochs
+    (0: save the initial weights as the last and best checkpoints, e.g. for an untrained baseline).
 
     validation: ``dict(sequences=..., groups=..., num_frames=..., root=..., batch_size=...)``.
     resume: a checkpoint dict from ``checkpoints.read_checkpoint`` (ours), or None.
@@ -129,6 +130,15 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
             print(f'Resuming from {resume_source} after epoch {epoch} (lr {lr:.3g})')
     train_model = wrap_for_training(model, runtime, model_config.frozen_prompts)
 
+    def snapshot() -> dict:
+        return dict(model=model, model_config=model_config, epoch=epoch, lr=lr, optimizer=optimizer,
+                    rng_states=_rng_states(train_generator, noise_generator),
+                    best_val=None if best_val == float('inf') else best_val, history=history)
+
+    if settings.epochs == 0 and resume is None and runtime.is_main:
+        # -e 0: the initial weights are the result, a baseline to evaluate.
+        for name in (LAST_CHECKPOINT, BEST_CHECKPOINT):
+            save_checkpoint(checkpoint_dir / name, **snapshot())
     while epoch < settings.epochs:
         start = time.time()
         model.train()
@@ -165,9 +175,7 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
             logger.log(TAG_EPOCH_TIME, elapsed, epoch)
             if settings.validate:
                 logger.log(TAG_VAL_MPJPE, val, epoch)
-            state = dict(model=model, model_config=model_config, epoch=epoch, lr=lr, optimizer=optimizer,
-                         rng_states=_rng_states(train_generator, noise_generator),
-                         best_val=None if best_val == float('inf') else best_val, history=history)
+            state = snapshot()
             save_checkpoint(checkpoint_dir / LAST_CHECKPOINT, **state)
             if epoch % settings.checkpoint_frequency == 0:
                 save_checkpoint(checkpoint_dir / epoch_checkpoint_name(epoch), **state)
