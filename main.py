@@ -1,13 +1,18 @@
-"""FinePOSE on Human3.6M: train, or evaluate a checkpoint.
+"""FinePOSE on Human3.6M: train, or evaluate a checkpoint; or lift your own video's 2D keypoints to 3D.
 
     python main.py -k cpn_ft_h36m_dbb -c checkpoint/model_h36m -gpu 0,1 --nolog
     python main.py -k cpn_ft_h36m_dbb -c checkpoint/model_h36m -gpu 0,1 --nolog \
         --evaluate best_epoch_20_10.bin -num_proposals 20 -sampling_timesteps 10 -b 4
+    python main.py -d custom -k myvideos -c checkpoint/model_h36m --evaluate best_epoch.bin \
+        -num_proposals 20 -sampling_timesteps 10 -b 4 --render --viz-output out.gif
+
+``-d custom``, ``--render`` and ``--viz-export`` are handled by ``common.inference_run``.
 """
 from common.arguments import parse_args
 from common.errors import UserError, exit_on_user_error
 from common.experiment import ExperimentData, run
 from common.h36m import load_h36m
+from common.inference_run import run_inference
 
 
 def _subjects(flag: str, value: str):
@@ -38,9 +43,10 @@ def load_data(args) -> ExperimentData:
 def main(argv=None):
     with exit_on_user_error():
         args = parse_args('h36m', argv)
-        if args.dataset == 'custom':
-            raise UserError('-d custom: in-the-wild inference is not available yet')
-        run(args, load_data(args))
+        if args.dataset == 'custom' or args.render or args.viz_export:
+            run_inference(args)
+        else:
+            run(args, load_data(args))
 
 
 if __name__ == '__main__':
