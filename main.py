@@ -1,13 +1,18 @@
-"""FinePOSE on Human3.6M: train, or evaluate a checkpoint.
+"""FinePOSE on Human3.6M: train, or evaluate a checkpoint; or lift your own video's 2D keypoints to 3D.
 
     python main.py -k cpn_ft_h36m_dbb -c checkpoint/model_h36m -gpu 0,1 --nolog
     python main.py -k cpn_ft_h36m_dbb -c checkpoint/model_h36m -gpu 0,1 --nolog \
         --evaluate best_epoch_20_10.bin -num_proposals 20 -sampling_timesteps 10 -b 4
+    python main.py -d custom -k myvideos -c checkpoint/model_h36m --evaluate best_epoch.bin \
+        -num_proposals 20 -sampling_timesteps 10 -b 4 --render --viz-output out.gif
+
+``-d custom``, ``--render`` and ``--viz-export`` are handled by ``common.inference_run``.
 """
 from common.arguments import parse_args
 from common.errors import UserError, exit_on_user_error
 from common.experiment import ExperimentData, run
 from common.h36m import load_h36m
+from common.inference_run import run_inference
 
 
 def _subjects(flag: str, value: str):
@@ -36,11 +41,11 @@ def load_data(args) -> ExperimentData:
 
 
 def main(argv=None):
-    """Parse ``argv`` (default: sys.argv), then train or evaluate; returns the final EvaluationResult."""
+    """Parse ``argv`` (default: sys.argv), then train, evaluate or infer; returns the final result."""
     with exit_on_user_error():
         args = parse_args('h36m', argv)
-        if args.dataset == 'custom':
-            raise UserError('-d custom: in-the-wild inference is not available yet')
+        if args.dataset == 'custom' or args.render or args.viz_export:
+            return run_inference(args)
         return run(args, load_data(args))
 
 

@@ -9,6 +9,8 @@ from common.errors import UserError
 
 TRAIN_CLIP_FRAMES = 243
 EPOCHS_GT_KEYPOINTS = 120
+TRAIN_FRAMES_PER_BATCH = 1024
+EVAL_CLIPS_PER_BATCH = 4
 
 
 def _add_common(parser: argparse.ArgumentParser):
@@ -53,9 +55,10 @@ def _add_common(parser: argparse.ArgumentParser):
     train = parser.add_argument_group('training')
     train.add_argument('-e', '--epochs', type=int, default=None, metavar='N',
                        help='training epochs (default: 100; 120 with -k gt; 0 saves and evaluates the untrained model)')
-    train.add_argument('-b', '--batch-size', type=int, default=1024, metavar='N',
-                       help='training: frames per batch, clips = N // stride (1024 // 243 = 4 clips); '
-                            'evaluation: clips per batch (the paper evaluates with -b 4)')
+    train.add_argument('-b', '--batch-size', type=int, default=None, metavar='N',
+                       help=f'training: frames per batch, clips = N // stride (default {TRAIN_FRAMES_PER_BATCH} // 243 '
+                            f'= 4 clips); --evaluate and inference: clips per sampling batch (default '
+                            f'{EVAL_CLIPS_PER_BATCH}, as the paper evaluates)')
     train.add_argument('-s', '--stride', type=int, default=TRAIN_CLIP_FRAMES, metavar='N',
                        help='frames per training clip used to turn -b into clips (default: 243)')
     train.add_argument('-lr', '--learning-rate', type=float, default=6e-5, metavar='LR', help='AdamW learning rate (default: 6e-5)')
@@ -77,6 +80,47 @@ def _add_common(parser: argparse.ArgumentParser):
     return parser
 
 
+def _add_inference(parser: argparse.ArgumentParser):
+    custom = parser.add_argument_group(
+        'inference on your own 2D keypoints (-d custom -k NAME reads data_2d_custom_NAME.npz)')
+    custom.add_argument('--prompt-action', default=None, metavar='TEXT',
+                        help="action word of the prompt, e.g. 'Walking' (default: empty for -d custom; "
+                             'for Human3.6M sequences as --eval-action says)')
+    custom.add_argument('--aggregation', default='j-agg', choices=['p-agg', 'j-agg'],
+                        help="how H hypotheses become one pose: 'p-agg' (their mean) or 'j-agg' (JPMA: per joint "
+                             'the hypothesis whose reprojection is closest to the 2D keypoint; default)')
+    custom.add_argument('--focal-length', type=float, default=None, metavar='PX',
+                        help='-d custom: focal length of the assumed pinhole camera in pixels (principal point at '
+                             "the image centre; used by j-agg); default: the image width, a 53 degree horizontal "
+                             'field of view (Human3.6M cameras: about 1.15 x the width)')
+
+    viz = parser.add_argument_group('visualisation (as in VideoPose3D)')
+    viz.add_argument('--render', action='store_true',
+                     help='render the --viz-subject sequence to --viz-output instead of evaluating the test set')
+    viz.add_argument('--viz-subject', '--viz-video-name', dest='viz_subject', default=None, metavar='NAME',
+                     help='sequence to render or export: a Human3.6M subject (S9), or with -d custom the video name '
+                          '(default for -d custom: the only video of the file)')
+    viz.add_argument('--viz-action', default=None, metavar='NAME',
+                     help="Human3.6M action to render, e.g. 'Walking 1' (ignored with -d custom)")
+    viz.add_argument('--viz-camera', type=int, default=0, metavar='I',
+                     help="camera index (Human3.6M 0-3; -d custom: index in the video's keypoint list; default: 0)")
+    viz.add_argument('--viz-video', default=None, metavar='PATH',
+                     help='video or animated image to draw the 2D keypoints on (GIF/PNG/WebP via Pillow, other '
+                          'formats need ffmpeg; default: a blank image)')
+    viz.add_argument('--viz-skip', type=int, default=0, metavar='N', help='skip the first N frames of --viz-video')
+    viz.add_argument('--viz-output', default=None, metavar='FILE',
+                     help='.gif (Pillow), .mp4 (needs ffmpeg) or .png (the first frame only)')
+    viz.add_argument('--viz-export', default=None, metavar='FILE.npy',
+                     help='save the predicted (N, 17, 3) poses, metres, camera frame, root-relative')
+    viz.add_argument('--viz-bitrate', type=int, default=3000, metavar='KBPS', help='.mp4 bitrate (default: 3000)')
+    viz.add_argument('--viz-no-ground-truth', action='store_true', help='do not draw the ground truth')
+    viz.add_argument('--viz-limit', type=int, default=-1, metavar='N',
+                     help='render only the first N frames (default: all)')
+    viz.add_argument('--viz-downsample', type=int, default=1, metavar='N',
+                     help='average every N frames into one (and divide the frame rate by N; default: 1)')
+    viz.add_argument('--viz-size', type=float, default=5.0, metavar='INCHES', help='size of each panel (default: 5)')
+
+
 def build_parser(dataset: str) -> argparse.ArgumentParser:
     """The parser of ``main.py`` (dataset 'h36m') or ``main_3dhp.py`` ('mpi_inf_3dhp')."""
     parser = argparse.ArgumentParser(
@@ -94,6 +138,7 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
         h36m.add_argument('-a', '--actions', default='*', metavar='LIST', help="actions (prefixes) to use, or '*'")
         h36m.add_argument('--eval-action', default='gt', choices=['gt', 'none'],
                           help="action label in the evaluation prompts: 'gt' (the ground-truth label) or 'none' (empty)")
+        _add_inference(parser)
     else:
         hp = parser.add_argument_group('MPI-INF-3DHP')
         hp.add_argument('--test-sequences', default='TS1,TS2,TS3,TS4,TS5,TS6', metavar='LIST',
@@ -106,6 +151,8 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
 def parse_args(dataset: str, argv=None):
     """Parse and check flags; bad values raise ``UserError`` (a one-line message)."""
     args = build_parser(dataset).parse_args(argv)
+    if args.batch_size is None:
+        args.batch_size = EVAL_CLIPS_PER_BATCH if args.evaluate else TRAIN_FRAMES_PER_BATCH
     if args.resume and args.evaluate:
         raise UserError('--resume and --evaluate cannot be used together')
     if args.num_proposals < 1:
@@ -124,6 +171,25 @@ def parse_args(dataset: str, argv=None):
         raise UserError(f'--action-dropout {args.action_dropout}: expected a probability in [0, 1]')
     if args.epochs is not None and args.epochs < 0:
         raise UserError(f'-e {args.epochs}: expected a number of epochs >= 0')
+    if hasattr(args, 'render'):
+        _check_inference_flags(args)
     if args.epochs is None:
         args.epochs = EPOCHS_GT_KEYPOINTS if getattr(args, 'keypoints', '') == 'gt' else 100
     return args
+
+
+def _check_inference_flags(args):
+    if args.dataset == 'custom' and not args.evaluate:
+        raise UserError('-d custom: pass --evaluate CHECKPOINT (custom keypoints have no 3D poses to train on)')
+    if (args.render or args.viz_export) and not args.evaluate:
+        raise UserError('--render / --viz-export: pass --evaluate CHECKPOINT, the model that predicts the poses')
+    if args.render and not args.viz_output:
+        raise UserError('--render: pass --viz-output FILE (.gif, .mp4 or .png)')
+    if args.focal_length is not None and not args.focal_length > 0:
+        raise UserError(f'--focal-length {args.focal_length}: expected a positive number of pixels')
+    for flag, value, lowest in (('--viz-downsample', args.viz_downsample, 1), ('--viz-camera', args.viz_camera, 0),
+                                ('--viz-skip', args.viz_skip, 0), ('--viz-bitrate', args.viz_bitrate, 1)):
+        if value < lowest:
+            raise UserError(f'{flag} {value}: expected an integer of at least {lowest}')
+    if not args.viz_size > 0:
+        raise UserError(f'--viz-size {args.viz_size}: expected a positive size in inches')

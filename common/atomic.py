@@ -28,6 +28,25 @@ def atomic_output(path):
         raise
 
 
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary file name for writers that open files themselves (matplotlib's animation
+    writers); when the block succeeds the file replaces ``path`` in one rename.
+
+    The name keeps ``path``'s suffix, so writers that choose the format by extension still do.
+    Creates the folder if needed; a failed block leaves no temporary file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.stem}.{secrets.token_hex(8)}.tmp{path.suffix}')
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_bytes_atomic(path, data: bytes) -> None:
     with atomic_output(path) as f:
         f.write(data)

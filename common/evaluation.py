@@ -89,6 +89,11 @@ def action_tokens_for(labels):
     return get_tokenizer().tokenize(list(labels))
 
 
+def sampling_seed(seed: int, sequence_index: int, batch_index: int) -> int:
+    """The noise seed of one sampling batch: a function of (seed, sequence, batch) only."""
+    return seed + _SEED_STRIDE_SEQUENCE * sequence_index + _SEED_STRIDE_BATCH * batch_index
+
+
 def evaluate_sequence(sampler, sequence, index: int, num_frames: int, root: int, settings: SamplingSettings,
                       device, action_label: str, protocols=(1,), keep_poses=False, progress=None) -> SequenceResult:
     """Sample and score one sequence (with ground truth, trajectory and intrinsics)."""
@@ -102,7 +107,7 @@ def evaluate_sequence(sampler, sequence, index: int, num_frames: int, root: int,
     for b, begin in enumerate(range(0, len(kp_windows), settings.batch_size)):
         kp = kp_windows[begin:begin + settings.batch_size].to(device)
         n = kp.shape[0]
-        seed = settings.seed + _SEED_STRIDE_SEQUENCE * index + _SEED_STRIDE_BATCH * b
+        seed = sampling_seed(settings.seed, index, b)
         hyps = zero_root(sampler(kp, tokens.expand(n, -1).to(device), seed).float().cpu(), root)
         gt = gt_windows[begin:begin + n]
         args = (hyps, gt, kp.cpu(), traj_windows[begin:begin + n], intrinsics.expand(n, -1))

@@ -77,10 +77,29 @@ def _parameter_counts(model):
     return trainable, frozen
 
 
-def _build(args, config: ModelConfig, data: ExperimentData, runtime):
-    joints_mirror = data.skeleton.mirror_permutation()
-    model = build_model(config, data.keypoints_mirror, joints_mirror, args.clip_weights, args.require_clip_weights)
+def _build(args, config: ModelConfig, skeleton, keypoints_mirror, runtime):
+    model = build_model(config, keypoints_mirror, skeleton.mirror_permutation(), args.clip_weights,
+                        args.require_clip_weights)
     return model.to(runtime.device)
+
+
+def load_checkpoint_model(args, layout: str, skeleton, keypoints_mirror, runtime):
+    """The model of ``--evaluate``, weights loaded, on ``runtime.device``.
+
+    Our checkpoints carry their configuration; an official one is built from the flags
+    (``-f``, ``-cs``, ``-dep``, ...). A model trained for another joint layout is a ``UserError``.
+    Returns (model, checkpoint path, checkpoint dict from ``read_checkpoint``).
+    """
+    path = resolve_checkpoint(args.evaluate, Path(args.checkpoint), '--evaluate')
+    checkpoint = read_checkpoint(path)
+    config = (config_from_dict(checkpoint['model_config']) if checkpoint['format'] != 'official'
+              else model_config_from_args(args, layout))
+    if config.layout != layout:
+        raise UserError(f'--evaluate {path}: a model for the {config.layout} layout, but this data has the '
+                        f'{layout} layout')
+    model = _build(args, config, skeleton, keypoints_mirror, runtime)
+    load_model_weights(model, checkpoint, path)
+    return model, path, checkpoint
 
 
 def _evaluate_and_report(args, model, data: ExperimentData, runtime, checkpoint_dir: Path, stem: str):
@@ -115,12 +134,8 @@ def run(args, data: ExperimentData):
     _check_frames(args, data)
     try:
         if args.evaluate:
-            path = resolve_checkpoint(args.evaluate, checkpoint_dir, '--evaluate')
-            checkpoint = read_checkpoint(path)
-            config = (config_from_dict(checkpoint['model_config']) if checkpoint['format'] != 'official'
-                      else model_config_from_args(args, data.layout))
-            model = _build(args, config, data, runtime)
-            load_model_weights(model, checkpoint, path)
+            model, path, checkpoint = load_checkpoint_model(args, data.layout, data.skeleton, data.keypoints_mirror,
+                                                            runtime)
             if runtime.is_main:
                 trained = f", trained for {checkpoint['epoch']} epochs" if 'epoch' in checkpoint else ''
                 print(f'Evaluating {path} ({checkpoint["format"]} checkpoint{trained})')
@@ -135,7 +150,7 @@ def run(args, data: ExperimentData):
                 raise UserError(f'-r {resume_path}: not a resumable checkpoint of this project '
                                 '(official checkpoints hold no resumable state; use --evaluate)')
             config = config_from_dict(resume['model_config'])
-        model = _build(args, config, data, runtime)
+        model = _build(args, config, data.skeleton, data.keypoints_mirror, runtime)
         trainable, frozen = _parameter_counts(model)
         clips = max(1, args.batch_size // args.stride)
         generator = ChunkedGenerator(data.train, config.num_frames, clips, data.keypoints_mirror,

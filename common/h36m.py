@@ -55,7 +55,7 @@ def load_h36m(data_dir, keypoints: str = 'cpn_ft_h36m_dbb') -> PoseDataset:
         how_to_obtain += f' (2D keypoints found in {data_dir}: {", ".join(available) or "none"})'
     entries_2d = load_archive(path_2d, how_to_obtain)
     positions_2d = dict_entry(entries_2d, 'positions_2d', path_2d)
-    keypoints_mirror = _keypoints_mirror(dict_entry(entries_2d, 'metadata', path_2d), path_2d)
+    keypoints_mirror = keypoints_mirror_from_metadata(dict_entry(entries_2d, 'metadata', path_2d), path_2d)
 
     sequences = []
     for subject, actions in positions_3d.items():
@@ -113,7 +113,7 @@ def _camera_sequences(subject: str, action: str, world_32: np.ndarray, views_2d,
     return sequences
 
 
-def _keypoints_mirror(metadata: dict, path) -> np.ndarray:
+def keypoints_mirror_from_metadata(metadata: dict, path) -> np.ndarray:
     """(17,) mirror permutation of the 2D keypoints from ``metadata['keypoints_symmetry']``."""
     num_joints = metadata.get('num_joints')
     if num_joints != H36M_17.num_joints:

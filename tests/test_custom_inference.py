@@ -1,0 +1,322 @@
+"""Your own video's keypoints -> 3D: custom files, windowed prediction, aggregation, export, rendering, bad input.
+
+Keypoints come from the synthetic generator's projections; the model is the tiny test model
+(-f 9, -cs 32, -dep 2, tiny text tower) saved as one of our checkpoints.
+"""
+import re
+import stat
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import main
+from common import synthetic
+from common.camera import intrinsic_vector, project_to_2d_linear
+from common.checkpoints import save_checkpoint
+from common.custom_data import load_custom_keypoints
+from common.errors import UserError
+from common.evaluation import SamplingSettings
+from common.inference import aggregate, estimate_root_trajectory, sample_last_step
+from common.skeleton import H36M_17
+from common.synthetic_body import random_body
+from common.visualization import DOTS_PER_INCH, render_animation, video_frames
+from model_fixtures import build_tiny_model, tiny_config
+
+WINDOW = 9                  # frames per clip of the tiny model
+LONG_FRAMES = 23            # three windows, the last one overlapping
+SHORT_FRAMES = 5            # shorter than a window: padded
+SYMMETRY = [list(H36M_17.joints_left), list(H36M_17.joints_right)]
+SAMPLING = ['-num_proposals', '3', '-sampling_timesteps', '2', '-b', '2', '--no-progress', '-gpu', '']
+
+
+def _take(seed: int, action: str, frames: int):
+    body = random_body(np.random.default_rng(seed))
+    return synthetic.build_h36m_take(seed, 'S9', body, action, 0, synthetic.SIZES['demo'], frames=frames)
+
+
+def _custom_metadata(views) -> dict:
+    return {'layout_name': 'h36m', 'num_joints': 17, 'keypoints_symmetry': SYMMETRY,
+            'video_metadata': {name: {'w': view.camera.resolution[0], 'h': view.camera.resolution[1]}
+                               for name, view in views.items()}}
+
+
+@pytest.fixture(scope='module')
+def workspace(tmp_path_factory):
+    """A folder with the tiny checkpoint, a custom file of two videos and a one-take Human3.6M dataset."""
+    folder = tmp_path_factory.mktemp('custom')
+    torch.manual_seed(0)
+    save_checkpoint(folder / 'tiny.bin', model=build_tiny_model(), model_config=tiny_config(), epoch=0, lr=0.0)
+    walk, sit = _take(0, 'Walking', LONG_FRAMES), _take(1, 'Sitting', SHORT_FRAMES)
+    views = {'walk.mp4': walk.views[0], 'sit.mp4': sit.views[1]}
+    np.savez_compressed(folder / 'data_2d_custom_mine.npz',
+                        positions_2d={'walk.mp4': {'custom': [views['walk.mp4'].keypoints_px]},   # VideoPose3D's form
+                                      'sit.mp4': [views['sit.mp4'].keypoints_px]},                # a plain list
+                        metadata=_custom_metadata(views))
+    np.savez_compressed(folder / 'data_3d_h36m.npz', positions_3d={'S9': {'Walking': walk.world_32}})
+    np.savez_compressed(folder / 'data_2d_h36m_gt.npz', metadata=synthetic.H36M_METADATA,
+                        positions_2d={'S9': {'Walking': [v.keypoints_px for v in walk.views]}})
+    return folder, views
+
+
+def _main(capsys, *argv):
+    main.main([str(a) for a in argv])
+    return capsys.readouterr().out
+
+
+def _custom(folder, *flags):
+    return ('-d', 'custom', '-k', 'mine', '--data-dir', folder, '-c', folder, '--evaluate', 'tiny.bin',
+            '-f', WINDOW, '-cs', 32, '-dep', 2, '--text-tower', 'tiny', *SAMPLING, *flags)
+
+
+def test_loader_reads_both_layouts_and_normalises_pixels(workspace):
+    folder, views = workspace
+    custom = load_custom_keypoints(folder, 'mine', focal_length_px=1145.0)
+    assert custom.video_names() == ['walk.mp4', 'sit.mp4']
+    walk = custom.select('walk.mp4')
+    w, h = views['walk.mp4'].camera.resolution
+    assert walk.resolution == (w, h) and walk.positions_3d is None and walk.action_label == ''
+    np.testing.assert_allclose(walk.keypoints_2d, views['walk.mp4'].keypoints_norm, atol=1e-6)
+    np.testing.assert_allclose(walk.intrinsics[:4], [1145 / w * 2, 1145 / w * 2, 0, 0], atol=1e-6)
+    assert custom.select('sit.mp4').num_frames == SHORT_FRAMES
+    assert load_custom_keypoints(folder, 'mine').focal_lengths == {'walk.mp4': w, 'sit.mp4': w}
+
+
+def test_every_frame_of_every_video_is_predicted_and_saved(workspace, capsys):
+    folder, _ = workspace
+    out = _main(capsys, *_custom(folder, '--aggregation', 'j-agg'))
+    assert f'walk.mp4 [keypoints 0]: {LONG_FRAMES} frames -> poses ({LONG_FRAMES}, 17, 3)' in out
+    assert f'sit.mp4 [keypoints 0]: {SHORT_FRAMES} frames -> poses ({SHORT_FRAMES}, 17, 3)' in out
+    with np.load(folder / 'custom_mine_3d.npz', allow_pickle=True) as saved:
+        positions, trajectory = saved['positions_3d'].item(), saved['trajectory'].item()
+        metadata = saved['metadata'].item()
+    assert {v: [a.shape for a in arrays] for v, arrays in positions.items()} == {
+        'walk.mp4': [(LONG_FRAMES, 17, 3)], 'sit.mp4': [(SHORT_FRAMES, 17, 3)]}
+    for video, arrays in positions.items():
+        poses = arrays[0]
+        assert poses.dtype == np.float32 and np.isfinite(poses).all()
+        assert np.all(poses[:, H36M_17.root] == 0)
+        assert np.abs(poses).max() <= 1.1 + 1e-6             # the diffusion's clamp, in metres
+        assert trajectory[video][0].shape == (poses.shape[0], 3)
+        assert np.ptp(trajectory[video][0][:, 2]) == 0        # one fixed root depth per video
+    assert metadata['aggregation'] == 'J-Agg' and metadata['units'] == 'metres'
+    assert not np.allclose(positions['walk.mp4'][0][1:], positions['walk.mp4'][0][:1])   # frames differ
+
+
+def test_exported_npy_matches_the_printed_shape_and_the_full_run(workspace, capsys, tmp_path):
+    folder, _ = workspace
+    _main(capsys, *_custom(folder))
+    with np.load(folder / 'custom_mine_3d.npz', allow_pickle=True) as saved:
+        full_run = saved['positions_3d'].item()['walk.mp4'][0]
+    export = tmp_path / 'walk.npy'
+    out = _main(capsys, *_custom(folder, '--viz-subject', 'walk.mp4', '--viz-export', export))
+    printed = re.search(r'Wrote .*walk\.npy: poses \((\d+), (\d+), (\d+)\)', out)
+    poses = np.load(export)
+    assert printed and poses.shape == tuple(int(g) for g in printed.groups()) == (LONG_FRAMES, 17, 3)
+    np.testing.assert_array_equal(poses, full_run)   # same seed per video and batch: the same poses
+
+
+def test_p_agg_with_a_prompt_differs_from_the_empty_prompt(workspace, capsys, tmp_path):
+    folder, _ = workspace
+    poses = {}
+    for prompt in ('', 'Walking'):
+        export = tmp_path / f'sit_{prompt or "none"}.npy'
+        out = _main(capsys, *_custom(folder, '--viz-video-name', 'sit.mp4', '--aggregation', 'p-agg',
+                                     '--prompt-action', prompt, '--viz-export', export))
+        assert 'P-Agg' in out
+        poses[prompt] = np.load(export)
+    assert poses[''].shape == (SHORT_FRAMES, 17, 3)
+    assert not np.allclose(poses[''], poses['Walking'])
+
+
+def test_gif_has_one_frame_per_rendered_frame(workspace, capsys, tmp_path):
+    folder, _ = workspace
+    gif = tmp_path / 'walk.gif'
+    out = _main(capsys, *_custom(folder, '--viz-subject', 'walk.mp4', '--render', '--viz-output', gif,
+                                 '--viz-limit', 10, '--viz-downsample', 2, '--viz-size', 1.5))
+    assert 'Wrote' in out and '5 frames at 15 fps' in out        # 30 fps (default) / 2
+    with Image.open(gif) as image:
+        assert image.n_frames == 5
+        assert image.size == (2 * round(1.5 * DOTS_PER_INCH), round(1.5 * DOTS_PER_INCH))   # input + prediction
+    assert [p.name for p in tmp_path.iterdir()] == ['walk.gif']   # no temporary file left
+
+
+def test_human36m_sequence_renders_prediction_and_ground_truth(workspace, capsys, tmp_path):
+    folder, _ = workspace
+    png = tmp_path / 'S9_Walking.png'
+    out = _main(capsys, '-k', 'gt', '--data-dir', folder, '-c', folder, '--evaluate', 'tiny.bin', *SAMPLING,
+                '--render', '--viz-subject', 'S9', '--viz-action', 'Walking', '--viz-camera', 0,
+                '--viz-output', png, '--viz-size', 2)
+    assert re.search(r'S9 Walking camera 0: 23 frames, MPJPE \d+\.\d mm', out)
+    assert 'ground-truth root trajectory' in out
+    with Image.open(png) as image:
+        assert image.size == (3 * 2 * DOTS_PER_INCH, 2 * DOTS_PER_INCH)     # input, prediction, ground truth
+
+
+def test_windows_are_stitched_back_frame_by_frame():
+    """A fake sampler echoes each window's keypoints as poses: stitching must give every frame its own."""
+    keypoints = np.random.default_rng(0).normal(size=(LONG_FRAMES, 17, 2)).astype(np.float32)
+
+    def echo(clips, tokens, seed):      # (B, F, J, 2) -> (B, K=2, H=3, F, J, 3), z = 0
+        poses = torch.cat([clips, torch.zeros_like(clips[..., :1])], dim=-1)
+        return poses[:, None, None].expand(-1, 2, 3, -1, -1, -1)
+
+    for frames in (LONG_FRAMES, SHORT_FRAMES):
+        settings = SamplingSettings(num_hypotheses=3, num_steps=2, batch_size=2)
+        hypotheses = sample_last_step(echo, keypoints[:frames], WINDOW, torch.zeros(1, 77, dtype=torch.long),
+                                      settings, 'cpu', 0, root=0)
+        assert hypotheses.shape == (frames, 3, 17, 3)
+        expected = keypoints[:frames].copy()
+        expected[:, 0] = 0                                      # root zeroed
+        np.testing.assert_array_equal(hypotheses[:, 1, :, :2].numpy(), expected)
+
+
+def test_root_trajectory_is_recovered_from_an_exact_projection():
+    rng = np.random.default_rng(0)
+    poses = rng.uniform(-0.5, 0.5, size=(12, 17, 3))
+    poses[:, 0] = 0
+    trajectory = np.column_stack([rng.uniform(-1, 1, 12), rng.uniform(-0.5, 0.5, 12), np.full(12, 4.2)])
+    intrinsics = intrinsic_vector((1100.0, 1100.0), (500.0, 480.0), 1000, 1000)
+    keypoints = project_to_2d_linear(torch.from_numpy(poses + trajectory[:, None]),
+                                     torch.from_numpy(intrinsics).double().expand(12, -1)).numpy()
+    np.testing.assert_allclose(estimate_root_trajectory(poses, keypoints, intrinsics), trajectory, atol=1e-9)
+    moving = trajectory.copy()
+    moving[:, 2] = np.linspace(3, 5, 12)          # the fixed depth is the median of the per-frame depths
+    keypoints = project_to_2d_linear(torch.from_numpy(poses + moving[:, None]),
+                                     torch.from_numpy(intrinsics).double().expand(12, -1)).numpy()
+    assert estimate_root_trajectory(poses, keypoints, intrinsics)[:, 2] == pytest.approx(np.full(12, 4.0))
+
+
+def test_aggregations_mean_and_reprojection_choice():
+    rng = np.random.default_rng(1)
+    truth = rng.uniform(-0.5, 0.5, size=(4, 17, 3))
+    trajectory = np.tile([0.1, 0.2, 4.0], (4, 1))
+    intrinsics = intrinsic_vector((1000.0, 1000.0), (500.0, 500.0), 1000, 1000)
+    keypoints = project_to_2d_linear(torch.from_numpy(truth + trajectory[:, None]),
+                                     torch.from_numpy(intrinsics).double().expand(4, -1)).numpy()
+    hypotheses = np.stack([truth + rng.normal(scale=0.1, size=truth.shape) for _ in range(3)], axis=1)
+    right = rng.integers(3, size=(4, 17))               # per frame and joint, the hypothesis that is exact
+    hypotheses[np.arange(4)[:, None], right, np.arange(17)] = truth
+    hypotheses = torch.from_numpy(hypotheses)
+    torch.testing.assert_close(aggregate(hypotheses, 'p-agg'), hypotheses.mean(dim=1))
+    chosen = aggregate(hypotheses, 'j-agg', keypoints, trajectory, intrinsics)
+    np.testing.assert_allclose(chosen.numpy(), truth, atol=1e-12)
+
+
+def test_png_draws_the_skeleton_over_the_video_frame(tmp_path):
+    green = (0, 200, 0)
+    frames = [Image.new('RGB', (100, 50), (0, 0, 40 * i)) for i in range(5)]
+    gif = tmp_path / 'video.gif'
+    frames[0].save(gif, save_all=True, append_images=frames[1:])
+    Image.new('RGB', (100, 50), green).save(tmp_path / 'still.png')
+    keypoints = np.random.default_rng(0).uniform(20, 40, size=(8, 17, 2))
+    poses = {'Prediction': np.zeros((8, 17, 3))}
+    assert len(list(video_frames(gif, 2, (100, 50)))) == 3
+    written = render_animation(tmp_path / 'over_video.gif', keypoints, poses, H36M_17, (100, 50), 10.0,
+                               background=video_frames(gif, 2, (100, 50)), size=1.0)
+    assert written == 3                                  # the video runs out before the keypoints
+    png = tmp_path / 'still_frame.png'
+    render_animation(png, keypoints, poses, H36M_17, (100, 50), 10.0, background=video_frames(
+        tmp_path / 'still.png', 0, (100, 50)), size=2.0)
+    with Image.open(png) as image:
+        corner = image.convert('RGB').getpixel((round(0.2 * DOTS_PER_INCH), round(1.3 * DOTS_PER_INCH)))
+    assert corner == green                               # inside the input panel, away from the keypoints
+
+
+def test_ffmpeg_decodes_other_video_formats(tmp_path, monkeypatch):
+    """A stand-in ffmpeg writes raw RGB frames; frames are read one by one, after the skipped ones."""
+    tools = tmp_path / 'bin'
+    tools.mkdir()
+    fake = tools / 'ffmpeg'
+    fake.write_text(f'#!{sys.executable}\nimport sys\n'
+                    'w, h = map(int, sys.argv[sys.argv.index("-vf") + 1][len("scale="):].split(":"))\n'
+                    'for i in range(4):\n    sys.stdout.buffer.write(bytes([i]) * (w * h * 3))\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    video = tmp_path / 'clip.mp4'
+    video.write_bytes(b'not an image')
+    monkeypatch.setenv('PATH', str(tools))
+    frames = list(video_frames(video, 1, (6, 4)))
+    assert [f.shape for f in frames] == [(4, 6, 3)] * 3 and [int(f[0, 0, 0]) for f in frames] == [1, 2, 3]
+
+
+def _write_custom(folder, positions_2d, metadata, name='bad'):
+    np.savez_compressed(folder / f'data_2d_custom_{name}.npz', positions_2d=positions_2d,
+                        **({} if metadata is None else {'metadata': metadata}))
+
+
+BAD_FILES = {
+    'eighteen keypoints': ({'v': [np.zeros((5, 18, 2))]}, 'dict',
+                           r"positions_2d\['v'\]\[0\]: expected shape \(N, 17, 2\), found \(5, 18, 2\)"),
+    'no metadata': ({'v': [np.zeros((5, 17, 2))]}, None, "no key 'metadata'"),
+    'no video size': ({'v': [np.zeros((5, 17, 2))]}, {'num_joints': 17}, 'metadata has no video_metadata'),
+    'video missing from video_metadata': ({'v': [np.zeros((5, 17, 2))]}, {'video_metadata': {'w': {'w': 9, 'h': 9}}},
+                                          "video_metadata has no entry for video 'v'"),
+    'COCO layout': ({'v': [np.zeros((5, 17, 2))]}, {'layout_name': 'coco', 'video_metadata': {'v': {'w': 9, 'h': 9}}},
+                    'COCO layout'),
+    'other symmetry': ({'v': [np.zeros((5, 17, 2))]}, {'num_joints': 17, 'keypoints_symmetry': [[1, 3], [2, 4]],
+                                                        'video_metadata': {'v': {'w': 9, 'h': 9}}},
+                       'is not the Human3.6M 17-joint layout'),
+    'NaN keypoint': ({'v': [np.full((5, 17, 2), np.nan)]}, 'dict', 'NaN or inf values, first in frame 0'),
+}
+
+
+@pytest.mark.parametrize('case', list(BAD_FILES))
+def test_bad_files_are_one_line_errors(case, tmp_path, capsys):
+    positions_2d, metadata, message = BAD_FILES[case]
+    if metadata == 'dict':
+        metadata = {'num_joints': 17, 'keypoints_symmetry': SYMMETRY, 'video_metadata': {'v': {'w': 9, 'h': 9}}}
+    _write_custom(tmp_path, positions_2d, metadata)
+    with pytest.raises(UserError, match=message):
+        load_custom_keypoints(tmp_path, 'bad')
+    with pytest.raises(SystemExit) as exit_info:
+        main.main(['-d', 'custom', '-k', 'bad', '--data-dir', str(tmp_path), '--evaluate', 'x.bin'])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and err.count('\n') == 1 and 'Traceback' not in err
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['-k', 'nothere'], r'data_2d_custom_nothere\.npz: not found; .*custom files in .*: mine'),
+    (['--viz-subject', 'dance.mp4', '--viz-export', 'x.npy'],
+     r'--viz-subject dance\.mp4: no such video .*walk\.mp4, sit\.mp4'),
+    (['--render', '--viz-output', 'x.gif'], 'holds 2 videos; choose one with --viz-subject'),
+    (['--viz-subject', 'sit.mp4', '--viz-camera', '1', '--viz-export', 'x.npy'], '--viz-camera 1: video sit.mp4'),
+    (['--viz-subject', 'sit.mp4', '--render', '--viz-output', 'x.mp4'], 'writing MP4 needs ffmpeg'),
+    (['--viz-subject', 'sit.mp4', '--render', '--viz-output', 'x.avi'], 'expected a file name ending in .gif'),
+    (['--viz-subject', 'sit.mp4', '--render', '--viz-output', 'x.gif', '--viz-video', 'none.mp4'],
+     '--viz-video none.mp4: not found'),
+    (['--render'], '--render: pass --viz-output'),
+    (['--viz-downsample', '0'], '--viz-downsample 0: expected an integer of at least 1'),
+    (['--focal-length', '-5'], '--focal-length -5.0: expected a positive number'),
+])
+def test_bad_flags_are_one_line_errors(workspace, flags, message, capsys, monkeypatch, tmp_path):
+    folder, _ = workspace
+    monkeypatch.setenv('PATH', str(tmp_path))            # no ffmpeg, whatever this machine has
+    argv = ['-d', 'custom', '-k', 'mine', '--data-dir', str(folder), '-c', str(folder), '--evaluate', 'tiny.bin',
+            '-gpu', '', *flags]
+    with pytest.raises(SystemExit) as exit_info:
+        main.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and re.match('error: .*' + message, err)
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['-d', 'custom', '-k', 'mine'], '-d custom: pass --evaluate CHECKPOINT'),
+    (['--evaluate', 'tiny.bin', '--viz-export', 'x.npy'], 'pass --viz-subject and --viz-action'),
+    (['--evaluate', 'tiny.bin', '--viz-export', 'x.npy', '--viz-subject', 'S1', '--viz-action', 'Walking'],
+     '--viz-subject S1: not in the data; subjects: S9'),
+    (['--evaluate', 'tiny.bin', '--viz-export', 'x.npy', '--viz-subject', 'S9', '--viz-action', 'Eating'],
+     "--viz-action 'Eating': subject S9 has no such action; actions: Walking"),
+    (['--evaluate', 'tiny.bin', '--viz-export', 'x.npy', '--viz-subject', 'S9', '--viz-action', 'Walking',
+      '--viz-camera', '4'], '--viz-camera 4: expected one of 0, 1, 2, 3'),
+])
+def test_bad_sequence_choices_are_one_line_errors(workspace, flags, message, capsys):
+    folder, _ = workspace
+    with pytest.raises(SystemExit) as exit_info:
+        main.main(['-k', 'gt', '--data-dir', str(folder), '-c', str(folder), '-gpu', '', *flags])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and message in err
