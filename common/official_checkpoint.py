@@ -7,8 +7,10 @@ with the reference's names, the whole CLIP ViT-B/32 (vision tower included) unde
 model completely, the CLIP text tower included (so no separate CLIP file is needed); only the
 vision tower is ignored, and the schedule buffers are checked against ours.
 
-``load_official_checkpoint(model, path)`` is the one entry point; ``official_state_dict``
-writes our weights back in the reference layout.
+``load_official_checkpoint(model, path)`` loads a file (the call for Python users);
+``main.py --evaluate`` reads the file once through ``checkpoints.read_checkpoint`` and fills the
+model with ``load_official_state_dict``, the same code path. ``official_state_dict`` writes our
+weights back in the reference layout.
 """
 import importlib
 import warnings

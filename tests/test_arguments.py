@@ -32,3 +32,14 @@ def test_original_commands_parse():
 def test_bad_values(flags, message):
     with pytest.raises(UserError, match=message):
         parse_args('h36m', flags)
+
+
+def test_frozen_prompts_flag_reaches_the_model():
+    from common.experiment import model_config_from_args
+    from common.model import build_model
+    from common.skeleton import H36M_17
+    perm = H36M_17.mirror_permutation()
+    for flags, frozen in (([], False), (['--frozen-prompts'], True)):
+        args = parse_args('h36m', ['-f', '9', '-cs', '32', '-dep', '1', '--text-tower', 'tiny', *flags])
+        model = build_model(model_config_from_args(args, 'h36m'), perm, perm)
+        assert model.prompt_encoder.frozen_prompts is frozen

@@ -80,7 +80,8 @@ def test_flip_averages_plain_and_mirrored_predictions():
         t = torch.full((1,), 500)
         plain = model.denoiser(kp, noise, t, prompts)
         mirrored = model.denoiser(flip_horizontal(kp, PERM), flip_horizontal(noise, PERM), t, prompts)
-    torch.testing.assert_close(got, (plain + flip_horizontal(mirrored, PERM)) / 2, atol=1e-6, rtol=1e-5)
+    expected = ((plain + flip_horizontal(mirrored, PERM)) / 2).clamp(-1.1, 1.1)      # x0 is clamped to +-1.1 scale
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
 
 
 def test_training_loss_and_gradients():
@@ -93,3 +94,32 @@ def test_training_loss_and_gradients():
     loss.backward()
     assert model.denoiser.joint_embed.weight.grad.abs().sum() > 0
     assert model.prompt_encoder.learnable['action'].grad.abs().sum() > 0
+
+
+def test_3dhp_layout_samples_every_step_and_hypothesis():
+    model = build_tiny_model(layout='mpi_inf_3dhp').eval()
+    kp = torch.randn(2, 9, 17, 2) * 0.3
+    tokens = get_tokenizer().tokenize(['', ''])
+    out = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=2, generator=torch.Generator().manual_seed(1))
+    assert out.shape == (2, 2, 3, 9, 17, 3)
+    assert not torch.allclose(out[:, :, 0], out[:, :, 1])          # hypotheses come from different noise
+
+
+def test_prompt_is_encoded_once_per_sampling_call(monkeypatch):
+    """K steps x H hypotheses x the flip pass reuse one encoding of the batch's prompts, and the
+    flip pass shares the plain pass's denoiser call."""
+    model = build_tiny_model().eval()
+    calls = {'prompt': 0, 'denoiser': 0}
+    prompt_forward, denoiser_forward = model.prompt_encoder.forward, model.denoiser.forward
+
+    def counted(name, forward):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return forward(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(model.prompt_encoder, 'forward', counted('prompt', prompt_forward))
+    monkeypatch.setattr(model.denoiser, 'forward', counted('denoiser', denoiser_forward))
+    kp, tokens = _inputs()
+    model.ddim_sample(kp, tokens, num_hypotheses=4, num_steps=3, flip=True, generator=torch.Generator().manual_seed(0))
+    assert calls == {'prompt': 1, 'denoiser': 3}

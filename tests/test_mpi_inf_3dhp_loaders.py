@@ -168,7 +168,7 @@ def test_converter_on_real_ts5_ts6(converted_ts5_ts6, mpi_inf_3dhp_annotations):
 
 
 def test_linear_intrinsics_reproject_annot3_onto_annot2(converted_ts5_ts6, mpi_inf_3dhp_annotations):
-    """SPEC section 2: the linear projection of annot3 lands about 1.5 px from annot2 on TS5."""
+    """SPEC section 2: the linear projection of annot3 lands within 5 px of annot2 (about 1.5 px mean on TS5)."""
     dataset = load_3dhp_test(converted_ts5_ts6)
     annotations = read_test_annotations(mpi_inf_3dhp_annotations, ['TS5', 'TS6'])
     for seq in dataset.sequences:
@@ -176,7 +176,7 @@ def test_linear_intrinsics_reproject_annot3_onto_annot2(converted_ts5_ts6, mpi_i
         intrinsics = torch.from_numpy(np.tile(seq.intrinsics, (seq.num_frames, 1)))
         projected = image_coordinates(project_to_2d_linear(absolute, intrinsics).numpy(), *seq.resolution)
         error_px = np.linalg.norm(projected - annotations[seq.subject].annot2, axis=-1)[seq.valid]
-        assert error_px.mean() < 5, (seq.subject, error_px.mean(), error_px.max())
+        assert error_px.max() < 5 and error_px.mean() < 2, (seq.subject, error_px.mean(), error_px.max())
 
 
 def test_cli_converts_and_reports(converted_ts5_ts6, mpi_inf_3dhp_annotations, tmp_path, capsys):

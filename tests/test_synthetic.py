@@ -362,3 +362,30 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match='disk full'):
         synthetic.write(data, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_project_loaders_read_back_exactly_what_was_generated(generated):
+    """The loaders (their own conversion code) give back the generator's camera-frame,
+    root-relative 3D, its trajectory and its normalised 2D, for both datasets."""
+    from common.h36m import load_h36m
+    from common.mpi_inf_3dhp import load_3dhp_test, load_3dhp_train
+    out, data = generated
+    loaded = load_h36m(out, 'gt')
+    assert len(loaded.sequences) == 7 * len(ACTIONS) * TAKES * 4
+    for seq in loaded.sequences:
+        view = data.h36m[seq.subject][seq.action].views[seq.camera]
+        np.testing.assert_allclose(seq.positions_3d, view.positions_3d, atol=1e-6)
+        np.testing.assert_allclose(seq.trajectory, view.trajectory, atol=2e-6)
+        np.testing.assert_allclose(seq.keypoints_2d, view.keypoints_norm, atol=1e-6)
+    train = load_3dhp_train(out / 'data_train_3dhp_ori.npz')
+    assert len(train.sequences) == sum(len(views) for views in data.mpi_train.values())
+    tests = load_3dhp_test(out / 'data_test_3dhp_ori.npz')
+    generated_views = [(seq, data.mpi_train[seq.subject][seq.camera]) for seq in train.sequences] + \
+                      [(seq, data.mpi_test[seq.subject]) for seq in tests.sequences]
+    for seq, views in generated_views:
+        metres = views['data_3d'].astype(np.float64) / 1000.0
+        np.testing.assert_allclose(seq.positions_3d, metres - metres[:, MPI_PELVIS:MPI_PELVIS + 1], atol=1e-6)
+        np.testing.assert_allclose(seq.trajectory, metres[:, MPI_PELVIS], atol=1e-6)
+        w, h = seq.resolution
+        np.testing.assert_allclose(seq.keypoints_2d, views['data_2d'] / w * 2 - [1, h / w], atol=1e-6)
+    np.testing.assert_array_equal(tests.sequences[0].valid, data.mpi_test['TS1']['valid'] != 0)
