@@ -4,6 +4,8 @@ The flags users know from VideoPose3D / D3DP / FinePOSE keep their spelling (``-
 ``-gpu``, ``-num_proposals``, ``-sampling_timesteps``, ...). New flags are ``--kebab-case``.
 """
 import argparse
+import shlex
+import sys
 
 from common.errors import UserError
 
@@ -151,6 +153,8 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
 def parse_args(dataset: str, argv=None):
     """Parse and check flags; bad values raise ``UserError`` (a one-line message)."""
     args = build_parser(dataset).parse_args(argv)
+    # What the log shows: the shell command, or the flags when called from Python (the demo, tests).
+    args.command_line = shlex.join(['python', *sys.argv] if argv is None else ['flags:', *argv])
     if args.batch_size is None:
         args.batch_size = EVAL_CLIPS_PER_BATCH if args.evaluate else TRAIN_FRAMES_PER_BATCH
     if args.resume and args.evaluate:

@@ -4,7 +4,6 @@ An entry point loads its dataset into an ``ExperimentData`` and calls ``run``; e
 does not depend on the dataset (devices, model, checkpoints, training, evaluation, tables)
 happens here, once.
 """
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -128,7 +127,7 @@ def run(args, data: ExperimentData):
     checkpoint_dir = Path(args.checkpoint)
     if runtime.is_main:
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        print('python ' + ' '.join(sys.argv))
+        print(args.command_line)
         print(f'Device: {runtime.device}' + (f' (DataParallel on GPUs {runtime.gpu_ids})' if runtime.gpu_ids else '')
               + (f', rank {runtime.rank} of {runtime.world_size}' if runtime.distributed else ''))
     _check_frames(args, data)
@@ -163,7 +162,7 @@ def run(args, data: ExperimentData):
                   f'{generator.num_clips} clips of {config.num_frames} frames, {clips} per batch; validating on '
                   f'{len(data.validation)} sequences ({data.description.get("validation", "")})')
         logger = ScalarLogger(checkpoint_dir / 'tensorboard', enabled=runtime.is_main and not args.nolog)
-        logger.text('command', 'python ' + ' '.join(sys.argv))
+        logger.text('command', args.command_line)
         settings = TrainSettings(epochs=args.epochs, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
                                  weight_decay=args.weight_decay, action_dropout=args.action_dropout,
                                  checkpoint_frequency=args.checkpoint_frequency, seed=args.seed,
