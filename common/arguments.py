@@ -73,6 +73,15 @@ def _add_common(parser: argparse.ArgumentParser):
     train.add_argument('--no-eval', action='store_true', help='skip the validation after each epoch')
     train.add_argument('--val-batch-size', type=int, default=16, metavar='N', help='clips per sampling batch when validating and when evaluating right after training (default: 16)')
 
+    speed = parser.add_argument_group('speed and memory (results stay the same unless noted)')
+    speed.add_argument('--bf16', action='store_true',
+                       help='run the denoiser under bfloat16 autocast: faster on GPUs and CPUs with AMX, much slower '
+                            'on other CPUs; changes results slightly')
+    speed.add_argument('--compile', action='store_true', help='torch.compile the denoiser (the first steps compile)')
+    speed.add_argument('--activation-checkpointing', action='store_true',
+                       help='recompute the denoiser blocks in the backward pass: much less training memory, '
+                            'about a third more compute')
+
     evaluation = parser.add_argument_group('evaluation')
     evaluation.add_argument('-num_proposals', type=int, default=1, metavar='H', help='hypotheses per clip (paper: 20)')
     evaluation.add_argument('-sampling_timesteps', type=int, default=1, metavar='K', help='DDIM steps (paper: 10)')

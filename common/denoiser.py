@@ -19,12 +19,17 @@ and the sample's encoded prompt. Output: the denoised 3D pose (x0 prediction).
 Activations keep one layout, (N, F, J, C): spatial and temporal attention differ only in how
 their queries, keys and values are viewed, so the stream is never transposed between blocks.
 All attention runs through ``scaled_dot_product_attention``.
+
+``activation_checkpointing`` (off by default; not part of the architecture, results are the
+same): each block is recomputed during the backward pass instead of keeping its activations,
+which cuts a 243-frame batch-4 training step's peak memory by ~3x for ~1/3 more compute.
 """
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from common.prompts import EncodedPrompts
 
@@ -42,17 +47,19 @@ def timestep_embedding(t, dim: int):
     return torch.cat((angles.sin(), angles.cos()), dim=-1)
 
 
-def drop_path(x, p: float, training: bool, keep_dims):
-    """Stochastic depth: zero a residual branch for random groups of tokens, rescale the rest.
+def add_dropped_path(x, branch, p: float, training: bool, keep_dims):
+    """x + drop_path(branch): stochastic depth zeroes the residual branch for random groups of
+    tokens and rescales the rest by 1 / (1 - p); identity on the branch outside training.
 
-    x: (N, F, J, C); keep_dims: the dims that index an independent group, e.g. (0, 1) drops
-    per (sample, frame), the unit a spatial block attends over.
+    x, branch: (N, F, J, C); keep_dims: the dims that index an independent group, e.g. (0, 1)
+    drops per (sample, frame), the unit a spatial block attends over. The rescaled keep mask is
+    only (N, F, 1, 1)-sized, so the whole update is one pass over the activations.
     """
     if p == 0.0 or not training:
-        return x
+        return x + branch
     shape = [x.shape[d] if d in keep_dims else 1 for d in range(x.ndim)]
-    keep = x.new_empty(shape).bernoulli_(1 - p)
-    return x * keep / (1 - p)
+    keep = x.new_empty(shape).bernoulli_(1 - p).div_(1 - p)
+    return torch.addcmul(x, branch, keep)
 
 
 class Mlp(nn.Module):
@@ -103,8 +110,8 @@ class TransformerBlock(nn.Module):
         self.drop_dims = (0, 1) if axis == SPATIAL else (0, 2)
 
     def forward(self, x):
-        x = x + drop_path(self.attn(self.norm1(x)), self.drop_path_rate, self.training, self.drop_dims)
-        return x + drop_path(self.mlp(self.norm2(x)), self.drop_path_rate, self.training, self.drop_dims)
+        x = add_dropped_path(x, self.attn(self.norm1(x)), self.drop_path_rate, self.training, self.drop_dims)
+        return add_dropped_path(x, self.mlp(self.norm2(x)), self.drop_path_rate, self.training, self.drop_dims)
 
 
 class Stylization(nn.Module):
@@ -175,6 +182,7 @@ class PoseDenoiser(nn.Module):
         self.temporal_norm = nn.LayerNorm(width, eps=BLOCK_NORM_EPS)
         self.prompt_attention = PromptCrossAttention(width, text_width, heads)
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, 3))
+        self.activation_checkpointing = False
 
     def forward(self, keypoints_2d, noisy_3d, t, prompts: EncodedPrompts):
         n, f, j, _ = keypoints_2d.shape
@@ -183,11 +191,25 @@ class PoseDenoiser(nn.Module):
         emb = self.timestep_mlp(timestep_embedding(t, self.width)) + prompts.pooled[prompts.index]   # PTS, (N, C)
         x = self.joint_embed(torch.cat((keypoints_2d, noisy_3d), dim=-1))
         x = x + self.joint_pos_embed[:, None] + emb[:, None, None]
-        x = self.spatial_norm(self.spatial_blocks[0](x))
-        x = self.prompt_attention(x, prompts, emb)                                                  # FPC
+        x = self._maybe_checkpointed(self._spatial, 0, x)
+        x = self._maybe_checkpointed(self.prompt_attention, x, prompts, emb)                        # FPC
         x = x + self.frame_pos_embed[:, :, None]
-        x = self.temporal_norm(self.temporal_blocks[0](x))
-        for spatial, temporal in zip(self.spatial_blocks[1:], self.temporal_blocks[1:]):
-            x = self.spatial_norm(spatial(x))
-            x = self.temporal_norm(temporal(x))
+        x = self._maybe_checkpointed(self._temporal, 0, x)
+        for i in range(1, len(self.spatial_blocks)):
+            x = self._maybe_checkpointed(self._spatial, i, x)
+            x = self._maybe_checkpointed(self._temporal, i, x)
         return self.head(x)
+
+    def _spatial(self, i: int, x):
+        return self.spatial_norm(self.spatial_blocks[i](x))
+
+    def _temporal(self, i: int, x):
+        return self.temporal_norm(self.temporal_blocks[i](x))
+
+    def _maybe_checkpointed(self, fn, *args):
+        """fn(*args); with activation checkpointing (and autograd recording) its activations are
+        recomputed in the backward pass instead of kept. The RNG state is replayed, so stochastic
+        depth draws the same masks."""
+        if self.activation_checkpointing and torch.is_grad_enabled():
+            return checkpoint(fn, *args, use_reentrant=False)
+        return fn(*args)

@@ -16,7 +16,7 @@ from common.devices import setup_runtime, shutdown
 from common.errors import UserError
 from common.evaluation import SamplingSettings, evaluate
 from common.generators import ChunkedGenerator
-from common.model import ModelConfig, build_model
+from common.model import ExecutionOptions, ModelConfig, apply_execution_options, build_model
 from common.report import format_result, ground_truth_notice, write_result_files
 from common.tb_logging import ScalarLogger
 from common.training import BEST_CHECKPOINT, TrainSettings, train
@@ -79,7 +79,8 @@ def _parameter_counts(model):
 def _build(args, config: ModelConfig, skeleton, keypoints_mirror, runtime):
     model = build_model(config, keypoints_mirror, skeleton.mirror_permutation(), args.clip_weights,
                         args.require_clip_weights)
-    return model.to(runtime.device)
+    options = ExecutionOptions(bf16=args.bf16, compile=args.compile, activation_checkpointing=args.activation_checkpointing)
+    return apply_execution_options(model.to(runtime.device), options)
 
 
 def load_checkpoint_model(args, layout: str, skeleton, keypoints_mirror, runtime):

@@ -1,6 +1,8 @@
 """Model configuration and construction: one place that turns flags into a FinePOSE."""
 from dataclasses import dataclass, field
 
+import torch
+
 from common.clip_text import TextTowerConfig, build_text_tower
 from common.denoiser import PoseDenoiser
 from common.diffusion import PoseDiffusion
@@ -36,3 +38,29 @@ def build_model(config: ModelConfig, keypoints_mirror, joints_mirror, clip_weigh
     denoiser = PoseDenoiser(config.num_frames, config.num_joints, config.width, config.depth, config.heads,
                             config.mlp_ratio, config.drop_path, text_width=config.text_tower.width)
     return PoseDiffusion(denoiser, prompt_encoder, keypoints_mirror, joints_mirror, config.timesteps, config.scale)
+
+
+@dataclass(frozen=True)
+class ExecutionOptions:
+    """How a built model runs, as opposed to what it is; never saved in checkpoints. All off by
+    default (measured with ``tools/benchmark.py``; see README, Performance).
+
+    bf16: run the denoiser under bfloat16 autocast (training and sampling). Changes results a
+        little (the benchmark reports by how many mm); fast on GPUs and on CPUs with bf16
+        matrix units (AMX), far slower than float32 on CPUs without them.
+    compile: ``torch.compile`` the denoiser in place (parameter names unchanged); the first
+        calls compile, which takes minutes and needs a C++ compiler on CPU.
+    activation_checkpointing: recompute the denoiser's blocks during the backward pass instead
+        of keeping their activations: same results, much lower training memory, more compute.
+    """
+    bf16: bool = False
+    compile: bool = False
+    activation_checkpointing: bool = False
+
+
+def apply_execution_options(model: PoseDiffusion, options: ExecutionOptions) -> PoseDiffusion:
+    model.autocast_dtype = torch.bfloat16 if options.bf16 else None
+    model.denoiser.activation_checkpointing = options.activation_checkpointing
+    if options.compile:
+        model.denoiser.compile()
+    return model

@@ -98,6 +98,10 @@ class EncodedPrompts:
         """Prompts for a batch where every clip is repeated ``times`` times in a row (hypotheses)."""
         return EncodedPrompts(self.tokens, self.pooled, self.index.repeat_interleave(times))
 
+    def rows(self, start: int, stop: int) -> 'EncodedPrompts':
+        """Prompts for the clips start .. stop - 1 of the batch."""
+        return EncodedPrompts(self.tokens, self.pooled, self.index[start:stop])
+
 
 class FinePromptEncoder(nn.Module):
     """Action tokens (B, L) -> ``EncodedPrompts``."""

@@ -1,0 +1,95 @@
+"""Speed and memory paths compute the same thing: chunked sampling, activation checkpointing,
+the fused optimizer; bf16 autocast stays close to float32."""
+import pytest
+import torch
+
+import common.diffusion as diffusion
+from common.model import ExecutionOptions, apply_execution_options
+from common.tokenizer import get_tokenizer
+from common.training import TrainSettings, make_optimizer
+from model_fixtures import build_tiny_model
+
+TOK = get_tokenizer()
+
+
+def _perturbed_tiny_model(**overrides):
+    model = build_tiny_model(**overrides)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():   # zero-initialised parameters get values, so every path matters
+        for p in (model.denoiser.frame_pos_embed, model.denoiser.prompt_attention.stylize.out_proj.weight):
+            p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+    return model
+
+
+def test_chunked_sampling_matches_one_denoiser_call_per_step(monkeypatch):
+    model = _perturbed_tiny_model().eval()
+    kp = torch.randn(2, 9, 17, 2, generator=torch.Generator().manual_seed(1)) * 0.3
+    tokens = TOK.tokenize(['Walking', 'Eating'])
+
+    def sample():
+        return model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=2, flip=True,
+                                 generator=torch.Generator().manual_seed(5))
+    monkeypatch.setattr(diffusion, 'SAMPLING_CHUNK_TOKENS', 10 ** 9)
+    whole = sample()
+    monkeypatch.setattr(diffusion, 'SAMPLING_CHUNK_TOKENS', 3 * 9 * 17)   # 8 clips -> calls of 3, 3 and 2
+    chunked = sample()
+    torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-5)
+
+
+def _loss_and_grads(model, seed=3):
+    g = torch.Generator().manual_seed(seed)
+    kp, target = torch.randn(2, 9, 17, 2, generator=g) * 0.3, torch.randn(2, 9, 17, 3, generator=g) * 0.2
+    t, noise = model.draw_training_noise(2, (9, 17, 3), generator=g)
+    torch.manual_seed(seed)                                                # stochastic depth masks
+    loss = model(kp, target, TOK.tokenize(['Walking', 'Eating']), t, noise)
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_activation_checkpointing_gives_the_same_loss_and_gradients():
+    model = _perturbed_tiny_model(drop_path=0.3).train()
+    loss, grads = _loss_and_grads(model)
+    apply_execution_options(model, ExecutionOptions(activation_checkpointing=True))
+    loss_ckpt, grads_ckpt = _loss_and_grads(model)
+    torch.testing.assert_close(loss_ckpt, loss, atol=0, rtol=0)
+    assert grads_ckpt.keys() == grads.keys() and 'prompt_encoder.learnable.action' in grads
+    for name, grad in grads.items():
+        torch.testing.assert_close(grads_ckpt[name], grad, atol=1e-7, rtol=1e-5, msg=name)
+
+
+def test_fused_optimizer_step_matches_the_plain_loop():
+    model = _perturbed_tiny_model().train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    copies = [p.detach().clone().requires_grad_() for p in params]
+    fused = make_optimizer(model, TrainSettings(epochs=1))
+    assert fused.param_groups[0]['fused']
+    loop = torch.optim.AdamW(copies, lr=6e-5, weight_decay=0.1, foreach=False)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        for p, c in zip(params, copies):
+            p.grad = torch.randn(p.shape, generator=g) * 1e-3
+            c.grad = p.grad.clone()
+        fused.step()
+        loop.step()
+    for p, c in zip(params, copies):
+        torch.testing.assert_close(p, c, atol=1e-7, rtol=1e-6)
+
+
+@pytest.mark.parametrize('kind', ['sample', 'train'])
+def test_bf16_autocast_stays_close_to_float32(kind):
+    model = _perturbed_tiny_model().eval()
+    kp = torch.randn(1, 9, 17, 2, generator=torch.Generator().manual_seed(2)) * 0.3
+    tokens = TOK.tokenize(['Posing'])
+    outputs = []
+    for bf16 in (False, True):
+        apply_execution_options(model, ExecutionOptions(bf16=bf16))
+        if kind == 'sample':
+            out = model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=2, generator=torch.Generator().manual_seed(4))
+        else:
+            out = _loss_and_grads(model)[0]
+        assert out.dtype == torch.float32
+        outputs.append(out)
+    fp32, bf16 = outputs
+    assert not torch.equal(fp32, bf16)                   # autocast really ran in bfloat16
+    torch.testing.assert_close(bf16, fp32, atol=0.05, rtol=0.05)
