@@ -1,0 +1,448 @@
+"""Speed and memory of FinePOSE training steps and sampling, next to the reference code's figures.
+
+    python tools/benchmark.py                          # every row, CPU, 2 threads, 3 timed runs each
+    python tools/benchmark.py --device cuda --rows train-243-b4,sample-27-h20k10 --json bench.json
+
+Each row runs in a fresh subprocess (so its peak memory is its own): the model is built
+(the ViT-B/32-shaped text tower, random weights unless OpenAI's file is present; the speed is
+the same), one warm-up run is made, then ``--repeats`` timed runs; the table shows their median.
+
+* train-*: one training step = ``PoseDiffusion.forward`` (the loss) on random clips, each with
+  a different action label, backward, and an AdamW step (``training.make_optimizer``).
+* sample-*: ``PoseDiffusion.ddim_sample`` of one random clip with H hypotheses, K DDIM steps
+  and test-time flip.
+
+Peak memory is the subprocess's peak resident set (``getrusage``: torch itself, the model,
+optimizer state and activations); on CUDA also ``torch.cuda.max_memory_allocated``. The
+floating-point work of one run is counted with ``torch.utils.flop_counter.FlopCounterMode``
+(matrix products and attention; forward + backward for training) during the warm-up run, and
+divided by the median time.
+
+Two reference columns: the issue's measurements of the original code (2-core CPU, torch 2.13,
+2 threads; only comparable on that machine), and, with ``--measure-reference``, the reference
+algorithm timed here in the same way: ``tests/reference_finepose.py`` (the transcription our
+parity tests use: materialised attention, CLIP's text transformer re-run in every denoiser
+call, test-time flip as a second call, per-tensor AdamW). Its memory lacks the 88M-parameter
+CLIP vision tower the original also builds (~0.35 GB). The speed-up is taken against the
+re-measured reference when there is one, else against the issue's figure (CPU only).
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from common.atomic import write_text_atomic  # noqa: E402  (after the path; the package is imported before torch)
+
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count  # noqa: E402
+
+from common.clip_text import TEXT_TOWERS  # noqa: E402
+from common.diffusion import CLAMP_RATIO, ddim_time_pairs, schedule_terms  # noqa: E402
+from common.model import ExecutionOptions, ModelConfig, apply_execution_options, build_model  # noqa: E402
+from common.skeleton import H36M_17, flip_horizontal  # noqa: E402
+from common.tokenizer import get_tokenizer  # noqa: E402
+from common.training import TrainSettings, make_optimizer  # noqa: E402
+from common.units import MM_PER_M  # noqa: E402
+
+CPU_THREADS = 2
+DEFAULT_REPEATS = 3
+INPUT_SEED = 0
+H36M_ACTIONS = ('Directions', 'Discussion', 'Eating', 'Greeting', 'Phoning', 'Photo', 'Posing', 'Purchases',
+                'Sitting', 'SittingDown', 'Smoking', 'Waiting', 'WalkDog', 'Walking', 'WalkTogether')
+KEYPOINT_SPREAD = 0.3      # random 2D keypoints ~ N(0, 0.3^2), normalised image units
+POSE_SPREAD = 0.2          # random 3D poses ~ N(0, 0.2^2) metres
+REFERENCE_FIXED_WORDS = ['A person', 'speed', 'head', 'body', 'arm', 'leg']
+REFERENCE_TIMESTEPS = 1000
+GB = 1e9
+GFLOP = 1e9
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measurement. kind: 'train' (batch clips per step) or 'sample' (1 clip, H hypotheses,
+    K steps, flip). reference_s / reference_peak_gb: the original code's figures (None: not measured)."""
+    name: str
+    kind: str
+    frames: int
+    depth: int
+    width: int = 512
+    heads: int = 8
+    batch: int = 1
+    hypotheses: int = 1
+    steps: int = 1
+    text_tower: str = 'vit-b-32'
+    reference_s: float = None
+    reference_peak_gb: float = None
+
+    def describe(self) -> str:
+        shape = f'{self.frames} frames, depth {self.depth}, width {self.width}'
+        if self.kind == 'train':
+            return f'train step, {shape}, batch {self.batch}'
+        return f'sampling, {shape}, H={self.hypotheses}, K={self.steps}, flip, {self.batch} clip'
+
+
+ROWS = (
+    Row('train-243-b1', 'train', 243, 8, batch=1, reference_s=4.64, reference_peak_gb=4.9),
+    Row('train-243-b4', 'train', 243, 8, batch=4, reference_s=37.4, reference_peak_gb=10.0),
+    Row('sample-243-h1k1', 'sample', 243, 8, hypotheses=1, steps=1, reference_s=3.12),
+    Row('sample-243-h5k2', 'sample', 243, 8, hypotheses=5, steps=2, reference_s=39.5),
+    Row('sample-243-h20k1', 'sample', 243, 8, hypotheses=20, steps=1, reference_s=75.9, reference_peak_gb=3.5),
+    Row('train-27-b4', 'train', 27, 4, batch=4, reference_s=1.18, reference_peak_gb=2.1),
+    Row('sample-27-h20k10', 'sample', 27, 4, hypotheses=20, steps=10, reference_s=30.8, reference_peak_gb=1.63),
+)
+ROWS_BY_NAME = {r.name: r for r in ROWS}
+OVERRIDABLE = ('frames', 'depth', 'width', 'heads', 'batch', 'hypotheses', 'steps', 'text_tower')
+
+
+# --------------------------------------------------------------------------------------------
+# Worker: one row, in its own process.
+
+def _cpu_flash_attention_flops(query, key, value, *args, out_shape=None, **kwargs):
+    return sdpa_flop_count(query, key, value)
+
+
+def _cpu_flash_attention_backward_flops(grad_out, query, key, value, *args, out_shape=None, **kwargs):
+    return sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+# FlopCounterMode knows the GPU attention kernels; these are the CPU ones.
+CPU_ATTENTION_FLOPS = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_attention_flops,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_flash_attention_backward_flops,
+}
+
+
+def _synchronize(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def _build(row: Row, device, options: ExecutionOptions):
+    config = ModelConfig(num_frames=row.frames, width=row.width, depth=row.depth, heads=row.heads,
+                         text_tower=TEXT_TOWERS[row.text_tower])
+    perm = H36M_17.mirror_permutation()
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='CLIP weights not found')
+        model = build_model(config, perm, perm)
+    return apply_execution_options(model.to(device), options)
+
+
+def _inputs(row: Row, device):
+    """Seeded random clips: 2D keypoints (B, F, 17, 2), 3D poses (B, F, 17, 3), tokens of distinct actions."""
+    g = torch.Generator().manual_seed(INPUT_SEED)
+    keypoints = torch.randn(row.batch, row.frames, 17, 2, generator=g) * KEYPOINT_SPREAD
+    poses = torch.randn(row.batch, row.frames, 17, 3, generator=g) * POSE_SPREAD
+    labels = [H36M_ACTIONS[i % len(H36M_ACTIONS)] for i in range(row.batch)]
+    return keypoints.to(device), poses.to(device), get_tokenizer().tokenize(labels).to(device)
+
+
+def _train_step_runner(model, row: Row, device):
+    model.train()
+    optimizer = make_optimizer(model, TrainSettings(epochs=1))
+    keypoints, poses, tokens = _inputs(row, device)
+    noise_generator = torch.Generator().manual_seed(INPUT_SEED)
+
+    def run():
+        t, noise = model.draw_training_noise(row.batch, poses.shape[1:], generator=noise_generator)
+        loss = model(keypoints, poses, tokens, t.to(device), noise.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+    return run
+
+
+def _sample_runner(model, row: Row, device):
+    model.eval()
+    keypoints, _, tokens = _inputs(row, device)
+
+    def run():
+        generator = torch.Generator(device=device).manual_seed(INPUT_SEED)
+        return model.ddim_sample(keypoints, tokens, row.hypotheses, row.steps, flip=True, generator=generator)
+    return run
+
+
+def _reference_runner(row: Row, device):
+    """The reference algorithm (see the module docstring) for ``row``, as a callable."""
+    sys.path.insert(0, str(REPO_ROOT / 'tests'))
+    from reference_finepose import RefMixSTE2
+    tower = TEXT_TOWERS[row.text_tower]
+    train = row.kind == 'train'
+    net = RefMixSTE2(row.frames, row.width, row.depth, text_width=tower.width, text_layers=tower.layers,
+                     text_heads=tower.heads, vocab=tower.vocab_size, heads=row.heads, is_train=train).to(device)
+    keypoints, poses, tokens = _inputs(row, device)
+    fixed_words = get_tokenizer().tokenize(REFERENCE_FIXED_WORDS)[None].expand(row.batch, -1, -1).to(device)
+    terms = {k: v.float().to(device) for k, v in schedule_terms(REFERENCE_TIMESTEPS).items()}
+    g = torch.Generator().manual_seed(INPUT_SEED)
+    clamp = CLAMP_RATIO
+
+    if train:
+        net.train()
+        optimizer = torch.optim.AdamW(net.parameters(), lr=TrainSettings.learning_rate, weight_decay=TrainSettings.weight_decay)
+
+        def run():
+            t = torch.randint(0, REFERENCE_TIMESTEPS, (row.batch,), generator=g).to(device)
+            noise = torch.randn(poses.shape, generator=g).to(device)
+            x_t = (terms['sqrt_alphas_cumprod'][t].view(-1, 1, 1, 1) * poses
+                   + terms['sqrt_one_minus_alphas_cumprod'][t].view(-1, 1, 1, 1) * noise).clamp(-clamp, clamp)
+            loss = torch.linalg.vector_norm(net(keypoints, x_t, t, tokens, fixed_words) - poses, dim=-1).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss.detach()
+        return run
+
+    net.eval()
+    perm = H36M_17.mirror_permutation()
+    keypoints_flip = flip_horizontal(keypoints, perm)
+
+    @torch.no_grad()
+    def run():
+        img = torch.randn((row.batch, row.hypotheses, row.frames, 17, 3), generator=g).to(device)
+        steps = []
+        for time_now, time_next in ddim_time_pairs(REFERENCE_TIMESTEPS, row.steps):
+            x_t = img.clamp(-clamp, clamp)
+            t = torch.full((row.batch,), time_now, device=device)
+            plain = net(keypoints, x_t, t, tokens, fixed_words)
+            mirrored = net(keypoints_flip, flip_horizontal(x_t, perm), t, tokens, fixed_words)
+            x0 = ((plain + flip_horizontal(mirrored, perm)) / 2).clamp(-clamp, clamp)
+            steps.append(x0)
+            if time_next < 0:
+                break
+            eps = (terms['sqrt_recip_alphas_cumprod'][time_now] * img - x0) / terms['sqrt_recipm1_alphas_cumprod'][time_now]
+            abar, abar_next = terms['alphas_cumprod'][time_now], terms['alphas_cumprod'][time_next]
+            sigma = ((1 - abar / abar_next) * (1 - abar_next) / (1 - abar)).sqrt()
+            c = (1 - abar_next - sigma ** 2).sqrt()
+            img = x0 * abar_next.sqrt() + c * eps + sigma * torch.randn(img.shape, generator=g).to(device)
+        return torch.stack(steps, dim=1)
+    return run
+
+
+def _bf16_change_mm(model, row: Row, device) -> float:
+    """With bf16 on: the same seeded computation in bfloat16 and in float32. Sampling: mean
+    distance between the two runs' poses over every hypothesis and step (it bounds the change of
+    MPJPE); training: the change of the loss (an MPJPE). Millimetres."""
+    outputs = []
+    for dtype in (torch.bfloat16, None):
+        model.autocast_dtype = dtype
+        torch.manual_seed(INPUT_SEED)                    # the same stochastic-depth masks
+        if row.kind == 'train':
+            keypoints, poses, tokens = _inputs(row, device)
+            t, noise = model.draw_training_noise(row.batch, poses.shape[1:], generator=torch.Generator().manual_seed(INPUT_SEED))
+            with torch.no_grad():
+                outputs.append(model(keypoints, poses, tokens, t.to(device), noise.to(device)).float())
+        else:
+            outputs.append(_sample_runner(model, row, device)().float())
+    model.autocast_dtype = torch.bfloat16
+    bf16, fp32 = outputs
+    if row.kind == 'train':
+        return abs(bf16 - fp32).item() * MM_PER_M
+    return torch.linalg.vector_norm(bf16 - fp32, dim=-1).mean().item() * MM_PER_M
+
+
+def run_row(row: Row, device_name: str, threads: int, repeats: int, options: ExecutionOptions,
+            reference: bool = False) -> dict:
+    """Build, warm up (counting FLOPs), time ``repeats`` runs; returns the measurements.
+    reference: time the reference algorithm instead of ours (``options`` do not apply)."""
+    device = torch.device(device_name)
+    torch.set_num_threads(threads)
+    torch.manual_seed(INPUT_SEED)
+    if reference:
+        model, options, run = None, ExecutionOptions(), _reference_runner(row, device)
+    else:
+        model = _build(row, device, options)
+        run = (_train_step_runner if row.kind == 'train' else _sample_runner)(model, row, device)
+    counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS)
+    if options.compile:
+        run()                                         # compiles; then count on the same model, run eagerly
+        with torch.compiler.set_stance('force_eager'), counter:
+            run()
+    else:
+        with counter:                                 # the warm-up run
+            run()
+    _synchronize(device)
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        _synchronize(device)
+        seconds.append(time.perf_counter() - start)
+    result = dict(
+        seconds=seconds, median_s=statistics.median(seconds), flops=counter.get_total_flops(),
+        peak_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GB,   # Linux: KiB
+        text_tower='random (reference)' if reference else model.prompt_encoder.text_tower.source)
+    if device.type == 'cuda':
+        result['cuda_peak_gb'] = torch.cuda.max_memory_allocated(device) / GB
+    if options.bf16:
+        result['bf16_change_mm'] = _bf16_change_mm(model, row, device)
+    return result
+
+
+def worker_main(spec: dict):
+    row = Row(**spec['row'])
+    result = run_row(row, spec['device'], spec['threads'], spec['repeats'], ExecutionOptions(**spec['options']),
+                     spec['reference'])
+    print(json.dumps(result))
+
+
+# --------------------------------------------------------------------------------------------
+# Driver: rows in subprocesses, table, JSON.
+
+def machine_description(device_name: str) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    info = dict(cpu=cpu, cpu_count=os.cpu_count(), torch=torch.__version__, python=platform.python_version(),
+                cpu_capability=torch.backends.cpu.get_cpu_capability())
+    if device_name.startswith('cuda'):
+        info['gpu'] = torch.cuda.get_device_name(torch.device(device_name))
+    return info
+
+
+def measure_in_subprocess(row: Row, device_name: str, threads: int, repeats: int, options: ExecutionOptions,
+                          reference: bool = False) -> dict:
+    spec = dict(row=asdict(row), device=device_name, threads=threads, repeats=repeats, options=asdict(options),
+                reference=reference)
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), '--worker', json.dumps(spec)],
+                          stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f'benchmark row {row.name} failed (exit code {done.returncode}); see the error above')
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def apply_overrides(rows, overrides: dict):
+    """Rows with some fields replaced (e.g. a tiny model for tests); their reference figures no longer apply."""
+    unknown = sorted(set(overrides) - set(OVERRIDABLE))
+    if unknown:
+        raise SystemExit(f'--override: unknown field(s) {", ".join(unknown)}; allowed: {", ".join(OVERRIDABLE)}')
+    if not overrides:
+        return list(rows)
+    return [replace(r, **overrides, reference_s=None, reference_peak_gb=None) for r in rows]
+
+
+def _fmt(value, spec: str, missing: str = '-') -> str:
+    return missing if value is None else format(value, spec)
+
+
+def _comparison(row: dict, ours: dict, reference: dict, on_cpu: bool):
+    """(speed-up, peak ratio, against): against the reference measured here when there is one,
+    else the issue's figures (comparable on CPU only); None where there is nothing to compare."""
+    peak = ours.get('cuda_peak_gb', ours['peak_rss_gb'])
+    if reference is not None:
+        ref_peak = reference.get('cuda_peak_gb', reference['peak_rss_gb'])
+        return reference['median_s'] / ours['median_s'], peak / ref_peak, 'measured'
+    if not on_cpu:
+        return None, None, None
+    speedup = row['reference_s'] / ours['median_s'] if row['reference_s'] else None
+    ratio = peak / row['reference_peak_gb'] if row['reference_peak_gb'] else None
+    return speedup, ratio, 'issue'
+
+
+def format_table(results: list, machine: dict, device_name: str, options: ExecutionOptions, threads: int) -> str:
+    on_cpu = device_name == 'cpu'
+    head = ['row', 'reference s (issue)', 'reference s (here)', 'ours s', 'speed-up', 'reference peak GB (issue)',
+            'reference peak GB (here)', 'ours peak GB', 'peak ratio', 'GFLOP', 'GFLOP/s']
+    lines = [' | '.join(head), ' | '.join('---' for _ in head)]
+    against = set()
+    for r in results:
+        row, ours, ref = r['row'], r['measured'], r.get('reference_measured')
+        speedup, ratio, basis = _comparison(row, ours, ref, on_cpu)
+        against.add(basis)
+        lines.append(' | '.join([
+            row['name'], _fmt(row['reference_s'], '.2f'), _fmt(ref and ref['median_s'], '.2f'), f"{ours['median_s']:.2f}",
+            _fmt(speedup, '.2f') + ('x' if speedup else ''), _fmt(row['reference_peak_gb'], '.2f'),
+            _fmt(ref and ref.get('cuda_peak_gb', ref['peak_rss_gb']), '.2f'),
+            f"{ours.get('cuda_peak_gb', ours['peak_rss_gb']):.2f}", _fmt(ratio, '.2f'),
+            f"{ours['flops'] / GFLOP:,.0f}", f"{ours['flops'] / GFLOP / ours['median_s']:.0f}"]))
+    peak_kind = 'torch.cuda.max_memory_allocated' if not on_cpu else 'peak RSS of the row\'s process'
+    runs = len(results[0]['measured']['seconds']) if results else 0
+    basis = {'measured': 'the reference measured here', 'issue': 'the issue\'s figures'}
+    notes = [f"Machine: {machine['cpu']} ({machine['cpu_count']} CPUs, {machine['cpu_capability']})"
+             + (f", GPU {machine['gpu']}" if 'gpu' in machine else '') + f", torch {machine['torch']}, "
+             + (f'{threads} threads' if on_cpu else device_name),
+             f'Options: {", ".join(k for k, v in asdict(options).items() if v) or "none (defaults)"}; '
+             f'times = median of {runs} runs after a warm-up; peak = {peak_kind}; '
+             'GFLOP/s = our FLOPs of one run (training: forward + backward) / our median time.',
+             'Reference (issue): the original code on a 2-core CPU, torch 2.13, 2 threads; reference (here): '
+             'tests/reference_finepose.py timed like ours (--measure-reference).',
+             'Speed-up and peak ratio against ' + ' / '.join(basis[b] for b in sorted(a for a in against if a)) + '.']
+    for r in results:
+        if 'bf16_change_mm' in r['measured']:
+            notes.append(f"{r['row']['name']}: bf16 vs float32 on the same seed: {r['measured']['bf16_change_mm']:.3f} mm")
+    return '\n'.join(lines + [''] + notes)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'], help='where to run (default: cpu)')
+    parser.add_argument('--rows', default=','.join(ROWS_BY_NAME), metavar='LIST',
+                        help='comma-separated row names (default: all): ' + ', '.join(ROWS_BY_NAME))
+    parser.add_argument('--repeats', type=int, default=DEFAULT_REPEATS, metavar='N',
+                        help=f'timed runs per row after one warm-up run; the median is reported (default: {DEFAULT_REPEATS})')
+    parser.add_argument('--threads', type=int, default=CPU_THREADS, metavar='N',
+                        help=f'torch CPU threads (default: {CPU_THREADS}, as for the reference figures)')
+    parser.add_argument('--json', default=None, metavar='OUT', help='also write the results to this JSON file')
+    parser.add_argument('--bf16', action='store_true', help='bfloat16 autocast in the denoiser (changes results)')
+    parser.add_argument('--compile', action='store_true', help='torch.compile the denoiser (compiled before timing)')
+    parser.add_argument('--activation-checkpointing', action='store_true',
+                        help='recompute the denoiser blocks in the backward pass (training memory)')
+    parser.add_argument('--measure-reference', action='store_true',
+                        help='also time the reference algorithm (tests/reference_finepose.py) on each row, here')
+    parser.add_argument('--override', default='{}', metavar='JSON',
+                        help='replace row fields for every selected row, e.g. \'{"frames": 9, "width": 32, '
+                             '"text_tower": "tiny"}\' (no reference comparison then); fields: ' + ', '.join(OVERRIDABLE))
+    parser.add_argument('--worker', default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error('--repeats: expected at least 1')
+    if args.threads < 1:
+        parser.error('--threads: expected at least 1')
+    unknown = [n for n in args.rows.split(',') if n not in ROWS_BY_NAME]
+    if unknown:
+        parser.error(f'--rows: unknown row(s) {", ".join(unknown)}; choose from {", ".join(ROWS_BY_NAME)}')
+    if args.device == 'cuda' and args.worker is None and not torch.cuda.is_available():
+        parser.error('--device cuda: CUDA is not available here')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker is not None:
+        return worker_main(json.loads(args.worker))
+    options = ExecutionOptions(bf16=args.bf16, compile=args.compile, activation_checkpointing=args.activation_checkpointing)
+    rows = apply_overrides([ROWS_BY_NAME[n] for n in args.rows.split(',')], json.loads(args.override))
+    machine = machine_description(args.device)
+    results = []
+    for row in rows:
+        print(f'{row.name}: {row.describe()} ...', file=sys.stderr, flush=True)
+        result = dict(row=asdict(row), description=row.describe())
+        runs = [('reference_measured', True)] if args.measure_reference else []
+        for key, reference in runs + [('measured', False)]:
+            result[key] = measure_in_subprocess(row, args.device, args.threads, args.repeats, options, reference)
+            print(f'{row.name}{" (reference)" if reference else ""}: median {result[key]["median_s"]:.2f} s, '
+                  f'peak {result[key]["peak_rss_gb"]:.2f} GB', file=sys.stderr, flush=True)
+        results.append(result)
+    print(format_table(results, machine, args.device, options, args.threads))
+    if args.json:
+        report = dict(machine=machine, device=args.device, threads=args.threads, repeats=args.repeats,
+                      options=asdict(options), rows=results)
+        write_text_atomic(args.json, json.dumps(report, indent=2) + '\n')
+        print(f'Wrote {args.json}')
+
+
+if __name__ == '__main__':
+    main()
