@@ -10,6 +10,7 @@ Resuming restores weights, optimizer, learning rate, epoch, the data-order RNG, 
 generator and torch's global RNG (stochastic depth): an interrupted and resumed run ends with
 the same weights as an uninterrupted one.
 """
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from common.checkpoints import load_model_weights, save_checkpoint
+from common.diffusion import chunk_tokens, clip_chunks
 from common.evaluation import SamplingSettings, evaluate
 from common.tb_logging import TAG_EPOCH_TIME, TAG_LR, TAG_TRAIN_LOSS, TAG_VAL_MPJPE, export_training_curves
 from common.tokenizer import get_tokenizer
@@ -85,18 +87,31 @@ def prepare_step_inputs(batch, model, noise_generator, action_dropout: float):
 
 def train_step(train_model, optimizer, inputs, runtime) -> float:
     """One optimizer step on this rank's share of the global batch; returns the loss (metres)
-    averaged over the global batch."""
-    share = slice(runtime.rank, None, runtime.world_size)
-    loss = train_model(*(x[share].to(runtime.device, non_blocking=True) for x in inputs))
-    loss = loss.mean()   # DataParallel returns one loss per GPU
+    averaged over the global batch.
+
+    The share runs as micro-batches (``diffusion.clip_chunks`` for the device: on a CPU one
+    243-frame clip each, on a GPU the whole share): gradients of the share's mean loss are
+    accumulated chunk by chunk, so the step is the same to float rounding, with one chunk's
+    activations alive at a time. Under DDP the gradients are all-reduced once, after the last
+    chunk. Stochastic depth draws its masks chunk by chunk.
+    """
+    share = [x[runtime.rank::runtime.world_size] for x in inputs]
+    n, f, j = share[1].shape[:3]
+    chunks = clip_chunks(n, f * j, chunk_tokens(runtime.device))
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    total = torch.zeros((), device=runtime.device)
+    for k, chunk in enumerate(chunks):
+        defer_sync = runtime.distributed and k < len(chunks) - 1
+        with train_model.no_sync() if defer_sync else contextlib.nullcontext():
+            loss = train_model(*(x[chunk].to(runtime.device, non_blocking=True) for x in share))
+            loss = loss.mean() * ((chunk.stop - chunk.start) / n)    # DataParallel returns one loss per GPU
+            loss.backward()
+        total += loss.detach()
     optimizer.step()
-    value = loss.detach()
     if runtime.distributed:
-        dist.all_reduce(value)
-        value /= runtime.world_size
-    return value.item()
+        dist.all_reduce(total)
+        total /= runtime.world_size
+    return total.item()
 
 
 def _rng_states(train_generator, noise_generator) -> dict:

@@ -25,6 +25,11 @@ def test_benchmark_runs_a_tiny_row_and_writes_json(tmp_path):
     # 2 steps x 2 clips (H=2) x 2 (flip): the denoiser's attention and matrix products were counted.
     assert measured['flops'] > 2 * 2 * 2 * 9 * 17 * 32 * 32
     assert 'sample-27-h20k10' in done.stdout and 'GFLOP/s' in done.stdout
+    # The machine's float32 matmul ceiling, and the row's share of it in the table.
+    peak = report['machine']['matmul_gflops']['float32']
+    assert 0.1 < peak < 1e6 and 'Matmul peak here: float32' in done.stdout
+    share = measured['flops'] / 1e9 / measured['median_s'] / peak
+    assert f'{share:.0%}' in done.stdout.splitlines()[2]
 
 
 def test_benchmark_rejects_unknown_rows():

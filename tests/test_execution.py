@@ -1,12 +1,15 @@
-"""Speed and memory paths compute the same thing: chunked sampling, activation checkpointing,
-the fused optimizer; bf16 autocast stays close to float32."""
+"""Speed and memory paths compute the same thing: chunked sampling, micro-batched training
+steps, activation checkpointing, the fused optimizer; bf16 autocast stays close to float32."""
+import copy
+
 import pytest
 import torch
 
 import common.diffusion as diffusion
 from common.model import ExecutionOptions, apply_execution_options
 from common.tokenizer import get_tokenizer
-from common.training import TrainSettings, make_optimizer
+from common.devices import Runtime
+from common.training import TrainSettings, make_optimizer, train_step
 from model_fixtures import build_tiny_model
 
 TOK = get_tokenizer()
@@ -29,11 +32,57 @@ def test_chunked_sampling_matches_one_denoiser_call_per_step(monkeypatch):
     def sample():
         return model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=2, flip=True,
                                  generator=torch.Generator().manual_seed(5))
-    monkeypatch.setattr(diffusion, 'SAMPLING_CHUNK_TOKENS', 10 ** 9)
+    monkeypatch.setattr(diffusion, 'CPU_CHUNK_TOKENS', 10 ** 9)
     whole = sample()
-    monkeypatch.setattr(diffusion, 'SAMPLING_CHUNK_TOKENS', 3 * 9 * 17)   # 8 clips -> calls of 3, 3 and 2
+    monkeypatch.setattr(diffusion, 'CPU_CHUNK_TOKENS', 3 * 9 * 17)   # 8 clips -> calls of 3, 3 and 2
     chunked = sample()
     torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize('clips, tokens_per_clip, max_tokens, expected', [
+    (8, 153, 459, [(0, 3), (3, 6), (6, 8)]),        # 1224 tokens -> 3 chunks, sizes 3, 3, 2
+    (4, 4131, 4096, [(0, 1), (1, 2), (2, 3), (3, 4)]),   # a clip over the limit is a chunk alone
+    (40, 459, 4096, [(0, 8), (8, 16), (16, 24), (24, 32), (32, 40)]),
+    (5, 10, 10 ** 9, [(0, 5)]),
+])
+def test_clip_chunks(clips, tokens_per_clip, max_tokens, expected):
+    chunks = diffusion.clip_chunks(clips, tokens_per_clip, max_tokens)
+    assert [(c.start, c.stop) for c in chunks] == expected
+
+
+def test_chunk_tokens_per_device():
+    assert diffusion.chunk_tokens('cpu') == diffusion.CPU_CHUNK_TOKENS == 4096
+    assert diffusion.chunk_tokens(torch.device('cuda', 1)) == diffusion.GPU_CHUNK_TOKENS
+
+
+def test_micro_batched_training_step_matches_one_call(monkeypatch):
+    """A step in micro-batches of 2, 2 and 1 clips: the same loss and the same accumulated
+    gradients as the step in one call (stochastic depth off: its masks are drawn per chunk).
+    Gradients, not Adam's update: its first step is ~lr * sign(grad), which turns float noise
+    in a near-zero gradient into a full step."""
+    torch.manual_seed(4)
+    model = _perturbed_tiny_model(drop_path=0.0).train()
+    g = torch.Generator().manual_seed(4)
+    kp, poses = torch.randn(5, 9, 17, 2, generator=g) * 0.3, torch.randn(5, 9, 17, 3, generator=g) * 0.2
+    t, noise = model.draw_training_noise(5, (9, 17, 3), generator=g)
+    inputs = (kp, poses, TOK.tokenize(['Walking', 'Eating', 'Sitting', 'Walking', '']), t, noise)
+    runtime = Runtime(torch.device('cpu'), gpu_ids=[])
+    results = {}
+    for name, limit in (('whole', 10 ** 9), ('chunked', 2 * 9 * 17)):
+        monkeypatch.setattr(diffusion, 'CPU_CHUNK_TOKENS', limit)
+        replica = copy.deepcopy(model)
+        calls = []
+        replica.denoiser.register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
+        loss = train_step(replica, make_optimizer(replica, TrainSettings(epochs=1, learning_rate=1e-2)), inputs, runtime)
+        grads = [p.grad for p in replica.parameters() if p.requires_grad]
+        moved = sum(not torch.equal(a, b) for a, b in zip(model.parameters(), replica.parameters()))
+        results[name] = (loss, calls, grads, moved)
+    assert results['whole'][1] == [5] and results['chunked'][1] == [2, 2, 1]
+    assert results['chunked'][0] == pytest.approx(results['whole'][0], rel=1e-6)
+    assert results['whole'][3] > 10 and results['chunked'][3] > 10      # the steps did update weights
+    scale = max(g.abs().max().item() for g in results['whole'][2])   # attention key biases' gradients are ~0
+    for whole, chunked in zip(results['whole'][2], results['chunked'][2]):
+        torch.testing.assert_close(chunked, whole, atol=1e-6 * scale, rtol=1e-4)
 
 
 def _loss_and_grads(model, seed=3):

@@ -7,8 +7,9 @@ Each row runs in a fresh subprocess (so its peak memory is its own): the model i
 (the ViT-B/32-shaped text tower, random weights unless OpenAI's file is present; the speed is
 the same), one warm-up run is made, then ``--repeats`` timed runs; the table shows their median.
 
-* train-*: one training step = ``PoseDiffusion.forward`` (the loss) on random clips, each with
-  a different action label, backward, and an AdamW step (``training.make_optimizer``).
+* train-*: one training step of main.py (``training.train_step``: the loss on random clips,
+  each with a different action label, in the device's micro-batches, backward, and an AdamW
+  step from ``training.make_optimizer``).
 * sample-*: ``PoseDiffusion.ddim_sample`` of one random clip with H hypotheses, K DDIM steps
   and test-time flip.
 
@@ -48,11 +49,12 @@ import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count  # noqa: E402
 
 from common.clip_text import TEXT_TOWERS  # noqa: E402
+from common.devices import Runtime  # noqa: E402
 from common.diffusion import CLAMP_RATIO, ddim_time_pairs, schedule_terms  # noqa: E402
 from common.model import ExecutionOptions, ModelConfig, apply_execution_options, build_model  # noqa: E402
 from common.skeleton import H36M_17, flip_horizontal  # noqa: E402
 from common.tokenizer import get_tokenizer  # noqa: E402
-from common.training import TrainSettings, make_optimizer  # noqa: E402
+from common.training import TrainSettings, make_optimizer, train_step  # noqa: E402
 from common.units import MM_PER_M  # noqa: E402
 
 CPU_THREADS = 2
@@ -66,6 +68,11 @@ REFERENCE_FIXED_WORDS = ['A person', 'speed', 'head', 'body', 'arm', 'leg']
 REFERENCE_TIMESTEPS = 1000
 GB = 1e9
 GFLOP = 1e9
+# The ceiling the rows run against: one (M x 512) @ (512 x 2048) product, the shape of the
+# denoiser's MLP up-projection (and of PERF_NOTES.md's kernel); M = 16384 tokens in float32,
+# fewer in bfloat16 (a CPU without bf16 matrix units takes seconds for one product).
+PEAK_SHAPE = {torch.float32: (16384, 512, 2048), torch.bfloat16: (1024, 512, 2048)}
+PEAK_MIN_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -152,14 +159,11 @@ def _train_step_runner(model, row: Row, device):
     optimizer = make_optimizer(model, TrainSettings(epochs=1))
     keypoints, poses, tokens = _inputs(row, device)
     noise_generator = torch.Generator().manual_seed(INPUT_SEED)
+    runtime = Runtime(device, gpu_ids=[])
 
     def run():
         t, noise = model.draw_training_noise(row.batch, poses.shape[1:], generator=noise_generator)
-        loss = model(keypoints, poses, tokens, t.to(device), noise.to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
+        return train_step(model, optimizer, (keypoints, poses, tokens, t, noise), runtime)
     return run
 
 
@@ -299,6 +303,27 @@ def worker_main(spec: dict):
 # --------------------------------------------------------------------------------------------
 # Driver: rows in subprocesses, table, JSON.
 
+def matmul_peak_gflops(device_name: str, threads: int, dtype=torch.float32) -> float:
+    """GFLOP/s of the ``PEAK_SHAPE`` matrix product in ``dtype`` on the device: after a warm-up,
+    the median over at least ``PEAK_MIN_SECONDS`` of products (sustained, not a lucky burst)."""
+    device = torch.device(device_name)
+    torch.set_num_threads(threads)
+    m, k, n = PEAK_SHAPE[dtype]
+    g = torch.Generator().manual_seed(INPUT_SEED)
+    a, b = (torch.randn(shape, generator=g).to(device, dtype) for shape in ((m, k), (k, n)))
+    a @ b
+    rates, spent = [], 0.0
+    while spent < PEAK_MIN_SECONDS:
+        _synchronize(device)
+        start = time.perf_counter()
+        a @ b
+        _synchronize(device)
+        elapsed = time.perf_counter() - start
+        rates.append(2 * m * k * n / elapsed / GFLOP)
+        spent += elapsed
+    return statistics.median(rates)
+
+
 def machine_description(device_name: str) -> dict:
     cpu = platform.processor() or platform.machine()
     try:
@@ -354,8 +379,10 @@ def _comparison(row: dict, ours: dict, reference: dict, on_cpu: bool):
 
 def format_table(results: list, machine: dict, device_name: str, options: ExecutionOptions, threads: int) -> str:
     on_cpu = device_name == 'cpu'
+    precision = 'bfloat16' if options.bf16 else 'float32'
+    ceiling = machine['matmul_gflops'][precision]
     head = ['row', 'reference s (issue)', 'reference s (here)', 'ours s', 'speed-up', 'reference peak GB (issue)',
-            'reference peak GB (here)', 'ours peak GB', 'peak ratio', 'GFLOP', 'GFLOP/s']
+            'reference peak GB (here)', 'ours peak GB', 'peak ratio', 'GFLOP', 'GFLOP/s', 'of matmul peak']
     lines = [' | '.join(head), ' | '.join('---' for _ in head)]
     against = set()
     for r in results:
@@ -367,7 +394,8 @@ def format_table(results: list, machine: dict, device_name: str, options: Execut
             _fmt(speedup, '.2f') + ('x' if speedup else ''), _fmt(row['reference_peak_gb'], '.2f'),
             _fmt(ref and ref.get('cuda_peak_gb', ref['peak_rss_gb']), '.2f'),
             f"{ours.get('cuda_peak_gb', ours['peak_rss_gb']):.2f}", _fmt(ratio, '.2f'),
-            f"{ours['flops'] / GFLOP:,.0f}", f"{ours['flops'] / GFLOP / ours['median_s']:.0f}"]))
+            f"{ours['flops'] / GFLOP:,.0f}", f"{ours['flops'] / GFLOP / ours['median_s']:.0f}",
+            f"{ours['flops'] / GFLOP / ours['median_s'] / ceiling:.0%}"]))
     peak_kind = 'torch.cuda.max_memory_allocated' if not on_cpu else 'peak RSS of the row\'s process'
     runs = len(results[0]['measured']['seconds']) if results else 0
     basis = {'measured': 'the reference measured here', 'issue': 'the issue\'s figures'}
@@ -377,6 +405,9 @@ def format_table(results: list, machine: dict, device_name: str, options: Execut
              f'Options: {", ".join(k for k, v in asdict(options).items() if v) or "none (defaults)"}; '
              f'times = median of {runs} runs after a warm-up; peak = {peak_kind}; '
              'GFLOP/s = our FLOPs of one run (training: forward + backward) / our median time.',
+             'Matmul peak here: ' + ', '.join(f'{name} {value:.0f} GFLOP/s' for name, value in machine['matmul_gflops'].items())
+             + f' (one {"x".join(map(str, PEAK_SHAPE[torch.float32]))} product, M x K x N); '
+             f'"of matmul peak" compares GFLOP/s with the {precision} one.',
              'Reference (issue): the original code on a 2-core CPU, torch 2.13, 2 threads; reference (here): '
              'tests/reference_finepose.py timed like ours (--measure-reference).',
              'Speed-up and peak ratio against ' + ' / '.join(basis[b] for b in sorted(a for a in against if a)) + '.']
@@ -426,6 +457,9 @@ def main(argv=None):
     options = ExecutionOptions(bf16=args.bf16, compile=args.compile, activation_checkpointing=args.activation_checkpointing)
     rows = apply_overrides([ROWS_BY_NAME[n] for n in args.rows.split(',')], json.loads(args.override))
     machine = machine_description(args.device)
+    machine['matmul_gflops'] = {'float32': matmul_peak_gflops(args.device, args.threads)}
+    if args.bf16:
+        machine['matmul_gflops']['bfloat16'] = matmul_peak_gflops(args.device, args.threads, torch.bfloat16)
     results = []
     for row in rows:
         print(f'{row.name}: {row.describe()} ...', file=sys.stderr, flush=True)
