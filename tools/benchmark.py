@@ -68,11 +68,12 @@ REFERENCE_FIXED_WORDS = ['A person', 'speed', 'head', 'body', 'arm', 'leg']
 REFERENCE_TIMESTEPS = 1000
 GB = 1e9
 GFLOP = 1e9
-# The ceiling the rows run against: one (M x 512) @ (512 x 2048) product, the shape of the
-# denoiser's MLP up-projection (and of PERF_NOTES.md's kernel); M = 16384 tokens in float32,
-# fewer in bfloat16 (a CPU without bf16 matrix units takes seconds for one product).
-PEAK_SHAPE = {torch.float32: (16384, 512, 2048), torch.bfloat16: (1024, 512, 2048)}
-PEAK_MIN_SECONDS = 1.0
+# The ceiling the rows run against: one (M x 512) @ (512 x 1024) product, the denoiser's MLP
+# up-projection over one CPU chunk of M = 4096 tokens (diffusion.CPU_CHUNK_TOKENS; operands in
+# cache: on a 2-core EPYC 174 GFLOP/s, against 143 for PERF_NOTES.md's 16384 x 512 x 2048) in
+# float32; fewer rows in bfloat16 (a CPU without bf16 matrix units takes seconds for one product).
+PEAK_SHAPE = {torch.float32: (4096, 512, 1024), torch.bfloat16: (1024, 512, 1024)}
+PEAK_MIN_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -311,7 +312,8 @@ def matmul_peak_gflops(device_name: str, threads: int, dtype=torch.float32) -> f
     m, k, n = PEAK_SHAPE[dtype]
     g = torch.Generator().manual_seed(INPUT_SEED)
     a, b = (torch.randn(shape, generator=g).to(device, dtype) for shape in ((m, k), (k, n)))
-    a @ b
+    for _ in range(3):
+        a @ b
     rates, spent = [], 0.0
     while spent < PEAK_MIN_SECONDS:
         _synchronize(device)
@@ -405,9 +407,10 @@ def format_table(results: list, machine: dict, device_name: str, options: Execut
              f'Options: {", ".join(k for k, v in asdict(options).items() if v) or "none (defaults)"}; '
              f'times = median of {runs} runs after a warm-up; peak = {peak_kind}; '
              'GFLOP/s = our FLOPs of one run (training: forward + backward) / our median time.',
-             'Matmul peak here: ' + ', '.join(f'{name} {value:.0f} GFLOP/s' for name, value in machine['matmul_gflops'].items())
-             + f' (one {"x".join(map(str, PEAK_SHAPE[torch.float32]))} product, M x K x N); '
-             f'"of matmul peak" compares GFLOP/s with the {precision} one.',
+             'Matmul peak here: ' + ', '.join(
+                 f'{name} {value:.0f} GFLOP/s ({"x".join(map(str, PEAK_SHAPE[getattr(torch, name)]))} product, M x K x N)'
+                 for name, value in machine['matmul_gflops'].items())
+             + f'; "of matmul peak" compares GFLOP/s with the {precision} one.',
              'Reference (issue): the original code on a 2-core CPU, torch 2.13, 2 threads; reference (here): '
              'tests/reference_finepose.py timed like ours (--measure-reference).',
              'Speed-up and peak ratio against ' + ' / '.join(basis[b] for b in sorted(a for a in against if a)) + '.']
