@@ -10,7 +10,8 @@ checkpoint's (``Spatial_patch_to_embedding``, ``STEblocks``, ``ctx_verb``, ...),
 in the reference layout loads into it by name.
 
 Training mode takes (B, F, J, ...) inputs, evaluation mode (B, H, F, J, 3) noisy poses, as the
-reference does. Not used by the package.
+reference does. ``reference_ddim_sample`` is the reference's sampling loop (test-time flip as a
+second denoiser call, float64 coefficients). Not used by the package.
 """
 import math
 
@@ -20,8 +21,12 @@ from einops import rearrange
 from torch import nn
 
 from clip_reference import load_clip_module
+from common.diffusion import schedule_terms
+from common.skeleton import flip_horizontal
 
 KEEP = 4
+REFERENCE_TIMESTEPS = 1000
+REFERENCE_CLAMP = 1.1
 
 
 class RefMlp(nn.Module):
@@ -206,3 +211,34 @@ class RefMixSTE2(nn.Module):
             x = rearrange(x, '(b n) f c -> b f n c', n=n)
         x = self.head(x)
         return x.view(b, f, n, -1) if self.is_train else x.view(b, h, f, n, -1)
+
+
+def reference_ddim_sample(denoise, keypoints_2d, keypoints_mirror, joints_mirror, num_hypotheses: int,
+                          num_steps: int, generator):
+    """The reference's DDIM loop (eta 1, T = 1000) with test-time flip.
+
+    denoise(keypoints_2d (B, F, J, 2), x_t (B, H, F, J, 3), t: int) -> x0 (B, H, F, J, 3).
+    Noise comes from ``generator`` on the CPU (the start poses, then one draw per step) and is
+    moved to the keypoints' device. Returns (B, K, H, F, J, 3): every step's x0.
+    """
+    terms = schedule_terms(REFERENCE_TIMESTEPS)
+    abar = terms['alphas_cumprod']
+    b, f, j, _ = keypoints_2d.shape
+    shape = (b, num_hypotheses, f, j, 3)
+    img = torch.randn(shape, generator=generator).to(keypoints_2d.device)
+    keypoints_flip = flip_horizontal(keypoints_2d, keypoints_mirror)
+    times = torch.linspace(-1, REFERENCE_TIMESTEPS - 1, num_steps + 1).int().tolist()[::-1]
+    steps = []
+    for time, time_next in zip(times[:-1], times[1:]):
+        x_t = img.clamp(-REFERENCE_CLAMP, REFERENCE_CLAMP)
+        plain = denoise(keypoints_2d, x_t, time)
+        mirror = denoise(keypoints_flip, flip_horizontal(x_t, joints_mirror), time)
+        x0 = ((plain + flip_horizontal(mirror, joints_mirror)) / 2).clamp(-REFERENCE_CLAMP, REFERENCE_CLAMP)
+        steps.append(x0)
+        if time_next < 0:
+            break
+        eps = ((terms['sqrt_recip_alphas_cumprod'][time] * img.double() - x0) / terms['sqrt_recipm1_alphas_cumprod'][time]).float()
+        sigma = ((1 - abar[time] / abar[time_next]) * (1 - abar[time_next]) / (1 - abar[time])).sqrt()
+        c = (1 - abar[time_next] - sigma ** 2).sqrt()
+        img = x0 * abar[time_next].sqrt() + c * eps + sigma * torch.randn(shape, generator=generator).to(img.device)
+    return torch.stack(steps, dim=1)

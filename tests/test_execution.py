@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import common.diffusion as diffusion
+from common.devices import Runtime
 from common.model import ExecutionOptions, apply_execution_options
 from common.tokenizer import get_tokenizer
-from common.devices import Runtime
 from common.training import TrainSettings, make_optimizer, train_step
 from model_fixtures import build_tiny_model
 
@@ -67,22 +67,22 @@ def test_micro_batched_training_step_matches_one_call(monkeypatch):
     t, noise = model.draw_training_noise(5, (9, 17, 3), generator=g)
     inputs = (kp, poses, TOK.tokenize(['Walking', 'Eating', 'Sitting', 'Walking', '']), t, noise)
     runtime = Runtime(torch.device('cpu'), gpu_ids=[])
-    results = {}
+    runs = {}
     for name, limit in (('whole', 10 ** 9), ('chunked', 2 * 9 * 17)):
         monkeypatch.setattr(diffusion, 'CPU_CHUNK_TOKENS', limit)
         replica = copy.deepcopy(model)
         calls = []
         replica.denoiser.register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
         loss = train_step(replica, make_optimizer(replica, TrainSettings(epochs=1, learning_rate=1e-2)), inputs, runtime)
-        grads = [p.grad for p in replica.parameters() if p.requires_grad]
-        moved = sum(not torch.equal(a, b) for a, b in zip(model.parameters(), replica.parameters()))
-        results[name] = (loss, calls, grads, moved)
-    assert results['whole'][1] == [5] and results['chunked'][1] == [2, 2, 1]
-    assert results['chunked'][0] == pytest.approx(results['whole'][0], rel=1e-6)
-    assert results['whole'][3] > 10 and results['chunked'][3] > 10      # the steps did update weights
-    scale = max(g.abs().max().item() for g in results['whole'][2])   # attention key biases' gradients are ~0
-    for whole, chunked in zip(results['whole'][2], results['chunked'][2]):
-        torch.testing.assert_close(chunked, whole, atol=1e-6 * scale, rtol=1e-4)
+        runs[name] = dict(loss=loss, calls=calls, grads=[p.grad for p in replica.parameters() if p.requires_grad],
+                          moved=sum(not torch.equal(a, b) for a, b in zip(model.parameters(), replica.parameters())))
+    whole, chunked = runs['whole'], runs['chunked']
+    assert whole['calls'] == [5] and chunked['calls'] == [2, 2, 1]
+    assert chunked['loss'] == pytest.approx(whole['loss'], rel=1e-6)
+    assert whole['moved'] > 10 and chunked['moved'] > 10                  # the steps did update weights
+    scale = max(grad.abs().max().item() for grad in whole['grads'])      # attention key biases' gradients are ~0
+    for expected, got in zip(whole['grads'], chunked['grads']):
+        torch.testing.assert_close(got, expected, atol=1e-6 * scale, rtol=1e-4)
 
 
 def _loss_and_grads(model, seed=3):

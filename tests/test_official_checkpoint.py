@@ -11,10 +11,10 @@ from common.errors import UserError
 from common.model import ModelConfig, build_model
 from common.official_checkpoint import (load_official_checkpoint, load_official_state_dict, official_state_dict,
                                         official_to_ours)
-from common.skeleton import H36M_17, flip_horizontal
+from common.skeleton import H36M_17
 from common.tokenizer import get_tokenizer
 from model_fixtures import TINY_TOWER, build_tiny_model
-from reference_finepose import RefMixSTE2
+from reference_finepose import RefMixSTE2, reference_ddim_sample
 
 TOK = get_tokenizer()
 PERM = H36M_17.mirror_permutation()
@@ -187,26 +187,10 @@ def test_sampling_with_flip_matches_reference_loop():
     kp, text = torch.randn(1, 9, 17, 2) * 0.3, TOK.tokenize(['Posing'])
     h, k = 3, 4
     ours = model.ddim_sample(kp, text, num_hypotheses=h, num_steps=k, flip=True, generator=torch.Generator().manual_seed(11))
-    g = torch.Generator().manual_seed(11)
-    terms = schedule_terms(1000)
-    abar = terms['alphas_cumprod']
-    img = torch.randn((1, h, 9, 17, 3), generator=g)
-    kp_flip = flip_horizontal(kp, PERM)
-    steps = []
     with torch.no_grad():
         prompts = model.prompt_encoder(text).repeat_interleave(h)
-        times = torch.linspace(-1, 999, k + 1).int().tolist()[::-1]
-        for time, time_next in zip(times[:-1], times[1:]):
-            x_t = img.clamp(-1.1, 1.1)
-            tt = torch.full((h,), time)
-            plain = model.denoiser(kp.expand(h, -1, -1, -1), x_t[0], tt, prompts)
-            mirror = model.denoiser(kp_flip.expand(h, -1, -1, -1), flip_horizontal(x_t[0], PERM), tt, prompts)
-            x0 = ((plain + flip_horizontal(mirror, PERM)) / 2).clamp(-1.1, 1.1)[None]
-            eps = ((terms['sqrt_recip_alphas_cumprod'][time] * img.double() - x0) / terms['sqrt_recipm1_alphas_cumprod'][time]).float()
-            steps.append(x0)
-            if time_next < 0:
-                break
-            sigma = ((1 - abar[time] / abar[time_next]) * (1 - abar[time_next]) / (1 - abar[time])).sqrt()
-            c = (1 - abar[time_next] - sigma ** 2).sqrt()
-            img = x0 * abar[time_next].sqrt() + c * eps + sigma * torch.randn(img.shape, generator=g)
-    torch.testing.assert_close(ours, torch.stack(steps, dim=1), atol=2e-5, rtol=1e-4)
+
+        def denoise(keypoints, x_t, time):                   # (1, H, F, J, 3) -> (1, H, F, J, 3)
+            return model.denoiser(keypoints.expand(h, -1, -1, -1), x_t[0], torch.full((h,), time), prompts)[None]
+        reference = reference_ddim_sample(denoise, kp, PERM, PERM, h, k, torch.Generator().manual_seed(11))
+    torch.testing.assert_close(ours, reference, atol=2e-5, rtol=1e-4)

@@ -50,9 +50,9 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 
 from common.clip_text import TEXT_TOWERS  # noqa: E402
 from common.devices import Runtime  # noqa: E402
-from common.diffusion import CLAMP_RATIO, ddim_time_pairs, schedule_terms  # noqa: E402
+from common.diffusion import schedule_terms  # noqa: E402
 from common.model import ExecutionOptions, ModelConfig, apply_execution_options, build_model  # noqa: E402
-from common.skeleton import H36M_17, flip_horizontal  # noqa: E402
+from common.skeleton import H36M_17  # noqa: E402
 from common.tokenizer import get_tokenizer  # noqa: E402
 from common.training import TrainSettings, make_optimizer, train_step  # noqa: E402
 from common.units import MM_PER_M  # noqa: E402
@@ -65,7 +65,6 @@ H36M_ACTIONS = ('Directions', 'Discussion', 'Eating', 'Greeting', 'Phoning', 'Ph
 KEYPOINT_SPREAD = 0.3      # random 2D keypoints ~ N(0, 0.3^2), normalised image units
 POSE_SPREAD = 0.2          # random 3D poses ~ N(0, 0.2^2) metres
 REFERENCE_FIXED_WORDS = ['A person', 'speed', 'head', 'body', 'arm', 'leg']
-REFERENCE_TIMESTEPS = 1000
 GB = 1e9
 GFLOP = 1e9
 # The ceiling the rows run against: one (M x 512) @ (512 x 1024) product, the denoiser's MLP
@@ -181,26 +180,25 @@ def _sample_runner(model, row: Row, device):
 def _reference_runner(row: Row, device):
     """The reference algorithm (see the module docstring) for ``row``, as a callable."""
     sys.path.insert(0, str(REPO_ROOT / 'tests'))
-    from reference_finepose import RefMixSTE2
+    from reference_finepose import REFERENCE_CLAMP, REFERENCE_TIMESTEPS, RefMixSTE2, reference_ddim_sample
     tower = TEXT_TOWERS[row.text_tower]
     train = row.kind == 'train'
     net = RefMixSTE2(row.frames, row.width, row.depth, text_width=tower.width, text_layers=tower.layers,
                      text_heads=tower.heads, vocab=tower.vocab_size, heads=row.heads, is_train=train).to(device)
     keypoints, poses, tokens = _inputs(row, device)
     fixed_words = get_tokenizer().tokenize(REFERENCE_FIXED_WORDS)[None].expand(row.batch, -1, -1).to(device)
-    terms = {k: v.float().to(device) for k, v in schedule_terms(REFERENCE_TIMESTEPS).items()}
     g = torch.Generator().manual_seed(INPUT_SEED)
-    clamp = CLAMP_RATIO
 
     if train:
         net.train()
         optimizer = torch.optim.AdamW(net.parameters(), lr=TrainSettings.learning_rate, weight_decay=TrainSettings.weight_decay)
+        terms = {k: v.float().to(device) for k, v in schedule_terms(REFERENCE_TIMESTEPS).items()}
 
         def run():
             t = torch.randint(0, REFERENCE_TIMESTEPS, (row.batch,), generator=g).to(device)
             noise = torch.randn(poses.shape, generator=g).to(device)
             x_t = (terms['sqrt_alphas_cumprod'][t].view(-1, 1, 1, 1) * poses
-                   + terms['sqrt_one_minus_alphas_cumprod'][t].view(-1, 1, 1, 1) * noise).clamp(-clamp, clamp)
+                   + terms['sqrt_one_minus_alphas_cumprod'][t].view(-1, 1, 1, 1) * noise).clamp(-REFERENCE_CLAMP, REFERENCE_CLAMP)
             loss = torch.linalg.vector_norm(net(keypoints, x_t, t, tokens, fixed_words) - poses, dim=-1).mean()
             optimizer.zero_grad()
             loss.backward()
@@ -210,27 +208,13 @@ def _reference_runner(row: Row, device):
 
     net.eval()
     perm = H36M_17.mirror_permutation()
-    keypoints_flip = flip_horizontal(keypoints, perm)
+
+    def denoise(keypoints_2d, x_t, time: int):
+        return net(keypoints_2d, x_t, torch.full((row.batch,), time, device=device), tokens, fixed_words)
 
     @torch.no_grad()
     def run():
-        img = torch.randn((row.batch, row.hypotheses, row.frames, 17, 3), generator=g).to(device)
-        steps = []
-        for time_now, time_next in ddim_time_pairs(REFERENCE_TIMESTEPS, row.steps):
-            x_t = img.clamp(-clamp, clamp)
-            t = torch.full((row.batch,), time_now, device=device)
-            plain = net(keypoints, x_t, t, tokens, fixed_words)
-            mirrored = net(keypoints_flip, flip_horizontal(x_t, perm), t, tokens, fixed_words)
-            x0 = ((plain + flip_horizontal(mirrored, perm)) / 2).clamp(-clamp, clamp)
-            steps.append(x0)
-            if time_next < 0:
-                break
-            eps = (terms['sqrt_recip_alphas_cumprod'][time_now] * img - x0) / terms['sqrt_recipm1_alphas_cumprod'][time_now]
-            abar, abar_next = terms['alphas_cumprod'][time_now], terms['alphas_cumprod'][time_next]
-            sigma = ((1 - abar / abar_next) * (1 - abar_next) / (1 - abar)).sqrt()
-            c = (1 - abar_next - sigma ** 2).sqrt()
-            img = x0 * abar_next.sqrt() + c * eps + sigma * torch.randn(img.shape, generator=g).to(device)
-        return torch.stack(steps, dim=1)
+        return reference_ddim_sample(denoise, keypoints, perm, perm, row.hypotheses, row.steps, g)
     return run
 
 
