@@ -68,14 +68,14 @@ class CLIPTextTower(nn.Module):
             self.text_projection = nn.Parameter(torch.empty(config.width, config.embed_dim))
             self.logit_scale = nn.Parameter(torch.tensor(LOGIT_SCALE_INIT))
         self.source = 'uninitialised'
-        self.initialize_randomly(RANDOM_TOWER_SEED)
+        self._initialize_randomly(RANDOM_TOWER_SEED)
         self.requires_grad_(False)
 
     def train(self, mode: bool = True):
         return super().train(False)
 
     @torch.no_grad()
-    def initialize_randomly(self, seed: int):
+    def _initialize_randomly(self, seed: int):
         """OpenAI's initialisation (``CLIP.initialize_parameters``) drawn after seeding a forked
         RNG (the global RNG is untouched); the MLP biases start at zero."""
         with torch.random.fork_rng(devices=[]):
