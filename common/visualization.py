@@ -39,8 +39,10 @@ SUFFIXES = ('.gif', '.mp4', '.png')
 def downsample_frames(array: np.ndarray, factor: int) -> np.ndarray:
     """(N, ...) -> (N // factor, ...): the mean of each group of ``factor`` consecutive frames
     (a last incomplete group is dropped), as VideoPose3D's ``--viz-downsample``."""
-    length = array.shape[0] // factor * factor
-    return array[:length].reshape((-1, factor) + array.shape[1:]).mean(axis=1)
+    complete = array.shape[0] - array.shape[0] % factor
+    # The k-th frame of every group, for k = 0 .. factor - 1; their mean is the groups' means.
+    kth_frames = [array[k:complete:factor] for k in range(factor)]
+    return np.mean(kth_frames, axis=0)
 
 
 def video_frames(path, skip: int, resolution: tuple):
