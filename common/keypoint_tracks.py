@@ -69,8 +69,9 @@ def follow_person(frames: list, num_joints: int, person, min_confidence: float, 
             previous = chosen.box_centre(min_confidence, joints)
     if person != AUTO_PERSON and not np.isfinite(keypoints).any():
         ids = sorted({d.track_id for detections in frames for d in detections if d.track_id is not None})
-        raise UserError(f'{source}: no person with tracker id {person} (--person); ids found: '
-                        f'{", ".join(map(str, ids)) or "none"}')
+        found = (f'ids found: {", ".join(map(str, ids))}' if ids else 'the files have no tracker ids (OpenPose '
+                 'writes person_id -1 unless its tracking is on); use --person auto')
+        raise UserError(f'{source}: no person with tracker id {person} (--person); {found}')
     counts = [len(detections) for detections in frames]
     return Track(keypoints, sum(c == 0 for c in counts), sum(c > 1 for c in counts))
 

@@ -116,9 +116,9 @@ def _convert(args):
     if args.video_size is None:
         raise UserError(f'{args.input}: pass --video-size W H, the video\'s width and height in pixels (keypoint '
                         'files do not store it; the model needs it to normalise the keypoints)')
-    layout, frames = read_keypoints(args.file_format, args.input, args.video_size, args.mediapipe_coordinates)
     if args.person != AUTO_PERSON and args.file_format in ('coco', 'mediapipe', 'h36m'):
         raise UserError(f'--person {args.person}: --from {args.file_format} files have no tracker ids; use --person auto')
+    layout, frames = read_keypoints(args.file_format, args.input, args.video_size, args.mediapipe_coordinates)
     keypoints = convert_detections(layout, frames, args.person, args.min_confidence, args.input)
     return keypoints, args.video_size, args.fps or DEFAULT_FPS
 
