@@ -1,7 +1,8 @@
 """Your video's 2D keypoints -> ``data/data_2d_custom_NAME.npz``, the file ``main.py -d custom -k NAME`` reads.
 
     python -m common.keypoints convert --from {coco,halpe,openpose,mediapipe,h36m} INPUT \\
-        --out data/data_2d_custom_NAME.npz --video-size W H [--fps F] [--person auto|ID] [--min-confidence C]
+        --out data/data_2d_custom_NAME.npz (--video VIDEO | --video-size W H [--fps F])
+        [--person auto|ID] [--min-confidence C]
     python -m common.keypoints detect VIDEO --out data/data_2d_custom_NAME.npz [--person auto]
 
 ``convert`` reads a detector's file (``common.keypoint_readers``), follows one person through the
@@ -80,8 +81,10 @@ def parse_args(argv=None):
     convert.add_argument('--from', dest='file_format', required=True, choices=FORMATS,
                          help='the file\'s format (see README, "Your own video")')
     convert.add_argument('input', metavar='INPUT', help='the file (a folder for openpose)')
+    convert.add_argument('--video', default=None, metavar='VIDEO',
+                         help='the video the keypoints come from: its width, height, frame rate and file name are used')
     convert.add_argument('--video-size', type=int, nargs=2, metavar=('W', 'H'),
-                         help='width and height of the video in pixels (required: no format stores it)')
+                         help='width and height of the video in pixels (without --video; no keypoint format stores them)')
     convert.add_argument('--mediapipe-coordinates', choices=MEDIAPIPE_COORDINATES, default='normalised',
                          help='--from mediapipe: landmarks normalised to [0, 1] (MediaPipe\'s output, default) or pixels')
     detect = commands.add_parser('detect', help='find the keypoints in a video with MediaPipe (optional install)')
@@ -96,7 +99,8 @@ def parse_args(argv=None):
         command.add_argument('--min-confidence', type=float, default=DEFAULT_MIN_CONFIDENCE, metavar='C',
                              help=f'joints below this score are interpolated in time (default: {DEFAULT_MIN_CONFIDENCE})')
         command.add_argument('--video-name', default=None, metavar='NAME',
-                             help='the video\'s key in the file, --viz-subject of main.py (default: INPUT\'s file name)')
+                             help='the video\'s key in the file, --viz-subject of main.py (default: the file name of '
+                                  '--video, else of INPUT)')
     args = parser.parse_args(argv)
     _check_args(args)
     return args
@@ -113,14 +117,20 @@ def _check_args(args):
 
 
 def _convert(args):
+    fps = args.fps
+    if args.video is not None:
+        from common.video_io import video_info
+        width, height, video_fps = video_info(args.video, flag='--video')
+        args.video_size = args.video_size or (width, height)
+        fps = fps or video_fps
     if args.video_size is None:
-        raise UserError(f'{args.input}: pass --video-size W H, the video\'s width and height in pixels (keypoint '
-                        'files do not store it; the model needs it to normalise the keypoints)')
+        raise UserError(f'{args.input}: pass --video VIDEO or --video-size W H, the video\'s width and height in pixels '
+                        '(keypoint files do not store them; the model needs them to normalise the keypoints)')
     if args.person != AUTO_PERSON and args.file_format in ('coco', 'mediapipe', 'h36m'):
         raise UserError(f'--person {args.person}: --from {args.file_format} files have no tracker ids; use --person auto')
     layout, frames = read_keypoints(args.file_format, args.input, args.video_size, args.mediapipe_coordinates)
     keypoints = convert_detections(layout, frames, args.person, args.min_confidence, args.input)
-    return keypoints, args.video_size, args.fps or DEFAULT_FPS
+    return keypoints, args.video_size, fps or DEFAULT_FPS
 
 
 def _detect(args):
@@ -136,7 +146,7 @@ def main(argv=None):
     with exit_on_user_error():
         args = parse_args(argv)
         keypoints, (width, height), fps = _convert(args) if args.command == 'convert' else _detect(args)
-        video = args.video_name or Path(args.input).name
+        video = args.video_name or Path(getattr(args, 'video', None) or args.input).name
         save_custom_keypoints(args.out, video, keypoints, width, height, fps)
         print(f'Wrote {args.out}: video {video!r}, {keypoints.shape[0]} frames (N, 17, 2) px of {width}x{height} '
               f'at {fps:g} fps; predict with: python main.py -d custom -k {custom_name(args.out)} ...')

@@ -14,6 +14,7 @@ from common import keypoints as cli
 from common import synthetic
 from common.custom_data import load_custom_keypoints
 from common.synthetic_body import random_body
+from common.video_io import Mp4Writer
 
 FRAMES = 12
 SIZE = (1000, 1002)               # the synthetic Human3.6M cameras' images
@@ -296,7 +297,7 @@ def test_bad_flags_are_one_line_errors(tmp_path, capsys):
     _one_line_error(capsys, good + ['--out', tmp_path / 'k.npz', '--video-size', 9, 9],
                     r'--out .*k\.npz: expected a file named data_2d_custom_NAME\.npz')
     out = ['--out', tmp_path / 'data_2d_custom_k.npz']
-    _one_line_error(capsys, good + out, r'k\.npy: pass --video-size W H')
+    _one_line_error(capsys, good + out, r'k\.npy: pass --video VIDEO or --video-size W H')
     _one_line_error(capsys, good + out + ['--video-size', 0, 9], r'--video-size 0 9: expected a positive')
     _one_line_error(capsys, good + out + ['--video-size', 9, 9, '--min-confidence', 2], r'--min-confidence 2\.0')
     _one_line_error(capsys, good + out + ['--video-size', 9, 9, '--person', 3],
@@ -306,7 +307,7 @@ def test_bad_flags_are_one_line_errors(tmp_path, capsys):
                     r'op: no person with tracker id 3 \(--person\); the files have no tracker ids .*--person auto')
     np.save(tmp_path / 'm.npy', np.ones((3, 33, 3)))
     _one_line_error(capsys, ['convert', '--from', 'mediapipe', tmp_path / 'm.npy', *out],
-                    r'm\.npy: pass --video-size W H')
+                    r'm\.npy: pass --video VIDEO or --video-size W H')
 
 
 def test_detect_without_mediapipe_says_how_to_install(tmp_path, capsys, monkeypatch):
@@ -322,3 +323,16 @@ def test_written_file_is_what_main_reads(truth, tmp_path, capsys):
     assert custom.video_names() == ['walk.mp4'] and custom.frame_rates == {'walk.mp4': 50.0}
     sequence = custom.select(None)
     assert sequence.resolution == SIZE and sequence.num_frames == FRAMES
+
+
+def test_video_gives_size_rate_and_name(truth, tmp_path, capsys):
+    with Mp4Writer(tmp_path / 'dance.mp4', fps=24) as writer:
+        writer.write(np.zeros((20, 30, 3), np.uint8))
+    np.save(tmp_path / 'k.npy', _in_format(truth, COCO_NAMES))
+    out = tmp_path / 'data_2d_custom_dance.npz'
+    cli.main(['convert', '--from', 'coco', str(tmp_path / 'k.npy'), '--video', str(tmp_path / 'dance.mp4'),
+              '--out', str(out)])
+    with np.load(out, allow_pickle=True) as saved:
+        assert saved['metadata'].item()['video_metadata'] == {'dance.mp4': {'w': 30, 'h': 20, 'fps': 24.0}}
+    _one_line_error(capsys, ['convert', '--from', 'coco', tmp_path / 'k.npy', '--video', tmp_path / 'k.npy',
+                             '--out', out], r'--video .*k\.npy: FFmpeg cannot read this file')
