@@ -14,7 +14,9 @@ one-line ``UserError`` naming the file and what was expected.
 
 Frames of JSON results: an ``image_id`` is a frame number (an int, or the last number in a file
 name such as ``frame_000012.jpg``); the frames run from the smallest to the largest number, so a
-number without any entry is a frame without people. Ids without numbers are sorted as text.
+number without any entry is a frame without people. Ids without numbers are sorted as text, and
+numbers spread more than ``MAX_FRAME_SPREAD`` times wider than their count (COCO's own image ids,
+not frame numbers) are only put in order.
 """
 import json
 import re
@@ -29,6 +31,7 @@ from common.keypoint_tracks import Detection
 FORMATS = ('coco', 'halpe', 'openpose', 'mediapipe', 'h36m')
 MEDIAPIPE_COORDINATES = ('normalised', 'pixels')
 _NUMBER = re.compile(r'\d+')
+MAX_FRAME_SPREAD = 10
 
 
 def read_keypoints(file_format: str, path, video_size=None, mediapipe_coordinates='normalised'):
@@ -78,8 +81,11 @@ def _frame_order(image_ids: list) -> list:
     numbers = [image_id if isinstance(image_id, int) else _last_number(str(image_id)) for image_id in image_ids]
     if all(n is not None for n in numbers) and len(set(numbers)) == len(numbers):
         first = min(numbers)
-        return [n - first for n in numbers]
-    ranks = sorted(range(len(image_ids)), key=lambda i: str(image_ids[i]))
+        if max(numbers) - first < MAX_FRAME_SPREAD * len(numbers):
+            return [n - first for n in numbers]
+        ranks = sorted(range(len(image_ids)), key=numbers.__getitem__)
+    else:
+        ranks = sorted(range(len(image_ids)), key=lambda i: str(image_ids[i]))
     order = [0] * len(image_ids)
     for frame, i in enumerate(ranks):
         order[i] = frame

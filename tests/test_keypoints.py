@@ -143,6 +143,18 @@ def test_halpe_26_follows_the_tracker_id(truth, tmp_path, capsys):
     assert '0 frames with 0 people, 12 with several; following tracker id 2' in out
     converted, _ = _convert(tmp_path, capsys, 'halpe', path, '--person', 'auto')
     np.testing.assert_allclose(converted, _expected(truth, HALPE_NAMES) + 7.0, atol=1e-3)
+    halpe_136 = np.concatenate([halpe, np.full((FRAMES, 110, 3), 5.0)], axis=1)      # + face and hands
+    path = _write_json(tmp_path / 'fullbody.json', _results(halpe_136, list(range(FRAMES))))
+    converted, _ = _convert(tmp_path, capsys, 'halpe', path)
+    _rule_check(truth, converted, exact=[n for n in HALPE_NAMES if n in H36M])
+
+
+def test_sparse_image_ids_are_only_ordered(truth, tmp_path, capsys):
+    ids = [139 + 1000 * i * i for i in range(FRAMES)]         # COCO-like ids, not frame numbers
+    path = _write_json(tmp_path / 'val.json', _results(_in_format(truth, COCO_NAMES)[::-1], ids[::-1]))
+    converted, out = _convert(tmp_path, capsys, 'coco', path)
+    assert f'{FRAMES} frames of COCO-17 keypoints; 0 frames with 0 people' in out
+    np.testing.assert_allclose(converted, _expected(truth, COCO_NAMES), atol=1e-3)
 
 
 def test_openpose_body_25_folder(truth, tmp_path, capsys):
