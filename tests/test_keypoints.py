@@ -183,6 +183,7 @@ def test_built_joints_lie_near_the_real_ones(truth):
     distance = np.linalg.norm(built - truth, axis=-1).max(axis=0)
     height = np.ptp(truth[..., 1], axis=1).mean()
     assert distance[0] < 0.02 * height            # pelvis: mid-hips
+    assert distance[7] < 0.03 * height            # spine: midway between pelvis and thorax
     assert distance[8] < 0.05 * height            # thorax: mid-shoulders
     assert distance[10] < 0.08 * height           # head top: the nose reflected about itself
 
