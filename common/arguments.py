@@ -120,11 +120,11 @@ def _add_inference(parser: argparse.ArgumentParser):
     viz.add_argument('--viz-camera', type=int, default=0, metavar='I',
                      help="camera index (Human3.6M 0-3; -d custom: index in the video's keypoint list; default: 0)")
     viz.add_argument('--viz-video', default=None, metavar='PATH',
-                     help='video or animated image to draw the 2D keypoints on (GIF/PNG/WebP via Pillow, other '
-                          'formats need ffmpeg; default: a blank image)')
+                     help='video (MP4, MOV, AVI, WebM, ... read with PyAV) or image (GIF, PNG, WebP via Pillow) to '
+                          'draw the 2D keypoints on (default: a blank image)')
     viz.add_argument('--viz-skip', type=int, default=0, metavar='N', help='skip the first N frames of --viz-video')
     viz.add_argument('--viz-output', default=None, metavar='FILE',
-                     help='.gif (Pillow), .mp4 (needs ffmpeg) or .png (the first frame only)')
+                     help='.mp4 (H.264 through PyAV), .gif (Pillow) or .png (the first frame only)')
     viz.add_argument('--viz-export', default=None, metavar='FILE.npy',
                      help='save the predicted (N, 17, 3) poses, metres, camera frame, root-relative')
     viz.add_argument('--viz-bitrate', type=int, default=3000, metavar='KBPS', help='.mp4 bitrate (default: 3000)')
