@@ -5,7 +5,7 @@ of one Human3.6M (or synthetic) sequence. Per sequence:
 
 1. cut the 2D keypoints into windows of F frames (``generators.make_windows``: a sequence shorter
    than F is edge-padded, a longer one covered by consecutive windows, the last aligned to its end)
-   and sample H hypotheses with K DDIM steps (``PoseDiffusion.ddim_sample``, seeded per batch);
+   and sample H hypotheses with K DDIM steps (``PoseDiffusion.ddim_sample``, seeded per window);
 2. keep the last step's hypotheses and stitch the windows back (``stitch_windows``: every frame
    predicted exactly once) -> (N, H, J, 3), root joint zeroed;
 3. aggregate them: P-Agg (their mean) or J-Agg (JPMA: per frame and joint, the hypothesis whose
@@ -24,7 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from common import metrics
-from common.evaluation import HypothesisSampler, SamplingSettings, action_tokens_for, sampling_seed, zero_root
+from common.evaluation import HypothesisSampler, SamplingSettings, action_tokens_for, sampling_seeds, zero_root
 from common.generators import make_windows, stitch_windows
 
 AGGREGATION_NAMES = {'p-agg': 'P-Agg', 'j-agg': 'J-Agg'}
@@ -84,15 +84,15 @@ def sample_last_step(sampler, keypoints_2d: np.ndarray, num_frames: int, action_
                      device, sequence_index: int, root: int, progress=None) -> torch.Tensor:
     """(N, J, 2) normalised keypoints -> (N, H, J, 3) float32 hypotheses of the last DDIM step, on the CPU.
 
-    Metres, camera frame, root joint zeroed. action_tokens: (1, 77). Noise is seeded per batch of
-    windows from (settings.seed, sequence_index, batch), as in ``evaluation``.
+    Metres, camera frame, root joint zeroed. action_tokens: (1, 77). Each window's noise is seeded
+    from (settings.seed, sequence_index, window), as in ``evaluation``: any batch size gives the same.
     """
     windows = torch.from_numpy(make_windows(np.asarray(keypoints_2d, np.float32), num_frames))
     chunks = []
-    for batch, begin in enumerate(range(0, len(windows), settings.batch_size)):
+    for begin in range(0, len(windows), settings.batch_size):
         clips = windows[begin:begin + settings.batch_size].to(device)
-        seed = sampling_seed(settings.seed, sequence_index, batch)
-        hypotheses = sampler(clips, action_tokens.expand(len(clips), -1).to(device), seed)  # (B, K, H, F, J, 3)
+        seeds = sampling_seeds(settings.seed, sequence_index, range(begin, begin + len(clips)))
+        hypotheses = sampler(clips, action_tokens.expand(len(clips), -1).to(device), seeds)  # (B, K, H, F, J, 3)
         chunks.append(zero_root(hypotheses[:, -1].float().cpu(), root))                    # (B, H, F, J, 3)
         if progress is not None:
             progress.update(len(clips))

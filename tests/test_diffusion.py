@@ -1,15 +1,18 @@
 """Diffusion: schedule, noising, DDIM steps, flip, reproducible sampling."""
 import math
 
+import pytest
 import torch
 
 from common.diffusion import ddim_time_pairs, schedule_terms
+from common.keyed_random import generators_from_seeds, keyed_seed
 from common.skeleton import H36M_17, flip_horizontal
 from common.tokenizer import get_tokenizer
 from model_fixtures import build_tiny_model
 
 TOK = get_tokenizer()
 PERM = H36M_17.mirror_permutation()
+SAMPLING_SEED_1_0_0 = 3024739591592648274      # keyed_seed("sampling", 1, 0, 0), the first window of --seed 1
 
 
 def test_cosine_schedule_closed_form():
@@ -49,19 +52,43 @@ def _inputs(b=2):
 def test_sample_shapes_and_reproducibility():
     model = build_tiny_model().eval()
     kp, tokens = _inputs()
-    a = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=4, generator=torch.Generator().manual_seed(7))
-    b = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=4, generator=torch.Generator().manual_seed(7))
-    c = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=4, generator=torch.Generator().manual_seed(8))
+    a = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=4, generators=generators_from_seeds([7, 70]))
+    b = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=4, generators=generators_from_seeds([7, 70]))
+    c = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=4, generators=generators_from_seeds([8, 80]))
     assert a.shape == (2, 4, 3, 9, 17, 3)
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert not torch.allclose(a, c)
     assert a.abs().max() <= 1.1
 
 
+def test_a_clips_hypotheses_do_not_depend_on_its_batch():
+    """Each clip's noise comes from its own generator: clip 1 sampled next to clip 0 equals clip 1
+    sampled alone (float rounding), and swapping the two clips' generators changes it."""
+    model = build_tiny_model().eval()
+    kp, tokens = _inputs()
+    both = model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=3, generators=generators_from_seeds([7, 70]))
+    alone = model.ddim_sample(kp[1:], tokens[1:], num_hypotheses=2, num_steps=3, generators=generators_from_seeds([70]))
+    swapped = model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=3, generators=generators_from_seeds([70, 7]))
+    torch.testing.assert_close(alone, both[1:], atol=1e-6, rtol=1e-5)
+    assert (swapped[1] - both[1]).abs().max() > 1e-3
+    with pytest.raises(ValueError, match='1 generators for 2 clips'):
+        model.ddim_sample(kp, tokens, generators=generators_from_seeds([7]))
+
+
+def test_keyed_seeds_are_stable_and_distinct():
+    """The seed of a key is a fixed function of it (this value must not change between versions:
+    it would change every result), and neighbouring keys get unrelated seeds."""
+    assert keyed_seed('sampling', 1, 0, 0) == keyed_seed('sampling', 1, 0, 0) == SAMPLING_SEED_1_0_0
+    keys = [('sampling', 1, s, w) for s in range(4) for w in range(4)] + [('training', 1, 0, 0, 0)]
+    seeds = [keyed_seed(*key) for key in keys]
+    assert len(set(seeds)) == len(seeds) and all(0 <= s < 2 ** 63 for s in seeds)
+    assert keyed_seed('sampling', 1, 12, 3) != keyed_seed('sampling', 1, 1, 23)
+
+
 def test_single_step_returns_the_direct_x0_prediction():
     model = build_tiny_model().eval()
     kp, tokens = _inputs(1)
-    out = model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=1, flip=False, generator=torch.Generator().manual_seed(3))
+    out = model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=1, flip=False, generators=generators_from_seeds([3]))
     assert out.shape == (1, 1, 2, 9, 17, 3)
     noise = torch.randn((2, 9, 17, 3), generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
@@ -88,8 +115,8 @@ def test_training_loss_and_gradients():
     model = build_tiny_model().train()
     kp, tokens = _inputs()
     target = torch.randn(2, 9, 17, 3) * 0.2
-    t, noise = model.draw_training_noise(2, (9, 17, 3), generator=torch.Generator().manual_seed(0))
-    loss = model(kp, target, tokens, t, noise)
+    draws = model.draw_training_noise(generators_from_seeds([0, 1]), (9, 17, 3))
+    loss = model(kp, target, tokens, *draws)
     assert loss.ndim == 0 and loss.item() > 0
     loss.backward()
     assert model.denoiser.joint_embed.weight.grad.abs().sum() > 0
@@ -100,7 +127,7 @@ def test_3dhp_layout_samples_every_step_and_hypothesis():
     model = build_tiny_model(layout='mpi_inf_3dhp').eval()
     kp = torch.randn(2, 9, 17, 2) * 0.3
     tokens = get_tokenizer().tokenize(['', ''])
-    out = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=2, generator=torch.Generator().manual_seed(1))
+    out = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=2, generators=generators_from_seeds([1, 2]))
     assert out.shape == (2, 2, 3, 9, 17, 3)
     assert not torch.allclose(out[:, :, 0], out[:, :, 1])          # hypotheses come from different noise
 
@@ -121,5 +148,5 @@ def test_prompt_is_encoded_once_per_sampling_call(monkeypatch):
     monkeypatch.setattr(model.prompt_encoder, 'forward', counted('prompt', prompt_forward))
     monkeypatch.setattr(model.denoiser, 'forward', counted('denoiser', denoiser_forward))
     kp, tokens = _inputs()
-    model.ddim_sample(kp, tokens, num_hypotheses=4, num_steps=3, flip=True, generator=torch.Generator().manual_seed(0))
+    model.ddim_sample(kp, tokens, num_hypotheses=4, num_steps=3, flip=True, generators=generators_from_seeds([0, 1]))
     assert calls == {'prompt': 1, 'denoiser': 3}

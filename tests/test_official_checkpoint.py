@@ -8,6 +8,7 @@ import torch
 
 from common.diffusion import schedule_terms
 from common.errors import UserError
+from common.keyed_random import generators_from_seeds
 from common.model import ModelConfig, build_model
 from common.official_checkpoint import (load_official_checkpoint, load_official_state_dict, official_state_dict,
                                         official_to_ours)
@@ -186,7 +187,7 @@ def test_sampling_with_flip_matches_reference_loop():
     _perturb_zero_initialised(model, 5)
     kp, text = torch.randn(1, 9, 17, 2) * 0.3, TOK.tokenize(['Posing'])
     h, k = 3, 4
-    ours = model.ddim_sample(kp, text, num_hypotheses=h, num_steps=k, flip=True, generator=torch.Generator().manual_seed(11))
+    ours = model.ddim_sample(kp, text, num_hypotheses=h, num_steps=k, flip=True, generators=generators_from_seeds([11]))
     with torch.no_grad():
         prompts = model.prompt_encoder(text).repeat_interleave(h)
 

@@ -13,6 +13,7 @@ import main as h36m_main
 from common import metrics
 from common.tb_logging import TAG_EPOCH_TIME, TAG_LR, TAG_TRAIN_LOSS, TAG_VAL_MPJPE
 from conftest import REPO_ROOT, TINY_RUN_FLAGS
+from model_fixtures import without_key_biases
 
 DATA_FLAGS = ['-k', 'synthetic_det', '-str', 'S1', '-ste', 'S9', '-a', 'Walking,Eating']
 
@@ -127,18 +128,5 @@ def test_distributed_step_equals_single_process(tiny_dataset, tmp_path):
     one, two = _weights(tmp_path / 'one' / 'last_epoch.bin'), _weights(tmp_path / 'two' / 'last_epoch.bin')
     assert 'Training on 320 frames of 8 sequences: 16 clips of 40 frames, 16 per batch' in single.stdout
     for key in one:
-        torch.testing.assert_close(_without_key_biases(key, two[key]), _without_key_biases(key, one[key]),
+        torch.testing.assert_close(without_key_biases(key, two[key]), without_key_biases(key, one[key]),
                                    rtol=1e-5, atol=1e-6, msg=key)
-
-
-def _without_key_biases(name, value):
-    """Zero the attention key biases: softmax ignores a constant added to every score of a query,
-    so their gradient is exactly zero in real arithmetic, and Adam's first step (about lr * g / |g|)
-    turns the float noise of any summation order into a +-lr step. Every other weight must agree."""
-    value = value.clone()
-    if name.endswith('in_proj_bias') or name.endswith('qkv.bias'):
-        width = value.shape[0] // 3
-        value[width:2 * width] = 0
-    elif name.endswith('prompt_attention.key.bias'):
-        value.zero_()
-    return value
