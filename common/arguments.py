@@ -70,6 +70,10 @@ def _add_common(parser: argparse.ArgumentParser):
     train.add_argument('--action-dropout', type=float, default=0.0, metavar='P',
                        help='probability of training a clip with an empty action prompt, so the model also works '
                             'without a label (default: 0)')
+    train.add_argument('--gradient-scale', default='original', choices=['original', 'plain'],
+                       help="'original' (default): step with L * dL/dw as the original code does (it calls "
+                            "loss.backward(loss), L in its data's unit: metres for Human3.6M, millimetres for "
+                            "MPI-INF-3DHP), so each batch counts by its own loss; 'plain': step with dL/dw")
     train.add_argument('--no-eval', action='store_true', help='skip the validation after each epoch')
     train.add_argument('--val-batch-size', type=int, default=16, metavar='N', help='clips per sampling batch when validating and when evaluating right after training (default: 16)')
 
