@@ -7,9 +7,10 @@ per-frame results are stitched back with each frame counted once. Errors are ave
 the (valid) frames of a group (a Human3.6M action over all its subjects, takes and cameras;
 an MPI-INF-3DHP test sequence), then over groups.
 
-Each window's noise comes from its own generator, seeded by (seed, sequence, window)
-(``keyed_random``), so results do not depend on the batch size, nor on how sequences are split
-across processes or a batch across GPUs (only float rounding does).
+Each window's noise comes from its own generator, seeded by (seed, the sequence's subject,
+action and camera, window) (``keyed_random``), so results do not depend on the batch size, on
+how sequences are split across processes or a batch across GPUs (only float rounding does), nor
+on which other sequences are evaluated.
 """
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -90,10 +91,10 @@ def action_tokens_for(labels):
     return get_tokenizer().tokenize(list(labels))
 
 
-def sampling_seeds(seed: int, sequence_index: int, windows: range) -> torch.Tensor:
+def sampling_seeds(seed: int, sequence_key, windows: range) -> torch.Tensor:
     """The noise seeds (len(windows),) int64 of windows ``windows`` of one sequence: each a
-    function of (seed, sequence, window) only."""
-    return torch.tensor([keyed_seed(SAMPLING_STREAM, seed, sequence_index, w) for w in windows], dtype=torch.int64)
+    function of (seed, sequence_key (``Sequence.key``), window) only."""
+    return torch.tensor([keyed_seed(SAMPLING_STREAM, seed, sequence_key, w) for w in windows], dtype=torch.int64)
 
 
 def evaluate_sequence(sampler, sequence, index: int, num_frames: int, root: int, settings: SamplingSettings,
@@ -109,7 +110,7 @@ def evaluate_sequence(sampler, sequence, index: int, num_frames: int, root: int,
     for begin in range(0, len(kp_windows), settings.batch_size):
         kp = kp_windows[begin:begin + settings.batch_size].to(device)
         n = kp.shape[0]
-        seeds = sampling_seeds(settings.seed, index, range(begin, begin + n))
+        seeds = sampling_seeds(settings.seed, sequence.key, range(begin, begin + n))
         hyps = zero_root(sampler(kp, tokens.expand(n, -1).to(device), seeds).float().cpu(), root)
         gt = gt_windows[begin:begin + n]
         args = (hyps, gt, kp.cpu(), traj_windows[begin:begin + n], intrinsics.expand(n, -1))
