@@ -90,7 +90,8 @@ def test_keyed_seeds_are_stable_and_distinct():
 def test_single_step_returns_the_direct_x0_prediction():
     model = build_tiny_model().eval()
     kp, tokens = _inputs(1)
-    out = model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=1, flip=False, generators=generators_from_seeds([3]))
+    out = model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=1, flip=False,
+                            generators=generators_from_seeds([3]))
     assert out.shape == (1, 1, 2, 9, 17, 3)
     noise = torch.randn((2, 9, 17, 3), generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
