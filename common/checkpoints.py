@@ -1,8 +1,8 @@
 """Our checkpoint format: one save/load pair, atomic writes, a format version.
 
 A checkpoint holds the epoch, learning rate, model weights, model configuration, optimizer
-state, the RNG states that make resuming exact (data order, diffusion noise, torch's global
-generator for stochastic depth), the best validation error and the training history.
+state, the RNG state that makes resuming exact (the data order; every other draw is keyed by
+epoch, batch and clip), the best validation error and the training history.
 
 The frozen CLIP text tower (63M parameters) is not stored: the checkpoint records where its
 weights came from and a fingerprint of them, and loading refuses a different tower. Official

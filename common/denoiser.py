@@ -15,6 +15,10 @@ and the sample's encoded prompt. Output: the denoised 3D pose (x0 prediction).
   scale/shift from the PTS embedding, SiLU, zero-initialised Linear) and added back. Then the
   frame position embedding is added before the first temporal block.
 * Head: LayerNorm + Linear(C, 3).
+* Stochastic depth (training): block i (rate linspace(0, p, depth)[i]) drops its residual
+  branches for whole frames (spatial) or joints (temporal) of a clip, by keep masks that are
+  inputs of ``forward``, drawn per clip from the clip's own generator (``draw_keep_masks``), so
+  they do not depend on how clips are batched. Without masks (sampling) nothing is dropped.
 
 Activations keep one layout, (N, F, J, C): spatial and temporal attention differ only in how
 their queries, keys and values are viewed, so the stream is never transposed between blocks.
@@ -47,19 +51,17 @@ def timestep_embedding(t, dim: int):
     return torch.cat((angles.sin(), angles.cos()), dim=-1)
 
 
-def add_dropped_path(x, branch, p: float, training: bool, keep_dims):
-    """x + drop_path(branch): stochastic depth zeroes the residual branch for random groups of
-    tokens and rescales the rest by 1 / (1 - p); identity on the branch outside training.
+def add_dropped_path(x, branch, keep=None):
+    """x + drop_path(branch): stochastic depth zeroes the residual branch for some groups of tokens
+    and rescales the rest by 1 / (1 - p); without ``keep`` (sampling) it is x + branch.
 
-    x, branch: (N, F, J, C); keep_dims: the dims that index an independent group, e.g. (0, 1)
-    drops per (sample, frame), the unit a spatial block attends over. The rescaled keep mask is
-    only (N, F, 1, 1)-sized, so the whole update is one pass over the activations.
+    x, branch: (N, F, J, C); keep: rescaled keep factors (0 or 1 / (1 - p)) shaped to broadcast,
+    (N, F, 1, 1) for a spatial block (one group per sample and frame, the unit it attends over) or
+    (N, 1, J, 1) for a temporal one, drawn per clip by ``PoseDenoiser.draw_keep_masks``.
     """
-    if p == 0.0 or not training:
+    if keep is None:
         return x + branch
-    shape = [x.shape[d] if d in keep_dims else 1 for d in range(x.ndim)]
-    keep = x.new_empty(shape).bernoulli_(1 - p).div_(1 - p)
-    return torch.addcmul(x, branch, keep)
+    return torch.addcmul(x, branch, keep.to(x.dtype))
 
 
 class Mlp(nn.Module):
@@ -98,20 +100,24 @@ class AxisAttention(nn.Module):
 
 
 class TransformerBlock(nn.Module):
-    """Pre-norm block: x + attention(norm(x)); x + MLP(norm(x)), with stochastic depth."""
+    """Pre-norm block: x + attention(norm(x)); x + MLP(norm(x)), with stochastic depth when
+    given keep masks."""
 
-    def __init__(self, width: int, heads: int, mlp_ratio: float, drop_path_rate: float, axis: str):
+    def __init__(self, width: int, heads: int, mlp_ratio: float, axis: str):
         super().__init__()
         self.norm1 = nn.LayerNorm(width, eps=BLOCK_NORM_EPS)
         self.attn = AxisAttention(width, heads, axis)
         self.norm2 = nn.LayerNorm(width, eps=BLOCK_NORM_EPS)
         self.mlp = Mlp(width, int(width * mlp_ratio))
-        self.drop_path_rate = drop_path_rate
-        self.drop_dims = (0, 1) if axis == SPATIAL else (0, 2)
+        self.axis = axis
 
-    def forward(self, x):
-        x = add_dropped_path(x, self.attn(self.norm1(x)), self.drop_path_rate, self.training, self.drop_dims)
-        return add_dropped_path(x, self.mlp(self.norm2(x)), self.drop_path_rate, self.training, self.drop_dims)
+    def forward(self, x, keep=None):
+        """x: (N, F, J, C); keep: None or (N, 2, F) (spatial) / (N, 2, J) (temporal) keep factors
+        of the attention and MLP branches."""
+        if keep is not None:
+            keep = keep[:, :, :, None, None] if self.axis == SPATIAL else keep[:, :, None, :, None]
+        x = add_dropped_path(x, self.attn(self.norm1(x)), None if keep is None else keep[:, 0])
+        return add_dropped_path(x, self.mlp(self.norm2(x)), None if keep is None else keep[:, 1])
 
 
 class Stylization(nn.Module):
@@ -173,43 +179,60 @@ class PoseDenoiser(nn.Module):
         self.joint_pos_embed = nn.Parameter(torch.zeros(1, num_joints, width))
         self.frame_pos_embed = nn.Parameter(torch.zeros(1, num_frames, width))
         self.timestep_mlp = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width))
-        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.drop_path_rates = torch.linspace(0, drop_path_rate, depth).tolist()   # block i's stochastic depth
         self.spatial_blocks = nn.ModuleList(
-            [TransformerBlock(width, heads, mlp_ratio, rates[i], SPATIAL) for i in range(depth)])
+            [TransformerBlock(width, heads, mlp_ratio, SPATIAL) for _ in range(depth)])
         self.temporal_blocks = nn.ModuleList(
-            [TransformerBlock(width, heads, mlp_ratio, rates[i], TEMPORAL) for i in range(depth)])
+            [TransformerBlock(width, heads, mlp_ratio, TEMPORAL) for _ in range(depth)])
         self.spatial_norm = nn.LayerNorm(width, eps=BLOCK_NORM_EPS)
         self.temporal_norm = nn.LayerNorm(width, eps=BLOCK_NORM_EPS)
         self.prompt_attention = PromptCrossAttention(width, text_width, heads)
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, 3))
         self.activation_checkpointing = False
 
-    def forward(self, keypoints_2d, noisy_3d, t, prompts: EncodedPrompts):
+    def draw_keep_masks(self, generator):
+        """One clip's stochastic-depth keep factors, drawn from ``generator`` (CPU): spatial
+        (depth, 2, F) and temporal (depth, 2, J), for the attention and MLP branch of every block;
+        each entry is 0 with the block's rate p, else 1 / (1 - p) (p = 0: always 1)."""
+        rates = torch.tensor(self.drop_path_rates)[:, None, None]
+        masks = []
+        for size in (self.num_frames, self.num_joints):
+            keep = torch.rand((len(self.drop_path_rates), 2, size), generator=generator) < 1 - rates
+            masks.append(keep.float() / (1 - rates))
+        return tuple(masks)
+
+    def forward(self, keypoints_2d, noisy_3d, t, prompts: EncodedPrompts, spatial_keep=None, temporal_keep=None):
+        """spatial_keep (N, depth, 2, F), temporal_keep (N, depth, 2, J): stochastic depth's keep
+        factors (``draw_keep_masks`` per clip), or None for none (sampling)."""
         n, f, j, _ = keypoints_2d.shape
         if (f, j) != (self.num_frames, self.num_joints):
             raise ValueError(f'denoiser built for {self.num_frames} frames x {self.num_joints} joints, got {f} x {j}')
+
+        def keep(masks, i):
+            return None if masks is None else masks[:, i]
+
         emb = self.timestep_mlp(timestep_embedding(t, self.width)) + prompts.pooled[prompts.index]   # PTS, (N, C)
         x = self.joint_embed(torch.cat((keypoints_2d, noisy_3d), dim=-1))
         x = x + self.joint_pos_embed[:, None] + emb[:, None, None]
-        x = self._maybe_checkpointed(self._spatial, 0, x)
+        x = self._maybe_checkpointed(self._spatial, 0, x, keep(spatial_keep, 0))
         x = self._maybe_checkpointed(self.prompt_attention, x, prompts, emb)                        # FPC
         x = x + self.frame_pos_embed[:, :, None]
-        x = self._maybe_checkpointed(self._temporal, 0, x)
+        x = self._maybe_checkpointed(self._temporal, 0, x, keep(temporal_keep, 0))
         for i in range(1, len(self.spatial_blocks)):
-            x = self._maybe_checkpointed(self._spatial, i, x)
-            x = self._maybe_checkpointed(self._temporal, i, x)
+            x = self._maybe_checkpointed(self._spatial, i, x, keep(spatial_keep, i))
+            x = self._maybe_checkpointed(self._temporal, i, x, keep(temporal_keep, i))
         return self.head(x)
 
-    def _spatial(self, i: int, x):
-        return self.spatial_norm(self.spatial_blocks[i](x))
+    def _spatial(self, i: int, x, keep=None):
+        return self.spatial_norm(self.spatial_blocks[i](x, keep))
 
-    def _temporal(self, i: int, x):
-        return self.temporal_norm(self.temporal_blocks[i](x))
+    def _temporal(self, i: int, x, keep=None):
+        return self.temporal_norm(self.temporal_blocks[i](x, keep))
 
     def _maybe_checkpointed(self, fn, *args):
         """fn(*args); with activation checkpointing (and autograd recording) its activations are
-        recomputed in the backward pass instead of kept. The RNG state is replayed, so stochastic
-        depth draws the same masks."""
+        recomputed in the backward pass instead of kept (stochastic depth's masks are inputs, so
+        the recomputation applies the same ones)."""
         if self.activation_checkpointing and torch.is_grad_enabled():
             return checkpoint(fn, *args, use_reentrant=False)
         return fn(*args)

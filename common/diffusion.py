@@ -18,12 +18,18 @@ While sampling, the B*H clips (twice that with flip) are denoised in equal chunk
 ``chunk_tokens(device)`` pose tokens (``clip_chunks``): clips never interact inside the
 denoiser, so the result is the same, but only one chunk's activations are alive at a time.
 Training steps use the same chunks as micro-batches (``training.train_step``).
+
+Every random draw is per clip, from the clip's own generator (``keyed_random``): the sampling
+noise (start and every step) and, in training, the step t, the noise and the stochastic-depth
+masks. Batches, chunks, processes and GPUs then only change float rounding, never the numbers drawn.
 """
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from common.keyed_random import normal_per_clip
 from common.prompts import EncodedPrompts, FinePromptEncoder
 from common.skeleton import flip_horizontal
 
@@ -85,6 +91,17 @@ def schedule_terms(timesteps: int) -> dict:
     }
 
 
+class TrainingNoise(NamedTuple):
+    """Every random draw of a training step for B clips (``PoseDiffusion.draw_training_noise``):
+    t (B,) diffusion steps, noise (B, F, J, 3), stochastic depth's keep factors spatial_keep
+    (B, depth, 2, F) and temporal_keep (B, depth, 2, J). In the order ``PoseDiffusion.forward``
+    takes them."""
+    t: torch.Tensor
+    noise: torch.Tensor
+    spatial_keep: torch.Tensor
+    temporal_keep: torch.Tensor
+
+
 def ddim_time_pairs(timesteps: int, num_steps: int):
     """[(t, s), ...] for K DDIM steps; the last s is -1 (stop at x0)."""
     times = torch.linspace(-1, timesteps - 1, num_steps + 1).int().tolist()[::-1]
@@ -125,25 +142,32 @@ class PoseDiffusion(nn.Module):
             + self._per_sample(self.sqrt_one_minus_alphas_cumprod, t, x0) * noise
         return x_t.clamp(-CLAMP_RATIO * self.scale, CLAMP_RATIO * self.scale) / self.scale
 
-    def draw_training_noise(self, batch_size: int, pose_shape, generator=None, device=None):
-        """Per clip a uniform step t (B,) and Gaussian noise (B, F, J, 3)."""
-        t = torch.randint(0, self.num_timesteps, (batch_size,), generator=generator, device=device)
-        noise = torch.randn((batch_size, *pose_shape), generator=generator, device=device)
-        return t, noise
+    def draw_training_noise(self, generators, pose_shape) -> TrainingNoise:
+        """One clip per generator (CPU ``torch.Generator``s, e.g. ``keyed_random.generators_from_seeds``):
+        each draws, in this order, its uniform step t, its Gaussian noise ``pose_shape`` (F, J, 3)
+        and its stochastic-depth keep masks, so a clip's draws do not depend on the other clips.
+        Returns CPU tensors."""
+        draws = []
+        for g in generators:
+            t = torch.randint(0, self.num_timesteps, (1,), generator=g)
+            noise = torch.randn((1, *pose_shape), generator=g)
+            draws.append((t, noise, *(m[None] for m in self.denoiser.draw_keep_masks(g))))
+        return TrainingNoise(*(torch.cat(parts) for parts in zip(*draws)))
 
-    def forward(self, keypoints_2d, poses_3d, action_tokens, t, noise):
+    def forward(self, keypoints_2d, poses_3d, action_tokens, t, noise, spatial_keep=None, temporal_keep=None):
         """Training loss. keypoints_2d: (B, F, J, 2); poses_3d: (B, F, J, 3) metres, root-relative;
-        action_tokens: (B, 77); t: (B,) steps and noise: (B, F, J, 3) from ``draw_training_noise``.
-        Returns the MPJPE (metres) of the x0 prediction, a scalar."""
+        action_tokens: (B, 77); t, noise and the keep masks (None: no stochastic depth) from
+        ``draw_training_noise``. Returns the MPJPE (metres) of the x0 prediction, a scalar."""
         prompts = self.prompt_encoder(action_tokens)
-        predicted = self._denoise(keypoints_2d, self.q_sample(poses_3d, t, noise), t, prompts)
+        predicted = self._denoise(keypoints_2d, self.q_sample(poses_3d, t, noise), t, prompts,
+                                  spatial_keep, temporal_keep)
         return torch.linalg.vector_norm(predicted - poses_3d, dim=-1).mean()
 
-    def _denoise(self, keypoints_2d, x_t, t, prompts: EncodedPrompts):
+    def _denoise(self, keypoints_2d, x_t, t, prompts: EncodedPrompts, spatial_keep=None, temporal_keep=None):
         """The denoiser's x0 prediction (N, F, J, 3), float32; under autocast to ``autocast_dtype`` when set."""
         with torch.autocast(x_t.device.type, dtype=self.autocast_dtype or torch.bfloat16,
                             enabled=self.autocast_dtype is not None):
-            return self.denoiser(keypoints_2d, x_t, t, prompts).float()
+            return self.denoiser(keypoints_2d, x_t, t, prompts, spatial_keep, temporal_keep).float()
 
     def _denoise_in_chunks(self, keypoints_2d, x_t, t, prompts: EncodedPrompts):
         """``_denoise`` over the ``clip_chunks`` of x_t's device."""
@@ -168,19 +192,24 @@ class PoseDiffusion(nn.Module):
 
     @torch.inference_mode()
     def ddim_sample(self, keypoints_2d, action_tokens, num_hypotheses: int = 1, num_steps: int = 1,
-                    flip: bool = True, generator=None):
+                    flip: bool = True, *, generators):
         """DDIM sampling of H hypotheses with K steps (eta = 1).
 
-        keypoints_2d: (B, F, J, 2); action_tokens: (B, 77).
+        keypoints_2d: (B, F, J, 2); action_tokens: (B, 77); generators: one CPU ``torch.Generator``
+        per clip: clip i's start noise (H, F, J, 3) and every step's noise come from generators[i]
+        alone, so a clip's hypotheses do not depend on the batch it is sampled in. The flip pass
+        mirrors the same noise.
         Returns (B, K, H, F, J, 3): the x0 prediction of every step, metres, root-relative
         (as predicted: the root joint is not forced to zero here).
         The prompt is encoded once and reused for every step, hypothesis and the flip pass.
         """
         b, f, j, _ = keypoints_2d.shape
         h = num_hypotheses
+        if len(generators) != b:
+            raise ValueError(f'ddim_sample: {len(generators)} generators for {b} clips; expected one per clip')
         prompts = self.prompt_encoder(action_tokens).repeat_interleave(h)
         keypoints = keypoints_2d.repeat_interleave(h, dim=0)                 # (B*H, F, J, 2)
-        x = torch.randn((b * h, f, j, 3), generator=generator, device=keypoints_2d.device)
+        x = normal_per_clip(generators, (h, f, j, 3), keypoints_2d.device)
         x0_per_step = []
         for t, s in ddim_time_pairs(self.num_timesteps, num_steps):
             x0 = self._predict_x0(x, keypoints, t, prompts, flip)
@@ -191,5 +220,5 @@ class PoseDiffusion(nn.Module):
             eps = (math.sqrt(1 / abar_t) * x - x0) / math.sqrt(1 / abar_t - 1)
             sigma = DDIM_ETA * math.sqrt((1 - abar_t / abar_s) * (1 - abar_s) / (1 - abar_t))
             c = math.sqrt(1 - abar_s - sigma ** 2)
-            x = math.sqrt(abar_s) * x0 + c * eps + sigma * torch.randn(x.shape, generator=generator, device=x.device)
+            x = math.sqrt(abar_s) * x0 + c * eps + sigma * normal_per_clip(generators, (h, f, j, 3), x.device)
         return torch.stack(x0_per_step, dim=1).view(b, h, len(x0_per_step), f, j, 3).transpose(1, 2)

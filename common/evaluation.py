@@ -7,8 +7,10 @@ per-frame results are stitched back with each frame counted once. Errors are ave
 the (valid) frames of a group (a Human3.6M action over all its subjects, takes and cameras;
 an MPI-INF-3DHP test sequence), then over groups.
 
-Sampling is seeded per batch from (seed, sequence, batch), so results do not depend on how
-sequences are split across processes.
+Each window's noise comes from its own generator, seeded by (seed, the sequence's subject,
+action and camera, window) (``keyed_random``), so results do not depend on the batch size, on
+how sequences are split across processes or a batch across GPUs (only float rounding does), nor
+on which other sequences are evaluated.
 """
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -21,11 +23,10 @@ from tqdm import tqdm
 
 from common import metrics
 from common.generators import make_windows, stitch_windows
+from common.keyed_random import SAMPLING_STREAM, generators_from_seeds, keyed_seed
 from common.tokenizer import get_tokenizer
 
 PROTOCOLS = (1, 2)
-_SEED_STRIDE_SEQUENCE = 1_000_003
-_SEED_STRIDE_BATCH = 7_919
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,12 @@ class HypothesisSampler(nn.Module):
         self.model = model
         self.settings = settings
 
-    def forward(self, keypoints_2d, action_tokens, seed: int):
-        """(B, F, J, 2), (B, 77) -> (B, K, H, F, J, 3) metres."""
-        generator = torch.Generator(device=keypoints_2d.device).manual_seed(seed)
+    def forward(self, keypoints_2d, action_tokens, clip_seeds):
+        """(B, F, J, 2), (B, 77), (B,) int64 noise seeds (``sampling_seeds``) -> (B, K, H, F, J, 3)
+        metres. The seeds are a tensor so that DataParallel hands each GPU its clips' seeds."""
         s = self.settings
-        return self.model.ddim_sample(keypoints_2d, action_tokens, s.num_hypotheses, s.num_steps, s.flip, generator)
+        return self.model.ddim_sample(keypoints_2d, action_tokens, s.num_hypotheses, s.num_steps, s.flip,
+                                      generators=generators_from_seeds(clip_seeds))
 
 
 def zero_root(poses, root: int):
@@ -89,9 +91,10 @@ def action_tokens_for(labels):
     return get_tokenizer().tokenize(list(labels))
 
 
-def sampling_seed(seed: int, sequence_index: int, batch_index: int) -> int:
-    """The noise seed of one sampling batch: a function of (seed, sequence, batch) only."""
-    return seed + _SEED_STRIDE_SEQUENCE * sequence_index + _SEED_STRIDE_BATCH * batch_index
+def sampling_seeds(seed: int, sequence_key, windows: range) -> torch.Tensor:
+    """The noise seeds (len(windows),) int64 of windows ``windows`` of one sequence: each a
+    function of (seed, sequence_key (``Sequence.key``), window) only."""
+    return torch.tensor([keyed_seed(SAMPLING_STREAM, seed, sequence_key, w) for w in windows], dtype=torch.int64)
 
 
 def evaluate_sequence(sampler, sequence, index: int, num_frames: int, root: int, settings: SamplingSettings,
@@ -104,11 +107,11 @@ def evaluate_sequence(sampler, sequence, index: int, num_frames: int, root: int,
     tokens = action_tokens_for([action_label])
     errors = {}
     poses = {}
-    for b, begin in enumerate(range(0, len(kp_windows), settings.batch_size)):
+    for begin in range(0, len(kp_windows), settings.batch_size):
         kp = kp_windows[begin:begin + settings.batch_size].to(device)
         n = kp.shape[0]
-        seed = sampling_seed(settings.seed, index, b)
-        hyps = zero_root(sampler(kp, tokens.expand(n, -1).to(device), seed).float().cpu(), root)
+        seeds = sampling_seeds(settings.seed, sequence.key, range(begin, begin + n))
+        hyps = zero_root(sampler(kp, tokens.expand(n, -1).to(device), seeds).float().cpu(), root)
         gt = gt_windows[begin:begin + n]
         args = (hyps, gt, kp.cpu(), traj_windows[begin:begin + n], intrinsics.expand(n, -1))
         aggregated = metrics.aggregate_poses(*args)

@@ -5,7 +5,7 @@ of one Human3.6M (or synthetic) sequence. Per sequence:
 
 1. cut the 2D keypoints into windows of F frames (``generators.make_windows``: a sequence shorter
    than F is edge-padded, a longer one covered by consecutive windows, the last aligned to its end)
-   and sample H hypotheses with K DDIM steps (``PoseDiffusion.ddim_sample``, seeded per batch);
+   and sample H hypotheses with K DDIM steps (``PoseDiffusion.ddim_sample``, seeded per window);
 2. keep the last step's hypotheses and stitch the windows back (``stitch_windows``: every frame
    predicted exactly once) -> (N, H, J, 3), root joint zeroed;
 3. aggregate them: P-Agg (their mean) or J-Agg (JPMA: per frame and joint, the hypothesis whose
@@ -24,7 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from common import metrics
-from common.evaluation import HypothesisSampler, SamplingSettings, action_tokens_for, sampling_seed, zero_root
+from common.evaluation import HypothesisSampler, SamplingSettings, action_tokens_for, sampling_seeds, zero_root
 from common.generators import make_windows, stitch_windows
 
 AGGREGATION_NAMES = {'p-agg': 'P-Agg', 'j-agg': 'J-Agg'}
@@ -81,18 +81,19 @@ def estimate_root_trajectory(poses_3d: np.ndarray, keypoints_2d: np.ndarray, int
 
 
 def sample_last_step(sampler, keypoints_2d: np.ndarray, num_frames: int, action_tokens, settings: SamplingSettings,
-                     device, sequence_index: int, root: int, progress=None) -> torch.Tensor:
+                     device, sequence_key, root: int, progress=None) -> torch.Tensor:
     """(N, J, 2) normalised keypoints -> (N, H, J, 3) float32 hypotheses of the last DDIM step, on the CPU.
 
-    Metres, camera frame, root joint zeroed. action_tokens: (1, 77). Noise is seeded per batch of
-    windows from (settings.seed, sequence_index, batch), as in ``evaluation``.
+    Metres, camera frame, root joint zeroed. action_tokens: (1, 77). Each window's noise is seeded
+    from (settings.seed, sequence_key (``Sequence.key``; a video's name for your own video), window),
+    as in ``evaluation``: any batch size, and any other videos loaded with it, give the same.
     """
     windows = torch.from_numpy(make_windows(np.asarray(keypoints_2d, np.float32), num_frames))
     chunks = []
-    for batch, begin in enumerate(range(0, len(windows), settings.batch_size)):
+    for begin in range(0, len(windows), settings.batch_size):
         clips = windows[begin:begin + settings.batch_size].to(device)
-        seed = sampling_seed(settings.seed, sequence_index, batch)
-        hypotheses = sampler(clips, action_tokens.expand(len(clips), -1).to(device), seed)  # (B, K, H, F, J, 3)
+        seeds = sampling_seeds(settings.seed, sequence_key, range(begin, begin + len(clips)))
+        hypotheses = sampler(clips, action_tokens.expand(len(clips), -1).to(device), seeds)  # (B, K, H, F, J, 3)
         chunks.append(zero_root(hypotheses[:, -1].float().cpu(), root))                    # (B, H, F, J, 3)
         if progress is not None:
             progress.update(len(clips))
@@ -116,11 +117,11 @@ def aggregate(hypotheses: torch.Tensor, aggregation: str, keypoints_2d=None, tra
     return poses[0, 0]
 
 
-def predict_sequence(sampler, sequence, index: int, num_frames: int, root: int, settings: SamplingSettings, device,
+def predict_sequence(sampler, sequence, num_frames: int, root: int, settings: SamplingSettings, device,
                      action_label: str, aggregation: str, progress=None) -> Prediction:
     """Predict every frame of one ``Sequence`` (see the module docstring)."""
     hypotheses = sample_last_step(sampler, sequence.keypoints_2d, num_frames, action_tokens_for([action_label]),
-                                  settings, device, index, root, progress)
+                                  settings, device, sequence.key, root, progress)
     mean_pose = aggregate(hypotheses, 'p-agg')
     if sequence.trajectory is not None:
         trajectory, source = np.asarray(sequence.trajectory, np.float64), TRAJECTORY_GROUND_TRUTH
@@ -148,8 +149,8 @@ def predict(model, sequences, runtime, settings: SamplingSettings, action_labels
     model.eval()
     total = sum(-(-s.num_frames // num_frames) for s in sequences)
     with tqdm(total=total, desc='predicting', unit='clip', disable=not show_progress, leave=False) as progress:
-        predictions = [predict_sequence(sampler, sequence, index, num_frames, root, settings, runtime.device,
+        predictions = [predict_sequence(sampler, sequence, num_frames, root, settings, runtime.device,
                                         label, aggregation, progress)
-                       for index, (sequence, label) in enumerate(zip(sequences, action_labels))]
+                       for sequence, label in zip(sequences, action_labels)]
     model.train(was_training)
     return predictions

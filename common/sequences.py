@@ -37,6 +37,12 @@ class Sequence:
         return self.keypoints_2d.shape[0]
 
     @property
+    def key(self) -> tuple:
+        """(subject, action, camera) as strings (the same for numpy or Python values): names the
+        sequence whatever else is loaded with it (keys its sampling noise, ``evaluation.sampling_seeds``)."""
+        return (str(self.subject), str(self.action), str(self.camera))
+
+    @property
     def action_label(self) -> str:
         """The action word fed to the prompts: the take number is dropped ("Walking 1" -> "Walking")."""
         return self.action.split(' ')[0] if self.action else ''

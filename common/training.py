@@ -1,10 +1,12 @@
 """Training: epochs of AdamW steps on shuffled clips, validation, checkpoints, exact resume.
 
-One step: the global batch of B clips gets per clip a diffusion step t and noise drawn from
-the run's seeded noise generator (and, with ``--action-dropout``, an empty action label);
-with torchrun each rank then takes its share of the clips, so the step is the same function
-of the global batch whatever the number of processes. The loss is the MPJPE of the x0
-prediction (metres); it is logged in millimetres.
+One step: every clip of the global batch of B clips draws from its own generator, seeded by
+(seed, epoch, batch, its position in the global batch) (``keyed_random``): its diffusion step t,
+its noise, its stochastic-depth masks and, with ``--action-dropout``, whether its action label
+is emptied. With torchrun each rank then takes its share of the clips, and each share runs as
+micro-batches, so the step is the same function of the global batch (to float rounding) whatever
+the number of processes and micro-batches. The loss is the MPJPE of the x0 prediction (metres);
+it is logged in millimetres.
 
 Gradient weighting (``--gradient-scale``): the original FinePOSE calls
 ``loss.backward(loss.detach())``, so each step follows L * dL/dw (the gradient of L^2 / 2), L being
@@ -12,9 +14,9 @@ the global batch's loss in the unit its data files hold (metres for Human3.6M, m
 MPI-INF-3DHP). AdamW hides a constant factor but not this one: it weights every batch by its own
 loss. 'original' (the default) reproduces it; 'plain' steps with dL/dw.
 
-Resuming restores weights, optimizer, learning rate, epoch, the data-order RNG, the noise
-generator and torch's global RNG (stochastic depth): an interrupted and resumed run ends with
-the same weights as an uninterrupted one.
+Resuming restores weights, optimizer, learning rate, epoch and the data-order RNG (every other
+draw is keyed by epoch and batch): an interrupted and resumed run ends with the same weights as
+an uninterrupted one.
 """
 import contextlib
 import time
@@ -31,6 +33,7 @@ from tqdm import tqdm
 from common.checkpoints import load_model_weights, save_checkpoint
 from common.diffusion import chunk_tokens, clip_chunks
 from common.evaluation import SamplingSettings, evaluate
+from common.keyed_random import TRAINING_STREAM, generators_from_seeds, keyed_seed
 from common.tb_logging import TAG_EPOCH_TIME, TAG_LR, TAG_TRAIN_LOSS, TAG_VAL_MPJPE, export_training_curves
 from common.tokenizer import get_tokenizer
 from common.units import MM_PER_M
@@ -84,16 +87,24 @@ def make_optimizer(model, settings: TrainSettings):
     return torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay, fused=fused)
 
 
-def prepare_step_inputs(batch, model, noise_generator, action_dropout: float):
-    """Global-batch tensors on the CPU: (keypoints_2d, positions_3d, action tokens, t, noise)."""
-    labels = list(batch.actions)
-    if action_dropout > 0:
-        dropped = torch.rand(len(labels), generator=noise_generator) < action_dropout
-        labels = ['' if d else label for label, d in zip(labels, dropped.tolist())]
+def step_generators(seed: int, epoch: int, batch_index: int, num_clips: int) -> list:
+    """One generator per clip of a global batch, keyed by (seed, epoch, batch, position)."""
+    return generators_from_seeds(keyed_seed(TRAINING_STREAM, seed, epoch, batch_index, position)
+                                 for position in range(num_clips))
+
+
+def prepare_step_inputs(batch, model, generators, action_dropout: float):
+    """Global-batch tensors on the CPU: (keypoints_2d, positions_3d, action tokens, t, noise,
+    spatial_keep, temporal_keep), the random ones drawn from each clip's generator
+    (``step_generators``; the action dropout after the diffusion draws)."""
     keypoints = torch.from_numpy(batch.keypoints_2d)
     poses = torch.from_numpy(batch.positions_3d)
-    t, noise = model.draw_training_noise(len(labels), poses.shape[1:], generator=noise_generator)
-    return keypoints, poses, get_tokenizer().tokenize(labels), t, noise
+    noise = model.draw_training_noise(generators, poses.shape[1:])
+    labels = list(batch.actions)
+    if action_dropout > 0:
+        dropped = [torch.rand((), generator=g).item() < action_dropout for g in generators]
+        labels = ['' if d else label for label, d in zip(labels, dropped)]
+    return keypoints, poses, get_tokenizer().tokenize(labels), *noise
 
 
 def loss_weight_unit(gradient_scale: str, layout: str):
@@ -116,7 +127,7 @@ def train_step(train_model, optimizer, inputs, runtime, loss_weight_unit=1.0) ->
     243-frame clip each, on a GPU the whole share): gradients of the share's mean loss are
     accumulated chunk by chunk, so the step is the same to float rounding, with one chunk's
     activations alive at a time. Under DDP the gradients are all-reduced once, after the last
-    chunk. Stochastic depth draws its masks chunk by chunk.
+    chunk. Every random input (``prepare_step_inputs``) is drawn per clip, so it is sliced too.
     """
     share = [x[runtime.rank::runtime.world_size] for x in inputs]
     n, f, j = share[1].shape[:3]
@@ -140,15 +151,14 @@ def train_step(train_model, optimizer, inputs, runtime, loss_weight_unit=1.0) ->
     return total.item()
 
 
-def _rng_states(train_generator, noise_generator) -> dict:
-    return {'data': train_generator.random_state(), 'noise': noise_generator.get_state(),
-            'torch': torch.get_rng_state()}
+def _rng_states(train_generator) -> dict:
+    return {'data': train_generator.random_state()}
 
 
-def _restore_rng_states(states: dict, train_generator, noise_generator):
+def _restore_rng_states(states: dict, train_generator):
+    """Checkpoints written before the per-clip keying also hold 'noise' and 'torch' states: the
+    draws they drove are now keyed by (seed, epoch, batch, clip), so they are not needed."""
     train_generator.set_random_state(states['data'])
-    noise_generator.set_state(states['noise'])
-    torch.set_rng_state(states['torch'])
 
 
 def train(model, model_config, runtime, train_generator, validation, settings: TrainSettings, checkpoint_dir,
@@ -162,7 +172,6 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
     """
     checkpoint_dir = Path(checkpoint_dir)
     optimizer = make_optimizer(model, settings)
-    noise_generator = torch.Generator().manual_seed(settings.seed)
     epoch, lr = 0, settings.learning_rate
     history = {'train_loss_mm': [], 'val_mpjpe_mm': [], 'lr': [], 'epoch_time_s': []}
     best_val = float('inf')
@@ -172,7 +181,7 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
         epoch, lr = resume['epoch'], resume['lr']
         history = resume['history'] or history
         best_val = resume['best_val'] if resume['best_val'] is not None else best_val
-        _restore_rng_states(resume['rng_states'], train_generator, noise_generator)
+        _restore_rng_states(resume['rng_states'], train_generator)
         if runtime.is_main:
             print(f'Resuming from {resume_source} after epoch {epoch} (lr {lr:.3g})')
     train_model = wrap_for_training(model, runtime, model_config.frozen_prompts)
@@ -180,7 +189,7 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
 
     def snapshot() -> dict:
         return dict(model=model, model_config=model_config, epoch=epoch, lr=lr, optimizer=optimizer,
-                    rng_states=_rng_states(train_generator, noise_generator),
+                    rng_states=_rng_states(train_generator),
                     best_val=None if best_val == float('inf') else best_val, history=history)
 
     if settings.epochs == 0 and resume is None and runtime.is_main:
@@ -194,8 +203,9 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
         batches = tqdm(train_generator.next_epoch(), total=train_generator.num_batches, leave=False,
                        desc=f'epoch {epoch + 1}/{settings.epochs}', unit='batch',
                        disable=not (settings.show_progress and runtime.is_main))
-        for batch in batches:
-            inputs = prepare_step_inputs(batch, model, noise_generator, settings.action_dropout)
+        for batch_index, batch in enumerate(batches):
+            generators = step_generators(settings.seed, epoch, batch_index, batch.size)
+            inputs = prepare_step_inputs(batch, model, generators, settings.action_dropout)
             losses.append(train_step(train_model, optimizer, inputs, runtime, weight_unit))
             batches.set_postfix(loss_mm=f'{losses[-1] * MM_PER_M:.1f}')
         lr *= settings.lr_decay

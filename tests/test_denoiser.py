@@ -33,15 +33,29 @@ def test_output_shape_and_wrong_frames():
         model.denoiser(torch.zeros(1, 8, 17, 2), torch.zeros(1, 8, 17, 3), torch.tensor([3]), prompts)
 
 
-def test_drop_path_only_in_training():
-    model = build_tiny_model(drop_path=0.5)
-    prompts = model.prompt_encoder(TOK.tokenize(['Walking']))
-    args = (torch.randn(1, 9, 17, 2), torch.randn(1, 9, 17, 3), torch.tensor([5]))
-    model.eval()
+def test_stochastic_depth_applies_the_given_keep_masks():
+    """Masks come per clip from ``draw_keep_masks`` (block 0 has rate 0, block 1 the full 0.5);
+    without masks nothing is dropped (whatever the train/eval mode), all-ones masks change
+    nothing, drawn ones do, and a clip's output depends only on its own masks."""
+    model = build_tiny_model(drop_path=0.5).train()
+    spatial, temporal = model.denoiser.draw_keep_masks(torch.Generator().manual_seed(0))
+    assert spatial.shape == (2, 2, 9) and temporal.shape == (2, 2, 17)
+    assert torch.equal(spatial[0], torch.ones(2, 9)) and torch.equal(temporal[0], torch.ones(2, 17))
+    block1 = torch.cat([spatial[1].flatten(), temporal[1].flatten()])
+    assert set(block1.tolist()) == {0.0, 2.0}                              # dropped, or kept and scaled 1 / (1 - p)
+    masks = [model.denoiser.draw_keep_masks(torch.Generator().manual_seed(s)) for s in (1, 2)]
+    spatial, temporal = (torch.stack(m) for m in zip(*masks))             # (2, depth, 2, F), (2, depth, 2, J)
+    g = torch.Generator().manual_seed(3)
+    kp, noisy, t = torch.randn(2, 9, 17, 2, generator=g), torch.randn(2, 9, 17, 3, generator=g), torch.tensor([5, 700])
     with torch.no_grad():
-        a, b = model.denoiser(*args, prompts), model.denoiser(*args, prompts)
-        torch.testing.assert_close(a, b)
-        model.train()
-        torch.manual_seed(0)
-        c = model.denoiser(*args, prompts)
-    assert not torch.allclose(a, c)
+        prompts = model.prompt_encoder(TOK.tokenize(['Walking', 'Eating']))
+        plain = model.denoiser(kp, noisy, t, prompts)
+        ones = model.denoiser(kp, noisy, t, prompts, torch.ones_like(spatial), torch.ones_like(temporal))
+        dropped = model.denoiser(kp, noisy, t, prompts, spatial, temporal)
+        alone = model.denoiser(kp[1:], noisy[1:], t[1:], model.prompt_encoder(TOK.tokenize(['Eating'])),
+                               spatial[1:], temporal[1:])
+        evaluated = model.eval().denoiser(kp, noisy, t, prompts)
+    torch.testing.assert_close(ones, plain, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(evaluated, plain, atol=0, rtol=0)
+    assert (dropped - plain).abs().max() > 1e-3
+    torch.testing.assert_close(alone, dropped[1:], atol=1e-5, rtol=1e-5)

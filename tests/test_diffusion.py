@@ -1,15 +1,19 @@
 """Diffusion: schedule, noising, DDIM steps, flip, reproducible sampling."""
 import math
 
+import pytest
 import torch
 
 from common.diffusion import ddim_time_pairs, schedule_terms
+from common.keyed_random import generators_from_seeds, keyed_seed
 from common.skeleton import H36M_17, flip_horizontal
 from common.tokenizer import get_tokenizer
 from model_fixtures import build_tiny_model
 
 TOK = get_tokenizer()
 PERM = H36M_17.mirror_permutation()
+# The noise seed of the first window of S9 "Walking 1", camera 0, with --seed 1.
+FIRST_WALKING_WINDOW_SEED = 8367565050389954780
 
 
 def test_cosine_schedule_closed_form():
@@ -49,19 +53,45 @@ def _inputs(b=2):
 def test_sample_shapes_and_reproducibility():
     model = build_tiny_model().eval()
     kp, tokens = _inputs()
-    a = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=4, generator=torch.Generator().manual_seed(7))
-    b = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=4, generator=torch.Generator().manual_seed(7))
-    c = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=4, generator=torch.Generator().manual_seed(8))
+    a = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=4, generators=generators_from_seeds([7, 70]))
+    b = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=4, generators=generators_from_seeds([7, 70]))
+    c = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=4, generators=generators_from_seeds([8, 80]))
     assert a.shape == (2, 4, 3, 9, 17, 3)
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert not torch.allclose(a, c)
     assert a.abs().max() <= 1.1
 
 
+def test_a_clips_hypotheses_do_not_depend_on_its_batch():
+    """Each clip's noise comes from its own generator: clip 1 sampled next to clip 0 equals clip 1
+    sampled alone (float rounding), and swapping the two clips' generators changes it."""
+    model = build_tiny_model().eval()
+    kp, tokens = _inputs()
+    both = model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=3, generators=generators_from_seeds([7, 70]))
+    alone = model.ddim_sample(kp[1:], tokens[1:], num_hypotheses=2, num_steps=3, generators=generators_from_seeds([70]))
+    swapped = model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=3, generators=generators_from_seeds([70, 7]))
+    torch.testing.assert_close(alone, both[1:], atol=1e-6, rtol=1e-5)
+    assert (swapped[1] - both[1]).abs().max() > 1e-3
+    with pytest.raises(ValueError, match='1 generators for 2 clips'):
+        model.ddim_sample(kp, tokens, generators=generators_from_seeds([7]))
+
+
+def test_keyed_seeds_are_stable_and_distinct():
+    """The seed of a key is a fixed function of it (this value must not change between versions:
+    it would change every result), and neighbouring keys get unrelated seeds."""
+    walking = ('S9', 'Walking 1', '0')
+    assert keyed_seed('sampling', 1, walking, 0) == FIRST_WALKING_WINDOW_SEED
+    keys = [('sampling', seed, (subject, 'Walking 1', camera), w) for seed in (1, 2) for subject in ('S9', 'S11')
+            for camera in '0123' for w in range(4)] + [('training', 1, 0, 0, 0), ('training', 1, 0, 0, 1)]
+    seeds = [keyed_seed(*key) for key in keys]
+    assert len(set(seeds)) == len(seeds) and all(0 <= s < 2 ** 63 for s in seeds)
+
+
 def test_single_step_returns_the_direct_x0_prediction():
     model = build_tiny_model().eval()
     kp, tokens = _inputs(1)
-    out = model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=1, flip=False, generator=torch.Generator().manual_seed(3))
+    out = model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=1, flip=False,
+                            generators=generators_from_seeds([3]))
     assert out.shape == (1, 1, 2, 9, 17, 3)
     noise = torch.randn((2, 9, 17, 3), generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
@@ -88,8 +118,8 @@ def test_training_loss_and_gradients():
     model = build_tiny_model().train()
     kp, tokens = _inputs()
     target = torch.randn(2, 9, 17, 3) * 0.2
-    t, noise = model.draw_training_noise(2, (9, 17, 3), generator=torch.Generator().manual_seed(0))
-    loss = model(kp, target, tokens, t, noise)
+    draws = model.draw_training_noise(generators_from_seeds([0, 1]), (9, 17, 3))
+    loss = model(kp, target, tokens, *draws)
     assert loss.ndim == 0 and loss.item() > 0
     loss.backward()
     assert model.denoiser.joint_embed.weight.grad.abs().sum() > 0
@@ -100,7 +130,7 @@ def test_3dhp_layout_samples_every_step_and_hypothesis():
     model = build_tiny_model(layout='mpi_inf_3dhp').eval()
     kp = torch.randn(2, 9, 17, 2) * 0.3
     tokens = get_tokenizer().tokenize(['', ''])
-    out = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=2, generator=torch.Generator().manual_seed(1))
+    out = model.ddim_sample(kp, tokens, num_hypotheses=3, num_steps=2, generators=generators_from_seeds([1, 2]))
     assert out.shape == (2, 2, 3, 9, 17, 3)
     assert not torch.allclose(out[:, :, 0], out[:, :, 1])          # hypotheses come from different noise
 
@@ -121,7 +151,7 @@ def test_prompt_is_encoded_once_per_sampling_call(monkeypatch):
     monkeypatch.setattr(model.prompt_encoder, 'forward', counted('prompt', prompt_forward))
     monkeypatch.setattr(model.denoiser, 'forward', counted('denoiser', denoiser_forward))
     kp, tokens = _inputs()
-    model.ddim_sample(kp, tokens, num_hypotheses=4, num_steps=3, flip=True, generator=torch.Generator().manual_seed(0))
+    model.ddim_sample(kp, tokens, num_hypotheses=4, num_steps=3, flip=True, generators=generators_from_seeds([0, 1]))
     assert calls == {'prompt': 1, 'denoiser': 3}
 
 
@@ -132,7 +162,7 @@ class _KnownX0Denoiser(torch.nn.Module):
         super().__init__()
         self.x0, self.calls = x0, []
 
-    def forward(self, keypoints_2d, x_t, t, prompts):
+    def forward(self, keypoints_2d, x_t, t, prompts, spatial_keep=None, temporal_keep=None):
         self.calls.append((t.tolist(), x_t.clone()))
         return self.x0.expand_as(x_t)
 
@@ -141,7 +171,7 @@ def test_ddim_steps_follow_the_equations_with_a_known_x0():
     """With x0 known, each DDIM step (eta = 1) must give x_s = sqrt(abar_s) x0 + sqrt(1 - abar_s - sigma^2) eps
     + sigma z, eps = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t) (forward process solved for eps),
     sigma^2 = (1 - abar_t/abar_s)(1 - abar_s)/(1 - abar_t), abar from the cosine schedule written out
-    here, and x_T and z the sampler generator's successive standard-normal draws."""
+    here, and x_T and z the clip generator's successive standard-normal draws."""
     cosine = lambda t: math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2
     abar, running = [], 1.0
     for t in range(1000):
@@ -153,7 +183,7 @@ def test_ddim_steps_follow_the_equations_with_a_known_x0():
     x0 = torch.linspace(-0.9, 0.9, 9 * 17 * 3).view(9, 17, 3)
     model.denoiser = _KnownX0Denoiser(x0)
     out = model.ddim_sample(kp, tokens, num_hypotheses=h, num_steps=3, flip=False,
-                            generator=torch.Generator().manual_seed(seed))
+                            generators=generators_from_seeds([seed]))
     torch.testing.assert_close(out, x0.expand(1, 3, h, 9, 17, 3))
     draws = torch.Generator().manual_seed(seed)
     x = torch.randn((h, 9, 17, 3), generator=draws).double()

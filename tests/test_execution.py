@@ -7,10 +7,11 @@ import torch
 
 import common.diffusion as diffusion
 from common.devices import Runtime
+from common.keyed_random import generators_from_seeds
 from common.model import ExecutionOptions, apply_execution_options
 from common.tokenizer import get_tokenizer
-from common.training import TrainSettings, make_optimizer, train_step
-from model_fixtures import build_tiny_model
+from common.training import TrainSettings, make_optimizer, step_generators, train_step
+from model_fixtures import assert_same_updates, build_tiny_model
 
 TOK = get_tokenizer()
 
@@ -31,7 +32,7 @@ def test_chunked_sampling_matches_one_denoiser_call_per_step(monkeypatch):
 
     def sample():
         return model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=2, flip=True,
-                                 generator=torch.Generator().manual_seed(5))
+                                 generators=generators_from_seeds([5, 6]))
     monkeypatch.setattr(diffusion, 'CPU_CHUNK_TOKENS', 10 ** 9)
     whole = sample()
     monkeypatch.setattr(diffusion, 'CPU_CHUNK_TOKENS', 3 * 9 * 17)   # 8 clips -> calls of 3, 3 and 2
@@ -55,42 +56,66 @@ def test_chunk_tokens_per_device():
     assert diffusion.chunk_tokens(torch.device('cuda', 1)) == diffusion.GPU_CHUNK_TOKENS
 
 
-def test_micro_batched_training_step_matches_one_call(monkeypatch):
-    """A step in micro-batches of 2, 2 and 1 clips: the same loss and the same accumulated
-    gradients as the step in one call (stochastic depth off: its masks are drawn per chunk).
-    Gradients, not Adam's update: its first step is ~lr * sign(grad), which turns float noise
-    in a near-zero gradient into a full step."""
-    torch.manual_seed(4)
-    model = _perturbed_tiny_model(drop_path=0.0).train()
+def test_micro_batched_training_matches_one_call_with_stochastic_depth(monkeypatch):
+    """Two steps in micro-batches of 2, 2 and 1 clips give the weights of two steps in one call,
+    with stochastic depth on (the default rate): each clip's t, noise and keep masks come from its
+    own generator (``training.step_generators``) before the batch is split. The first step's loss
+    and accumulated gradients agree too (``model_fixtures.assert_same_updates`` says how weights compare)."""
+    model = _perturbed_tiny_model().train()
     g = torch.Generator().manual_seed(4)
-    kp, poses = torch.randn(5, 9, 17, 2, generator=g) * 0.3, torch.randn(5, 9, 17, 3, generator=g) * 0.2
-    t, noise = model.draw_training_noise(5, (9, 17, 3), generator=g)
-    inputs = (kp, poses, TOK.tokenize(['Walking', 'Eating', 'Sitting', 'Walking', '']), t, noise)
+    steps = []
+    for batch_index in range(2):
+        kp, poses = torch.randn(5, 9, 17, 2, generator=g) * 0.3, torch.randn(5, 9, 17, 3, generator=g) * 0.2
+        draws = model.draw_training_noise(step_generators(1, 0, batch_index, 5), (9, 17, 3))
+        assert (draws.spatial_keep == 0).any() and (draws.temporal_keep == 0).any()   # stochastic depth drops
+        steps.append((kp, poses, TOK.tokenize(['Walking', 'Eating', 'Sitting', 'Walking', '']), *draws))
     runtime = Runtime(torch.device('cpu'), gpu_ids=[])
     runs = {}
     for name, limit in (('whole', 10 ** 9), ('chunked', 2 * 9 * 17)):
         monkeypatch.setattr(diffusion, 'CPU_CHUNK_TOKENS', limit)
         replica = copy.deepcopy(model)
+        optimizer = make_optimizer(replica, TrainSettings(epochs=1, learning_rate=1e-3))
         calls = []
         replica.denoiser.register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
-        loss = train_step(replica, make_optimizer(replica, TrainSettings(epochs=1, learning_rate=1e-2)), inputs, runtime)
-        runs[name] = dict(loss=loss, calls=calls, grads=[p.grad for p in replica.parameters() if p.requires_grad],
+        loss = train_step(replica, optimizer, steps[0], runtime)
+        grads = [p.grad.clone() for p in replica.parameters() if p.requires_grad]
+        train_step(replica, optimizer, steps[1], runtime)
+        weights = {n: p.detach() for n, p in replica.named_parameters() if p.requires_grad}
+        runs[name] = dict(loss=loss, calls=calls, grads=grads, weights=weights,
                           moved=sum(not torch.equal(a, b) for a, b in zip(model.parameters(), replica.parameters())))
     whole, chunked = runs['whole'], runs['chunked']
-    assert whole['calls'] == [5] and chunked['calls'] == [2, 2, 1]
+    assert whole['calls'] == [5, 5] and chunked['calls'] == [2, 2, 1, 2, 2, 1]
     assert chunked['loss'] == pytest.approx(whole['loss'], rel=1e-6)
     assert whole['moved'] > 10 and chunked['moved'] > 10                  # the steps did update weights
     scale = max(grad.abs().max().item() for grad in whole['grads'])      # attention key biases' gradients are ~0
     for expected, got in zip(whole['grads'], chunked['grads']):
         torch.testing.assert_close(got, expected, atol=1e-6 * scale, rtol=1e-4)
+    initial = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    assert_same_updates(initial, whole['weights'], chunked['weights'])
+
+
+def test_a_clips_training_draws_depend_only_on_its_key():
+    """Clip 2 of a batch of 5 draws what clip 2 of a batch of 3 draws (same seed, epoch, batch);
+    another batch index or epoch draws something else."""
+    model = build_tiny_model()
+
+    def draws(num_clips, epoch=0, batch_index=0):
+        return model.draw_training_noise(step_generators(1, epoch, batch_index, num_clips), (9, 17, 3))
+
+    five, three = draws(5), draws(3)
+    for got, expected in zip(five, three):
+        assert torch.equal(got[:3], expected)
+    assert not torch.equal(draws(3, batch_index=1).noise, three.noise)
+    assert not torch.equal(draws(3, epoch=1).noise, three.noise)
+    assert not torch.equal(five.noise[0], five.noise[1])
 
 
 def _loss_and_grads(model, seed=3):
     g = torch.Generator().manual_seed(seed)
     kp, target = torch.randn(2, 9, 17, 2, generator=g) * 0.3, torch.randn(2, 9, 17, 3, generator=g) * 0.2
-    t, noise = model.draw_training_noise(2, (9, 17, 3), generator=g)
-    torch.manual_seed(seed)                                                # stochastic depth masks
-    loss = model(kp, target, TOK.tokenize(['Walking', 'Eating']), t, noise)
+    draws = model.draw_training_noise(generators_from_seeds([seed, seed + 1]), (9, 17, 3))
+    assert (draws.spatial_keep == 0).any() and (draws.temporal_keep == 0).any()   # stochastic depth drops
+    loss = model(kp, target, TOK.tokenize(['Walking', 'Eating']), *draws)
     model.zero_grad(set_to_none=True)
     loss.backward()
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
@@ -134,7 +159,7 @@ def test_bf16_autocast_stays_close_to_float32(kind):
     for bf16 in (False, True):
         apply_execution_options(model, ExecutionOptions(bf16=bf16))
         if kind == 'sample':
-            out = model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=2, generator=torch.Generator().manual_seed(4))
+            out = model.ddim_sample(kp, tokens, num_hypotheses=2, num_steps=2, generators=generators_from_seeds([4]))
         else:
             out = _loss_and_grads(model)[0]
         assert out.dtype == torch.float32

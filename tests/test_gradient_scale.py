@@ -13,6 +13,7 @@ import torch.multiprocessing as mp
 
 import common.diffusion as diffusion
 from common.devices import Runtime
+from common.keyed_random import generators_from_seeds
 from common.tokenizer import get_tokenizer
 from common.training import TrainSettings, loss_weight_unit, make_optimizer, train_step, wrap_for_training
 from model_fixtures import build_tiny_model
@@ -32,8 +33,8 @@ def _inputs(model, labels):
     g = torch.Generator().manual_seed(7)
     keypoints = torch.randn(CLIPS, FRAMES, JOINTS, 2, generator=g) * 0.3
     poses = torch.randn(CLIPS, FRAMES, JOINTS, 3, generator=g) * 0.2
-    t, noise = model.draw_training_noise(CLIPS, (FRAMES, JOINTS, 3), generator=g)
-    return keypoints, poses, get_tokenizer().tokenize(labels), t, noise
+    draws = model.draw_training_noise(generators_from_seeds(range(CLIPS)), (FRAMES, JOINTS, 3))
+    return keypoints, poses, get_tokenizer().tokenize(labels), *draws
 
 
 def _plain_loss_and_grads(model, inputs):

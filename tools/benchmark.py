@@ -25,6 +25,7 @@ threads, float32, random weights, the original patched only to run on a CPU); th
 and peak ratio are taken against them on CPU runs only (comparable on such a machine).
 """
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -47,10 +48,11 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 
 from common.clip_text import TEXT_TOWERS  # noqa: E402
 from common.devices import Runtime  # noqa: E402
+from common.keyed_random import generators_from_seeds  # noqa: E402
 from common.model import ExecutionOptions, ModelConfig, apply_execution_options, build_model  # noqa: E402
 from common.skeleton import H36M_17  # noqa: E402
 from common.tokenizer import get_tokenizer  # noqa: E402
-from common.training import TrainSettings, make_optimizer, train_step  # noqa: E402
+from common.training import TrainSettings, make_optimizer, step_generators, train_step  # noqa: E402
 from common.units import MM_PER_M  # noqa: E402
 
 CPU_THREADS = 2
@@ -154,12 +156,12 @@ def _train_step_runner(model, row: Row, device):
     model.train()
     optimizer = make_optimizer(model, TrainSettings(epochs=1))
     keypoints, poses, tokens = _inputs(row, device)
-    noise_generator = torch.Generator().manual_seed(INPUT_SEED)
     runtime = Runtime(device, gpu_ids=[])
+    steps = itertools.count()
 
     def run():
-        t, noise = model.draw_training_noise(row.batch, poses.shape[1:], generator=noise_generator)
-        return train_step(model, optimizer, (keypoints, poses, tokens, t, noise), runtime)
+        draws = model.draw_training_noise(step_generators(INPUT_SEED, 0, next(steps), row.batch), poses.shape[1:])
+        return train_step(model, optimizer, (keypoints, poses, tokens, *draws), runtime)
     return run
 
 
@@ -168,8 +170,8 @@ def _sample_runner(model, row: Row, device):
     keypoints, _, tokens = _inputs(row, device)
 
     def run():
-        generator = torch.Generator(device=device).manual_seed(INPUT_SEED)
-        return model.ddim_sample(keypoints, tokens, row.hypotheses, row.steps, flip=True, generator=generator)
+        generators = generators_from_seeds(range(INPUT_SEED, INPUT_SEED + row.batch))
+        return model.ddim_sample(keypoints, tokens, row.hypotheses, row.steps, flip=True, generators=generators)
     return run
 
 
@@ -180,12 +182,11 @@ def _bf16_change_mm(model, row: Row, device) -> float:
     outputs = []
     for dtype in (torch.bfloat16, None):
         model.autocast_dtype = dtype
-        torch.manual_seed(INPUT_SEED)                    # the same stochastic-depth masks
         if row.kind == 'train':
             keypoints, poses, tokens = _inputs(row, device)
-            t, noise = model.draw_training_noise(row.batch, poses.shape[1:], generator=torch.Generator().manual_seed(INPUT_SEED))
-            with torch.no_grad():
-                outputs.append(model(keypoints, poses, tokens, t.to(device), noise.to(device)).float())
+            draws = model.draw_training_noise(step_generators(INPUT_SEED, 0, 0, row.batch), poses.shape[1:])
+            with torch.no_grad():                        # the same t, noise and stochastic-depth masks
+                outputs.append(model(keypoints, poses, tokens, *(x.to(device) for x in draws)).float())
         else:
             outputs.append(_sample_runner(model, row, device)().float())
     model.autocast_dtype = torch.bfloat16
