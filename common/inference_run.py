@@ -41,7 +41,7 @@ def run_inference(args):
     """Predict, then export / render, as the flags say (see the module docstring)."""
     if args.render:
         check_output(args.viz_output)
-    runtime = setup_runtime(args.gpu)
+    runtime = setup_runtime(args.gpu, args.threads)
     try:
         if runtime.distributed:
             raise UserError('-d custom / --render / --viz-export run in one process; use -gpu 0,1 instead of torchrun')

@@ -114,7 +114,7 @@ def test_distributed_step_equals_single_process(tiny_dataset, tmp_path):
     its 5,440 (gradients all-reduced after the last one)."""
     # S1 Walking and Eating: 2 x 4 cameras x 1 clip of 40 frames x 2 (flip) = 16 clips, one global batch.
     flags = ['--data-dir', str(tiny_dataset), *DATA_FLAGS, *TINY_RUN_FLAGS, '-e', '1', '--nolog', '--no-eval',
-             '--drop-path', '0', '-f', '40', '-s', '40', '-b', str(16 * 40)]
+             '--drop-path', '0', '-f', '40', '-b', '16']
     env = {'OMP_NUM_THREADS': '1', 'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(REPO_ROOT)}
     single = subprocess.run([sys.executable, 'main.py', *flags, '-c', str(tmp_path / 'one')], cwd=REPO_ROOT,
                             env=env, capture_output=True, text=True)
@@ -125,7 +125,7 @@ def test_distributed_step_equals_single_process(tiny_dataset, tmp_path):
     assert distributed.returncode == 0, distributed.stderr[-2000:]
     assert 'rank 0 of 2' in distributed.stdout
     one, two = _weights(tmp_path / 'one' / 'last_epoch.bin'), _weights(tmp_path / 'two' / 'last_epoch.bin')
-    assert 'Training on 320 frames of 8 sequences: 16 clips of 40 frames, 16 per batch' in single.stdout
+    assert 'Training on 320 frames of 8 sequences: 16 clips of 40 frames; 16 clips per batch (-b 16)' in single.stdout
     for key in one:
         torch.testing.assert_close(_without_key_biases(key, two[key]), _without_key_biases(key, one[key]),
                                    rtol=1e-5, atol=1e-6, msg=key)
