@@ -136,9 +136,11 @@ def _add_inference(parser: argparse.ArgumentParser):
                           'formats need ffmpeg; default: a blank image)')
     viz.add_argument('--viz-skip', type=int, default=0, metavar='N', help='skip the first N frames of --viz-video')
     viz.add_argument('--viz-output', default=None, metavar='FILE',
-                     help='.gif (Pillow), .mp4 (needs ffmpeg) or .png (the first frame only)')
+                     help='.gif (Pillow), .mp4 (needs ffmpeg) or .png (the first frame only); a bare file name is '
+                          'written into the -c folder, a path with a folder (./a.gif) where it says')
     viz.add_argument('--viz-export', default=None, metavar='FILE.npy',
-                     help='save the predicted (N, 17, 3) poses, metres, camera frame, root-relative')
+                     help='save the predicted (N, 17, 3) poses, metres, camera frame, root-relative; a bare file '
+                          'name is written into the -c folder')
     viz.add_argument('--viz-bitrate', type=int, default=3000, metavar='KBPS', help='.mp4 bitrate (default: 3000)')
     viz.add_argument('--viz-no-ground-truth', action='store_true', help='do not draw the ground truth')
     viz.add_argument('--viz-limit', type=int, default=-1, metavar='N',
@@ -226,6 +228,10 @@ def default_threads(environ) -> int:
 
 
 def _check_inference_flags(args):
+    for name in ('viz_output', 'viz_export'):       # outputs of a run belong in its -c folder
+        value = getattr(args, name)
+        if value and not os.path.dirname(value):
+            setattr(args, name, os.path.join(args.checkpoint, value))
     if args.dataset == 'custom' and not args.evaluate:
         raise UserError('-d custom: pass --evaluate CHECKPOINT (custom keypoints have no 3D poses to train on)')
     if (args.render or args.viz_export) and not args.evaluate:
