@@ -19,6 +19,7 @@ from pathlib import Path
 import main as h36m_main
 from common import synthetic
 from common.errors import UserError, exit_on_user_error
+from common.report import count
 
 DEMO_FRAMES_PER_TAKE = 150
 DEMO_TAKES = 1
@@ -74,7 +75,7 @@ def main(argv=None):
         setting, protocol = REPORTED_SETTING
         before, after = untrained.average[REPORTED_SETTING][-1], trained.average[REPORTED_SETTING][-1]
         print(f'\nDemo done in {time.time() - start:.0f} s. Test MPJPE ({setting}, H={DEMO_HYPOTHESES}, '
-              f'K={DEMO_STEPS}): untrained {before:.1f} mm -> trained {after:.1f} mm after {args.epochs} epochs.')
+              f'K={DEMO_STEPS}): untrained {before:.1f} mm -> trained {after:.1f} mm after {count(args.epochs, "epoch")}.')
         print(f'Checkpoints, tables and TensorBoard logs: {args.out / "checkpoint"} '
               f'(tensorboard --logdir {args.out / "checkpoint" / "tensorboard"})')
 

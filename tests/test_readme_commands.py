@@ -30,13 +30,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import torch
 
-from common.mpi_inf_3dhp_scoring import ACTIVITY_NAMES
 from conftest import REPO_ROOT
+from test_main_3dhp import write_official_annotations
 
 READMES = ('data/README.md', 'README.md', '3dhp_test/README.md')      # set-up first
 # First words that make an indented line a shell command (anything else is code or a listing).
@@ -47,8 +46,7 @@ PLACEHOLDER = re.compile(r'=\s*\.\.\.')
 # flag -> value (None: a switch). Set when given, added otherwise, for main.py and main_3dhp.py.
 SHRINK = {'-e': '1', '-f': '27', '-cs': '32', '-dep': '2', '--text-tower': 'tiny', '-num_proposals': '2',
           '-sampling_timesteps': '2', '--val-batch-size': '16', '--threads': '1', '--no-progress': None}
-SHRINK_DATASET = {'main.py': {'-str': 'S1', '-ste': 'S9', '-a': 'Walking', '--viz-limit': '5'},
-                  'main_3dhp.py': {'--test-sequences': 'TS1,TS5'}}
+SHRINK_DATASET = {'main.py': {'-str': 'S1', '-ste': 'S9', '-a': 'Walking', '--viz-limit': '5'}, 'main_3dhp.py': {}}
 CPU = {'-gpu': ''}
 
 SKIPPED = {
@@ -192,23 +190,7 @@ def _write_fixtures(root: Path):
     np.savez_compressed(root / 'data' / 'data_2d_custom_myvideos.npz',
                         positions_2d={'dance.mp4': {'custom': [keypoints]}},
                         metadata={**metadata, 'video_metadata': {'dance.mp4': {'w': 1000, 'h': 1002}}})
-    _write_test_annotations(root / 'data' / 'data_test_3dhp_ori.npz', root / ANNOTATIONS,
-                            SHRINK_DATASET['main_3dhp.py']['--test-sequences'].split(','))
-
-
-def _write_test_annotations(test_file: Path, folder: Path, sequences):
-    """TS*/annot_data.mat in the official MATLAB v7.3 layout (HDF5, dimensions reversed: annot3 is
-    3 x 17 x 1 x N in MATLAB, (N, 1, 17, 3) here) from a test file's sequences."""
-    with np.load(test_file, allow_pickle=True) as f:
-        data = f['data'].item()
-    for name in sequences:
-        poses, keypoints, valid = data[name]['data_3d'], data[name]['data_2d'], data[name]['valid']
-        (folder / name).mkdir(parents=True)
-        with h5py.File(folder / name / 'annot_data.mat', 'w') as mat:
-            mat['annot3'] = mat['univ_annot3'] = poses[:, None].astype(np.float64)
-            mat['annot2'] = keypoints[:, None].astype(np.float64)
-            mat['valid_frame'] = valid[:, None].astype(np.float64)
-            mat['activity_annotation'] = (np.arange(len(valid)) % len(ACTIVITY_NAMES) + 1)[:, None].astype(np.float64)
+    write_official_annotations(root / 'data' / 'data_test_3dhp_ori.npz', root / ANNOTATIONS)
 
 
 @pytest.fixture(scope='module')
