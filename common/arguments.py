@@ -83,6 +83,10 @@ def _add_common(parser: argparse.ArgumentParser, dataset: str):
                                 'works without a label (default: 0)')
     else:
         parser.set_defaults(action_dropout=0.0)       # 3DHP prompts have no action label to drop
+    train.add_argument('--gradient-scale', default='original', choices=['original', 'plain'],
+                       help="'original' (default): step with L * dL/dw as the original code does (it calls "
+                            "loss.backward(loss), L in its data's unit: metres for Human3.6M, millimetres for "
+                            "MPI-INF-3DHP), so each batch counts by its own loss; 'plain': step with dL/dw")
     train.add_argument('--no-eval', action='store_true',
                        help='skip the validation after each epoch (best_epoch.bin is then the last epoch)')
     train.add_argument('--val-batch-size', type=int, default=VAL_CLIPS_PER_BATCH, metavar='CLIPS',
@@ -132,12 +136,12 @@ def _add_inference(parser: argparse.ArgumentParser):
     viz.add_argument('--viz-camera', type=int, default=0, metavar='I',
                      help="camera index (Human3.6M 0-3; -d custom: index in the video's keypoint list; default: 0)")
     viz.add_argument('--viz-video', default=None, metavar='PATH',
-                     help='video or animated image to draw the 2D keypoints on (GIF/PNG/WebP via Pillow, other '
-                          'formats need ffmpeg; default: a blank image)')
+                     help='video (MP4, MOV, AVI, WebM, ... read with PyAV) or image (GIF, PNG, WebP via Pillow) to '
+                          'draw the 2D keypoints on (default: a blank image)')
     viz.add_argument('--viz-skip', type=int, default=0, metavar='N', help='skip the first N frames of --viz-video')
     viz.add_argument('--viz-output', default=None, metavar='FILE',
-                     help='.gif (Pillow), .mp4 (needs ffmpeg) or .png (the first frame only); a bare file name is '
-                          'written into the -c folder, a path with a folder (./a.gif) where it says')
+                     help='.mp4 (H.264 through PyAV), .gif (Pillow) or .png (the first frame only); a bare file '
+                          'name is written into the -c folder, a path with a folder (./a.gif) where it says')
     viz.add_argument('--viz-export', default=None, metavar='FILE.npy',
                      help='save the predicted (N, 17, 3) poses, metres, camera frame, root-relative; a bare file '
                           'name is written into the -c folder')

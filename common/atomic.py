@@ -30,8 +30,8 @@ def atomic_output(path):
 
 @contextmanager
 def atomic_path(path):
-    """Yield a temporary file name for writers that open files themselves (matplotlib's animation
-    writers); when the block succeeds the file replaces ``path`` in one rename.
+    """Yield a temporary file name for writers that open files themselves (the GIF and MP4
+    writers of ``common.visualization``); when the block succeeds the file replaces ``path`` in one rename.
 
     The name keeps ``path``'s suffix, so writers that choose the format by extension still do.
     Creates the folder if needed; a failed block leaves no temporary file.

@@ -13,6 +13,7 @@ Conventions (VideoPose3D's, used by every model of this family):
 """
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 
 INTRINSIC_SIZE = 9
 # Index of the principal point's x and of the first tangential coefficient: the entries that
@@ -37,13 +38,22 @@ def qinverse(q: np.ndarray) -> np.ndarray:
     return q * np.array([1, -1, -1, -1], dtype=q.dtype)
 
 
+# Position of each (w, x, y, z) component in scipy's scalar-last (x, y, z, w) order.
+_SCALAR_LAST = [1, 2, 3, 0]
+
+
 def qrot(q: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Rotate vectors v (..., 3) by unit quaternions q (4,) or (..., 4) (w, x, y, z)."""
-    q = np.broadcast_to(q, v.shape[:-1] + (4,))
-    qvec = q[..., 1:]
-    uv = np.cross(qvec, v)
-    uuv = np.cross(qvec, uv)
-    return v + 2 * (q[..., :1] * uv + uuv)
+    """Rotate vectors v (..., 3) by quaternions q (4,) or (..., 4) (w, x, y, z).
+
+    scipy's ``Rotation`` does the work (it normalises q, so the slightly non-unit float32
+    quaternions of the published cameras give a pure rotation). Returns v's shape in the
+    common dtype of q and v.
+    """
+    q, v = np.asarray(q), np.asarray(v)
+    if q.ndim > 1:
+        q = np.broadcast_to(q, v.shape[:-1] + (4,)).reshape(-1, 4)
+    rotated = Rotation.from_quat(q[..., _SCALAR_LAST]).apply(v.reshape(-1, 3))
+    return rotated.reshape(v.shape).astype(np.result_type(q, v), copy=False)
 
 
 def world_to_camera(x: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -86,17 +96,19 @@ def project_to_2d(x: torch.Tensor, camera_params: torch.Tensor) -> torch.Tensor:
     """Project camera-frame points with radial and tangential distortion.
 
     x: (N, *, 3) camera frame, any unit (z > 0). camera_params: (N, 9) normalised intrinsics.
-    Returns (N, *, 2) normalised image coordinates. The perspective division is clamped to
-    [-1, 1] (points far outside the field of view), and distortion follows VideoPose3D:
-    ``xd = xn * (1 + k1 r^2 + k2 r^4 + k3 r^6 + p . xn) + p * r^2``.
+    Returns (N, *, 2) normalised image coordinates. With a = (X/Z, Y/Z) clamped to [-1, 1]
+    (points far outside the field of view) and r2 = |a|^2:
+    ``a_d = a (1 + k1 r2 + k2 r2^2 + k3 r2^3 + p . a) + p r2``, projected as ``f a_d + c``
+    (the Human3.6M files' simplified Brown-Conrady model).
     """
-    f, c, k, p = _split_intrinsics(camera_params, x.ndim)
-    xn = torch.clamp(x[..., :2] / x[..., 2:], min=-1, max=1)
-    r2 = torch.sum(xn ** 2, dim=-1, keepdim=True)
-    radial = 1 + torch.sum(k * torch.cat((r2, r2 ** 2, r2 ** 3), dim=-1), dim=-1, keepdim=True)
-    tangential = torch.sum(p * xn, dim=-1, keepdim=True)
-    xd = xn * (radial + tangential) + p * r2
-    return f * xd + c
+    focal, centre, radial_k, tangential_p = _split_intrinsics(camera_params, x.ndim)
+    a = (x[..., :2] / x[..., 2:]).clamp(-1, 1)
+    r2 = a.square().sum(dim=-1, keepdim=True)
+    k1, k2, k3 = radial_k.split(1, dim=-1)
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))                   # Horner form of the polynomial
+    tangential = (tangential_p * a).sum(dim=-1, keepdim=True)
+    distorted = a * (radial + tangential) + tangential_p * r2
+    return focal * distorted + centre
 
 
 def project_to_2d_linear(x: torch.Tensor, camera_params: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,8 @@ Parameter names are OpenAI's (``token_embedding``, ``positional_embedding``,
 ``transformer.resblocks.N.{attn.in_proj_weight, attn.in_proj_bias, attn.out_proj, ln_1,
 mlp.c_fc, mlp.c_proj, ln_2}``, ``ln_final``, ``text_projection``, ``logit_scale``), so OpenAI's
 weights load by name. ViT-B/32: width 512, 12 layers, 8 heads, vocabulary 49408, context 77,
-causal self-attention, QuickGELU. Attention runs through ``scaled_dot_product_attention``.
+causal self-attention, QuickGELU. The layers are OpenAI's own classes (``Transformer``,
+``LayerNorm`` of clip-anytorch's ``clip/model.py``, loaded by ``common.openai_clip``).
 
 Weights come from a local OpenAI checkpoint (TorchScript archive as downloaded by OpenAI's
 ``clip`` package, or a plain state dict); they are never downloaded. Without a file the tower
@@ -18,14 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from common.errors import UserError
+from common.openai_clip import clip_source_module
 
 DEFAULT_CLIP_WEIGHTS = Path('~/.cache/clip/ViT-B-32.pt')
 RANDOM_TOWER_SEED = 20240617
-QUICK_GELU_ALPHA = 1.702
 LOGIT_SCALE_INIT = math.log(1 / 0.07)
 
 
@@ -45,109 +45,60 @@ TINY_TEXT_TOWER = TextTowerConfig(width=64, layers=2, heads=2, embed_dim=64)
 TEXT_TOWERS = {'vit-b-32': TextTowerConfig(), 'tiny': TINY_TEXT_TOWER}
 
 
-class QuickGELU(nn.Module):
-    def forward(self, x):
-        return x * torch.sigmoid(QUICK_GELU_ALPHA * x)
-
-
-class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention with nn.MultiheadAttention's parameter names."""
-
-    def __init__(self, width: int, heads: int):
-        super().__init__()
-        self.heads = heads
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * width, width))
-        self.in_proj_bias = nn.Parameter(torch.zeros(3 * width))
-        self.out_proj = nn.Linear(width, width)
-
-    def forward(self, x):
-        """x: (B, L, D) -> (B, L, D)."""
-        b, l, d = x.shape
-        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
-        q, k, v = qkv.view(b, l, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.out_proj(y.transpose(1, 2).reshape(b, l, d))
-
-
-class ResidualAttentionBlock(nn.Module):
-    def __init__(self, width: int, heads: int):
-        super().__init__()
-        self.attn = CausalSelfAttention(width, heads)
-        self.ln_1 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential()
-        self.mlp.add_module('c_fc', nn.Linear(width, 4 * width))
-        self.mlp.add_module('gelu', QuickGELU())
-        self.mlp.add_module('c_proj', nn.Linear(4 * width, width))
-        self.ln_2 = nn.LayerNorm(width)
-
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
-
-
-class TextTransformer(nn.Module):
-    def __init__(self, width: int, layers: int, heads: int):
-        super().__init__()
-        self.resblocks = nn.Sequential(*[ResidualAttentionBlock(width, heads) for _ in range(layers)])
-
-    def forward(self, x):
-        return self.resblocks(x)
-
-
 class CLIPTextTower(nn.Module):
-    """CLIP text encoder. Frozen: no parameter requires grad and it always runs in eval mode,
-    but activations are not detached, so inputs (FinePOSE's learnable prompt vectors) receive
-    gradients through it."""
+    """CLIP text encoder built from OpenAI's ``Transformer`` and ``LayerNorm`` classes. Frozen: no
+    parameter requires grad and it always runs in eval mode, but activations are not detached, so
+    inputs (FinePOSE's learnable prompt vectors) receive gradients through it."""
+
+    # OpenAI's CLIP.initialize_parameters looks at the vision tower's type; this tower has none.
+    visual = None
 
     def __init__(self, config: TextTowerConfig = TextTowerConfig()):
         super().__init__()
+        openai = clip_source_module('model')
         self.config = config
-        self.token_embedding = nn.Embedding(config.vocab_size, config.width)
-        self.positional_embedding = nn.Parameter(torch.empty(config.context_length, config.width))
-        self.transformer = TextTransformer(config.width, config.layers, config.heads)
-        self.ln_final = nn.LayerNorm(config.width)
-        self.text_projection = nn.Parameter(torch.empty(config.width, config.embed_dim))
-        self.logit_scale = nn.Parameter(torch.tensor(LOGIT_SCALE_INIT))
+        self.context_length = config.context_length
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_TOWER_SEED)    # construction draws: reproducible, global RNG untouched
+            self.token_embedding = nn.Embedding(config.vocab_size, config.width)
+            self.positional_embedding = nn.Parameter(torch.empty(config.context_length, config.width))
+            self.transformer = openai.Transformer(config.width, config.layers, config.heads,
+                                                  attn_mask=openai.CLIP.build_attention_mask(self))
+            self.ln_final = openai.LayerNorm(config.width)
+            self.text_projection = nn.Parameter(torch.empty(config.width, config.embed_dim))
+            self.logit_scale = nn.Parameter(torch.tensor(LOGIT_SCALE_INIT))
         self.source = 'uninitialised'
-        self.initialize_randomly(RANDOM_TOWER_SEED)
+        self._initialize_randomly(RANDOM_TOWER_SEED)
         self.requires_grad_(False)
 
     def train(self, mode: bool = True):
         return super().train(False)
 
     @torch.no_grad()
-    def initialize_randomly(self, seed: int):
-        """OpenAI's initialisation, drawn from a private generator (the global RNG is untouched)."""
-        gen = torch.Generator().manual_seed(seed)
-        width, layers = self.config.width, self.config.layers
-        attn_std, proj_std, fc_std = width ** -0.5, width ** -0.5 * (2 * layers) ** -0.5, (2 * width) ** -0.5
-        self.token_embedding.weight.normal_(0, 0.02, generator=gen)
-        self.positional_embedding.normal_(0, 0.01, generator=gen)
+    def _initialize_randomly(self, seed: int):
+        """OpenAI's initialisation (``CLIP.initialize_parameters``) drawn after seeding a forked
+        RNG (the global RNG is untouched); the MLP biases start at zero."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            clip_source_module('model').CLIP.initialize_parameters(self)
         for block in self.transformer.resblocks:
-            block.attn.in_proj_weight.normal_(0, attn_std, generator=gen)
-            block.attn.in_proj_bias.zero_()
-            block.attn.out_proj.weight.normal_(0, proj_std, generator=gen)
-            block.attn.out_proj.bias.zero_()
-            block.mlp.c_fc.weight.normal_(0, fc_std, generator=gen)
             block.mlp.c_fc.bias.zero_()
-            block.mlp.c_proj.weight.normal_(0, proj_std, generator=gen)
             block.mlp.c_proj.bias.zero_()
-            for ln in (block.ln_1, block.ln_2):
-                ln.reset_parameters()
-        self.ln_final.reset_parameters()
-        self.text_projection.normal_(0, width ** -0.5, generator=gen)
-        self.logit_scale.fill_(LOGIT_SCALE_INIT)
         self.source = f'random (seed {seed})'
 
     def encode_embeddings(self, x):
         """Token embeddings (B, L, D), L = context length -> contextual features (B, L, D) after ln_final."""
         x = x + self.positional_embedding.to(x.dtype)
-        return self.ln_final(self.transformer(x))
+        x = self.transformer(x.transpose(0, 1)).transpose(0, 1)     # OpenAI's blocks take (L, B, D)
+        return self.ln_final(x)
 
     def encode_text(self, tokens):
-        """Token ids (B, L) -> (B, embed_dim) CLIP text features taken at the end-of-text token."""
-        x = self.encode_embeddings(self.token_embedding(tokens))
-        return x[torch.arange(x.shape[0]), tokens.argmax(dim=-1)] @ self.text_projection
+        """Token ids (B, L) -> (B, embed_dim) CLIP text features at each row's end-of-text token
+        (the highest id of the vocabulary, so the row's argmax)."""
+        features = self.encode_embeddings(self.token_embedding(tokens))
+        end_index = tokens.argmax(dim=-1)
+        pooled = torch.gather(features, 1, end_index.view(-1, 1, 1).expand(-1, 1, features.shape[-1]))
+        return pooled.squeeze(1) @ self.text_projection
 
     def fingerprint(self) -> str:
         """Short hash of the weights, recorded in our checkpoints to detect a different tower at load time."""

@@ -80,7 +80,7 @@ def load_custom_keypoints(data_dir, name: str, focal_length_px=None) -> CustomKe
     path = data_dir / custom_file_name(name)
     if not path.is_file():
         available = sorted(p.name[len(CUSTOM_FILE_PREFIX):-len('.npz')] for p in data_dir.glob(custom_file_name('*')))
-        raise UserError(f'{path}: not found; write your 2D keypoints there in VideoPose3D\'s custom layout (see '
+        raise UserError(f'{path}: not found; write it with python -m common.keypoints convert or detect (see '
                         f'README, "Your own video"); custom files in {data_dir}: {", ".join(available) or "none"}')
     entries = load_archive(path, 'see README, "Your own video"')
     positions_2d = dict_entry(entries, 'positions_2d', path)
@@ -116,7 +116,8 @@ def _check_layout(metadata: dict, path) -> np.ndarray:
     describe the Human3.6M 17-joint order."""
     if metadata.get('layout_name') == COCO_LAYOUT_NAME:
         raise UserError(f'{path}: keypoints in the COCO layout (metadata layout_name \'coco\'); FinePOSE expects '
-                        'the Human3.6M 17-joint order (see skeleton.H36M_17); convert them first')
+                        'the Human3.6M 17-joint order (see skeleton.H36M_17); convert them with python -m common.keypoints '
+                        'convert --from coco')
     expected = H36M_17.mirror_permutation()
     if 'keypoints_symmetry' not in metadata and 'num_joints' not in metadata:
         return expected

@@ -180,6 +180,7 @@ def run(args, data: ExperimentData):
         settings = TrainSettings(epochs=args.epochs, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
                                  weight_decay=args.weight_decay, action_dropout=args.action_dropout,
                                  checkpoint_frequency=args.checkpoint_frequency, seed=args.seed,
+                                 gradient_scale=args.gradient_scale,
                                  validate=not args.no_eval, export_curves=args.export_training_curves,
                                  show_progress=not args.no_progress)
         validation = dict(sequences=data.validation, groups=data.validation_groups, num_frames=config.num_frames,

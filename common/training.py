@@ -6,6 +6,12 @@ with torchrun each rank then takes its share of the clips, so the step is the sa
 of the global batch whatever the number of processes. The loss is the MPJPE of the x0
 prediction (metres); it is logged in millimetres.
 
+Gradient weighting (``--gradient-scale``): the original FinePOSE calls
+``loss.backward(loss.detach())``, so each step follows L * dL/dw (the gradient of L^2 / 2), L being
+the global batch's loss in the unit its data files hold (metres for Human3.6M, millimetres for
+MPI-INF-3DHP). AdamW hides a constant factor but not this one: it weights every batch by its own
+loss. 'original' (the default) reproduces it; 'plain' steps with dL/dw.
+
 Resuming restores weights, optimizer, learning rate, epoch, the data-order RNG, the noise
 generator and torch's global RNG (stochastic depth): an interrupted and resumed run ends with
 the same weights as an uninterrupted one.
@@ -32,6 +38,10 @@ from common.units import MM_PER_M
 LAST_CHECKPOINT = 'last_epoch.bin'
 BEST_CHECKPOINT = 'best_epoch.bin'
 VALIDATION_SETTING = ('P-Agg', 1)
+GRADIENT_SCALES = ('original', 'plain')
+# The original's training loss per metre of ours: its Human3.6M files hold metres, its
+# MPI-INF-3DHP files millimetres (SPEC 2), and it computes the loss on them unconverted.
+ORIGINAL_LOSS_UNIT_PER_M = {'h36m': 1.0, 'mpi_inf_3dhp': MM_PER_M}
 
 
 def epoch_checkpoint_name(epoch: int) -> str:
@@ -47,6 +57,7 @@ class TrainSettings:
     action_dropout: float = 0.0
     checkpoint_frequency: int = 20
     seed: int = 1
+    gradient_scale: str = 'original'
     validate: bool = True
     export_curves: bool = False
     show_progress: bool = True
@@ -85,9 +96,21 @@ def prepare_step_inputs(batch, model, noise_generator, action_dropout: float):
     return keypoints, poses, get_tokenizer().tokenize(labels), t, noise
 
 
-def train_step(train_model, optimizer, inputs, runtime) -> float:
-    """One optimizer step on this rank's share of the global batch; returns the loss (metres)
+def loss_weight_unit(gradient_scale: str, layout: str):
+    """The ``loss_weight_unit`` of ``train_step`` for a ``--gradient-scale`` and prompt layout."""
+    if gradient_scale not in GRADIENT_SCALES:
+        raise ValueError(f'gradient_scale {gradient_scale!r}: expected one of {", ".join(GRADIENT_SCALES)}')
+    return ORIGINAL_LOSS_UNIT_PER_M[layout] if gradient_scale == 'original' else None
+
+
+def train_step(train_model, optimizer, inputs, runtime, loss_weight_unit=1.0) -> float:
+    """One optimizer step on this rank's share of the global batch; returns the loss L (metres)
     averaged over the global batch.
+
+    loss_weight_unit: None steps with the plain gradient dL/dw; a number u steps with
+    (u * L) * dL/dw, the original's weighting (u = its loss unit per metre, see
+    ``ORIGINAL_LOSS_UNIT_PER_M``). L is the global batch's loss, known only after the last
+    micro-batch and the all-reduce, so the accumulated gradients are scaled once, before the step.
 
     The share runs as micro-batches (``diffusion.clip_chunks`` for the device: on a CPU one
     243-frame clip each, on a GPU the whole share): gradients of the share's mean loss are
@@ -107,10 +130,13 @@ def train_step(train_model, optimizer, inputs, runtime) -> float:
             loss = loss.mean() * ((chunk.stop - chunk.start) / n)    # DataParallel returns one loss per GPU
             loss.backward()
         total += loss.detach()
-    optimizer.step()
     if runtime.distributed:
         dist.all_reduce(total)
         total /= runtime.world_size
+    if loss_weight_unit is not None:
+        grads = [p.grad for group in optimizer.param_groups for p in group['params'] if p.grad is not None]
+        torch._foreach_mul_(grads, total * loss_weight_unit)
+    optimizer.step()
     return total.item()
 
 
@@ -150,6 +176,7 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
         if runtime.is_main:
             print(f'Resuming from {resume_source} after epoch {epoch} (next epoch\'s lr {lr:.3g})')
     train_model = wrap_for_training(model, runtime, model_config.frozen_prompts)
+    weight_unit = loss_weight_unit(settings.gradient_scale, model_config.layout)
 
     def snapshot() -> dict:
         return dict(model=model, model_config=model_config, epoch=epoch, lr=lr, optimizer=optimizer,
@@ -169,7 +196,7 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
                        disable=not (settings.show_progress and runtime.is_main))
         for batch in batches:
             inputs = prepare_step_inputs(batch, model, noise_generator, settings.action_dropout)
-            losses.append(train_step(train_model, optimizer, inputs, runtime))
+            losses.append(train_step(train_model, optimizer, inputs, runtime, weight_unit))
             batches.set_postfix(loss_mm=f'{losses[-1] * MM_PER_M:.1f}')
         epoch_lr = lr                   # the rate this epoch trained at (printed and logged)
         lr *= settings.lr_decay

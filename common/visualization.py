@@ -1,26 +1,24 @@
 """Pictures of predictions: the 2D input over a video frame (or a blank image) beside 3D skeletons.
 
-``render_animation`` writes a GIF with matplotlib's Pillow writer, an MP4 with its ffmpeg writer
-(only when ffmpeg is installed) or a PNG of the first frame. Figures are drawn on matplotlib's
-Agg canvas, so no display is needed. ``video_frames`` reads the background frames: animated or
-still images through Pillow, any other video through an ``ffmpeg`` process when one is installed.
+``render_animation`` writes a GIF (Pillow), an MP4 (H.264 through PyAV's bundled FFmpeg,
+``common.video_io``) or a PNG of the first frame. Figures are drawn on matplotlib's Agg canvas,
+so no display is needed. ``video_frames`` reads the background frames: still and animated images
+through Pillow, any other video (MP4, MOV, AVI, WebM, ...) through PyAV.
 
 3D panels show camera-frame, root-relative poses the way the camera sees them, turned a little:
 plot x = camera x (right), plot y = camera z (depth), plot z = -camera y (up).
 """
 import itertools
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
-from matplotlib.animation import FFMpegWriter, PillowWriter
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from common.atomic import atomic_output, atomic_path
 from common.errors import UserError
+from common.video_io import Mp4Writer, read_frames
 
 DOTS_PER_INCH = 80
 VIEW_ELEVATION_DEG = 15.0
@@ -36,23 +34,25 @@ CENTRE_COLOUR = 'black'
 BLANK_COLOUR = (255, 255, 255)
 LINE_WIDTH = 2.0
 KEYPOINT_MARKER_SIZE = 3.0
-FFMPEG = 'ffmpeg'
+MS_PER_S = 1000
 SUFFIXES = ('.gif', '.mp4', '.png')
 
 
 def downsample_frames(array: np.ndarray, factor: int) -> np.ndarray:
     """(N, ...) -> (N // factor, ...): the mean of each group of ``factor`` consecutive frames
     (a last incomplete group is dropped), as VideoPose3D's ``--viz-downsample``."""
-    length = array.shape[0] // factor * factor
-    return array[:length].reshape((-1, factor) + array.shape[1:]).mean(axis=1)
+    complete = array.shape[0] - array.shape[0] % factor
+    # The k-th frame of every group, for k = 0 .. factor - 1; their mean is the groups' means.
+    kth_frames = [array[k:complete:factor] for k in range(factor)]
+    return np.mean(kth_frames, axis=0)
 
 
 def video_frames(path, skip: int, resolution: tuple):
     """An iterator of (H, W, 3) uint8 frames of ``path`` from frame ``skip`` on.
 
     Pillow reads animated and still images (a still image is the background of every frame);
-    other files are decoded by ffmpeg, scaled to ``resolution`` (width, height) pixels. Missing
-    files and unreadable formats without ffmpeg are ``UserError``s, raised here, before rendering.
+    other files are decoded by PyAV, scaled to ``resolution`` (width, height) pixels. Missing
+    and unreadable files are ``UserError``s, raised here, before rendering.
     """
     path = Path(path)
     if not path.is_file():
@@ -61,12 +61,7 @@ def video_frames(path, skip: int, resolution: tuple):
         with Image.open(path) as image:
             num_frames = getattr(image, 'n_frames', 1)
     except UnidentifiedImageError:
-        ffmpeg = shutil.which(FFMPEG)
-        if ffmpeg is None:
-            raise UserError(f'--viz-video {path}: Pillow cannot read this format and ffmpeg is not installed; '
-                            'install ffmpeg, convert the video to a GIF, or leave out --viz-video for a blank '
-                            'background') from None
-        return _ffmpeg_frames(ffmpeg, path, skip, resolution)
+        return read_frames(path, skip, resolution, flag='--viz-video')
     if num_frames == 1:
         with Image.open(path) as image:
             return itertools.repeat(np.asarray(image.convert('RGB')))
@@ -81,34 +76,32 @@ def _pillow_frames(path: Path, skip: int):
             yield np.asarray(frame.convert('RGB'))
 
 
-def _ffmpeg_frames(ffmpeg: str, path: Path, skip: int, resolution: tuple):
-    """Raw RGB frames piped out of ffmpeg, one ``read`` per frame (never the whole video in memory)."""
-    width, height = resolution
-    frame_bytes = width * height * 3
-    command = [ffmpeg, '-v', 'error', '-i', str(path), '-vf', f'scale={width}:{height}',
-               '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-']
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as process:
-        try:
-            for index in itertools.count():
-                data = process.stdout.read(frame_bytes)
-                if len(data) < frame_bytes:
-                    return
-                if index >= skip:
-                    yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
-        finally:
-            process.kill()
+class _GifWriter:
+    """Collect (H, W, 3) uint8 frames and save them as a looping GIF when the block ends without error."""
+
+    def __init__(self, path, fps: float):
+        self.path, self.fps, self.images = Path(path), fps, []
+
+    def __enter__(self):
+        return self
+
+    def write(self, frame: np.ndarray):
+        self.images.append(Image.fromarray(frame))
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None and self.images:
+            self.images[0].save(self.path, format='GIF', save_all=True, append_images=self.images[1:],
+                                duration=round(MS_PER_S / self.fps), loop=0)
+        return False
 
 
-def _writer(output: Path, fps: float, bitrate: int):
-    """matplotlib's animation writer for ``output``'s suffix; None for a PNG (one frame)."""
+def _writer(output: Path, temporary: Path, fps: float, bitrate: int):
+    """The frame writer for ``output``'s suffix, writing to ``temporary``; None for a PNG (one frame)."""
     suffix = output.suffix.lower()
     if suffix == '.gif':
-        return PillowWriter(fps=fps)
+        return _GifWriter(temporary, fps)
     if suffix == '.mp4':
-        if not FFMpegWriter.isAvailable():
-            raise UserError(f'--viz-output {output}: writing MP4 needs ffmpeg, which is not installed; install it '
-                            'or write a .gif')
-        return FFMpegWriter(fps=fps, bitrate=bitrate)
+        return Mp4Writer(temporary, fps, bitrate)
     if suffix == '.png':
         return None
     raise UserError(f'--viz-output {output}: expected a file name ending in {", ".join(SUFFIXES)}')
@@ -116,7 +109,8 @@ def _writer(output: Path, fps: float, bitrate: int):
 
 def check_output(output) -> None:
     """Raise now the ``UserError`` that ``render_animation`` would raise for ``output``'s format."""
-    _writer(Path(output), fps=1.0, bitrate=1)
+    output = Path(output)
+    _writer(output, output, fps=1.0, bitrate=1)
 
 
 def _bone_colour(joint: int, skeleton) -> str:
@@ -171,6 +165,11 @@ class _SkeletonFigure:
             self.lines_3d[title] = [axes.plot([], [], [], color=c, linewidth=LINE_WIDTH)[0] for c in colours]
         self.figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.92, wspace=0.05)
 
+    def rgb(self) -> np.ndarray:
+        """The figure as drawn now: (H, W, 3) uint8."""
+        self.figure.canvas.draw()
+        return np.asarray(self.figure.canvas.buffer_rgba())[..., :3].copy()
+
     def draw(self, frame: int, background=None):
         if background is not None:
             self.image.set_data(background)
@@ -204,8 +203,9 @@ def render_animation(output, keypoints_px: np.ndarray, poses: dict, skeleton, re
     if num_frames < 1:
         raise UserError(f'--viz-limit {limit} / --viz-downsample {downsample}: no frame left to render '
                         f'({keypoints_px.shape[0]} frames)')
-    writer = _writer(output, fps / downsample, bitrate)
-    if writer is None:
+    check_output(output)
+    still = output.suffix.lower() == '.png'
+    if still:
         num_frames = 1
     keypoints_px = downsample_frames(keypoints_px[:frames_in], downsample)
     poses = {title: downsample_frames(p[:frames_in], downsample) for title, p in poses.items()}
@@ -221,18 +221,17 @@ def render_animation(output, keypoints_px: np.ndarray, poses: dict, skeleton, re
         raise UserError('--viz-video: no frame to draw on (the video is shorter than --viz-skip + --viz-downsample)')
     picture = _SkeletonFigure(keypoints_px, poses, skeleton, resolution, size, first)
     picture.draw(0)
-    if writer is None:
+    if still:
         with atomic_output(output) as f:
             picture.figure.savefig(f, format='png', dpi=DOTS_PER_INCH)
         return 1
     written = 0
-    with atomic_path(output) as temporary:
-        with writer.saving(picture.figure, str(temporary), DOTS_PER_INCH):
-            for frame in range(num_frames):
-                frame_background = first if frame == 0 else next_background()
-                if background is not None and frame_background is None:
-                    break
-                picture.draw(frame, frame_background)
-                writer.grab_frame()
-                written += 1
+    with atomic_path(output) as temporary, _writer(output, temporary, fps / downsample, bitrate) as writer:
+        for frame in range(num_frames):
+            frame_background = first if frame == 0 else next_background()
+            if background is not None and frame_background is None:
+                break
+            picture.draw(frame, frame_background)
+            writer.write(picture.rgb())
+            written += 1
     return written

@@ -102,3 +102,14 @@ def test_camera_facts_match_published_file(shared_dir):
             assert h36m_cameras.EXTRINSICS[subject] == cams
         else:
             assert subject not in h36m_cameras.EXTRINSICS
+
+
+def test_qrot_known_rotations_scalar_first():
+    quarter_turn_z = np.array([np.cos(np.pi / 4), 0, 0, np.sin(np.pi / 4)])          # (w, x, y, z)
+    np.testing.assert_allclose(camera.qrot(quarter_turn_z, np.array([[1.0, 0, 0], [0, 0, 2.0]])),
+                               [[0, 1.0, 0], [0, 0, 2.0]], atol=1e-12)
+    half_turn_x = np.array([0, 1.0, 0, 0])
+    per_vector = np.stack([quarter_turn_z, half_turn_x])                               # (2, 4) against (2, 3)
+    np.testing.assert_allclose(camera.qrot(per_vector, np.array([[0, 1.0, 0], [0, 1.0, 1.0]])),
+                               [[-1.0, 0, 0], [0, -1.0, -1.0]], atol=1e-12)
+    assert camera.qrot(quarter_turn_z.astype(np.float32), np.zeros((0, 17, 3), np.float32)).shape == (0, 17, 3)

@@ -5,16 +5,16 @@ import pytest
 import torch
 from torch import nn
 
-from clip_reference import load_clip_module
 from common.clip_text import CLIPTextTower, TextTowerConfig, build_text_tower, load_text_tower_weights
 from common.errors import UserError
+from common.openai_clip import clip_source_module
 from common.tokenizer import get_tokenizer
 
 CONFIG = TextTowerConfig(width=64, layers=2, heads=2, embed_dim=48)
 
 
 def _openai_clip():
-    openai = load_clip_module('model')
+    openai = clip_source_module('model')
     torch.manual_seed(0)
     return openai.CLIP(embed_dim=48, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=16,
                        context_length=77, vocab_size=49408, transformer_width=64, transformer_heads=2,

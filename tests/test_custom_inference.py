@@ -3,9 +3,8 @@
 Keypoints come from the synthetic generator's projections; the model is the tiny test model
 (-f 9, -cs 32, -dep 2, tiny text tower) saved as one of our checkpoints.
 """
+import json
 import re
-import stat
-import sys
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ import torch
 from PIL import Image
 
 import main
+from common import keypoints as keypoints_cli
 from common import synthetic
 from common.camera import intrinsic_vector, project_to_2d_linear
 from common.checkpoints import save_checkpoint
@@ -22,6 +22,7 @@ from common.evaluation import SamplingSettings
 from common.inference import aggregate, estimate_root_trajectory, sample_last_step
 from common.skeleton import H36M_17
 from common.synthetic_body import random_body
+from common.video_io import Mp4Writer, read_frames
 from common.visualization import DOTS_PER_INCH, render_animation, video_frames
 from model_fixtures import build_tiny_model, tiny_config
 
@@ -225,20 +226,29 @@ def test_png_draws_the_skeleton_over_the_video_frame(tmp_path):
     assert corner == green                               # inside the input panel, away from the keypoints
 
 
-def test_ffmpeg_decodes_other_video_formats(tmp_path, monkeypatch):
-    """A stand-in ffmpeg writes raw RGB frames; frames are read one by one, after the skipped ones."""
-    tools = tmp_path / 'bin'
-    tools.mkdir()
-    fake = tools / 'ffmpeg'
-    fake.write_text(f'#!{sys.executable}\nimport sys\n'
-                    'w, h = map(int, sys.argv[sys.argv.index("-vf") + 1][len("scale="):].split(":"))\n'
-                    'for i in range(4):\n    sys.stdout.buffer.write(bytes([i]) * (w * h * 3))\n')
-    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    video = tmp_path / 'clip.mp4'
-    video.write_bytes(b'not an image')
-    monkeypatch.setenv('PATH', str(tools))
-    frames = list(video_frames(video, 1, (6, 4)))
-    assert [f.shape for f in frames] == [(4, 6, 3)] * 3 and [int(f[0, 0, 0]) for f in frames] == [1, 2, 3]
+def test_converted_coco_file_renders_an_mp4_over_an_mp4(workspace, capsys, tmp_path):
+    """COCO results -> python -m common.keypoints convert -> main.py -d custom --render --viz-video x.mp4 (PyAV)."""
+    folder, views = workspace
+    view = views['walk.mp4']
+    h36m_to_coco = [9, 9, 9, 9, 9, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3]    # nose (eyes, ears: at the nose)
+    coco = view.keypoints_px[:, h36m_to_coco]
+    results = [{'image_id': i, 'keypoints': np.column_stack([k, np.ones(17)]).ravel().tolist(), 'score': 1.0}
+               for i, k in enumerate(coco)]
+    (tmp_path / 'results.json').write_text(json.dumps(results))
+    width, height = view.camera.resolution
+    keypoints_cli.main(['convert', '--from', 'coco', str(tmp_path / 'results.json'), '--video-size', str(width),
+                        str(height), '--fps', '20', '--video-name', 'walk.mp4',
+                        '--out', str(tmp_path / 'data_2d_custom_coco.npz')])
+    background = tmp_path / 'walk.mp4'
+    with Mp4Writer(background, fps=20) as writer:
+        for value in range(LONG_FRAMES):
+            writer.write(np.full((height // 10, width // 10, 3), value * 10, np.uint8))
+    video = tmp_path / 'out.mp4'
+    out = _main(capsys, *_custom(folder, '-k', 'coco', '--data-dir', tmp_path, '--render', '--viz-output', video, '--viz-video', background,
+                                 '--viz-skip', 2, '--viz-limit', 8, '--viz-size', 1.5))
+    assert 'Wrote' in out and '8 frames at 20 fps' in out
+    frames = list(read_frames(video))
+    assert len(frames) == 8 and frames[0].shape == (round(1.5 * DOTS_PER_INCH), 2 * round(1.5 * DOTS_PER_INCH), 3)
 
 
 def _write_custom(folder, positions_2d, metadata, name='bad'):
@@ -283,7 +293,8 @@ def test_bad_files_are_one_line_errors(case, tmp_path, capsys):
      r'--viz-subject dance\.mp4: no such video .*walk\.mp4, sit\.mp4'),
     (['--render', '--viz-output', 'x.gif'], 'holds 2 videos; choose one with --viz-subject'),
     (['--viz-subject', 'sit.mp4', '--viz-camera', '1', '--viz-export', 'x.npy'], '--viz-camera 1: video sit.mp4'),
-    (['--viz-subject', 'sit.mp4', '--render', '--viz-output', 'x.mp4'], 'writing MP4 needs ffmpeg'),
+    (['--viz-subject', 'sit.mp4', '--render', '--viz-output', 'x.gif', '--viz-video', 'README.md'],
+     '--viz-video README.md: FFmpeg cannot read this file'),
     (['--viz-subject', 'sit.mp4', '--render', '--viz-output', 'x.avi'], 'expected a file name ending in .gif'),
     (['--viz-subject', 'sit.mp4', '--render', '--viz-output', 'x.gif', '--viz-video', 'none.mp4'],
      '--viz-video none.mp4: not found'),
@@ -291,9 +302,8 @@ def test_bad_files_are_one_line_errors(case, tmp_path, capsys):
     (['--viz-downsample', '0'], '--viz-downsample 0: expected an integer of at least 1'),
     (['--focal-length', '-5'], '--focal-length -5.0: expected a positive number'),
 ])
-def test_bad_flags_are_one_line_errors(workspace, flags, message, capsys, monkeypatch, tmp_path):
+def test_bad_flags_are_one_line_errors(workspace, flags, message, capsys):
     folder, _ = workspace
-    monkeypatch.setenv('PATH', str(tmp_path))            # no ffmpeg, whatever this machine has
     argv = ['-d', 'custom', '-k', 'mine', '--data-dir', str(folder), '-c', str(folder), '--evaluate', 'tiny.bin',
             '-gpu', '', *flags]
     with pytest.raises(SystemExit) as exit_info:

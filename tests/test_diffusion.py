@@ -123,3 +123,47 @@ def test_prompt_is_encoded_once_per_sampling_call(monkeypatch):
     kp, tokens = _inputs()
     model.ddim_sample(kp, tokens, num_hypotheses=4, num_steps=3, flip=True, generator=torch.Generator().manual_seed(0))
     assert calls == {'prompt': 1, 'denoiser': 3}
+
+
+class _KnownX0Denoiser(torch.nn.Module):
+    """Predicts the fixed pose ``x0`` whatever its input; records each call's (step, x_t)."""
+
+    def __init__(self, x0):
+        super().__init__()
+        self.x0, self.calls = x0, []
+
+    def forward(self, keypoints_2d, x_t, t, prompts):
+        self.calls.append((t.tolist(), x_t.clone()))
+        return self.x0.expand_as(x_t)
+
+
+def test_ddim_steps_follow_the_equations_with_a_known_x0():
+    """With x0 known, each DDIM step (eta = 1) must give x_s = sqrt(abar_s) x0 + sqrt(1 - abar_s - sigma^2) eps
+    + sigma z, eps = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t) (forward process solved for eps),
+    sigma^2 = (1 - abar_t/abar_s)(1 - abar_s)/(1 - abar_t), abar from the cosine schedule written out
+    here, and x_T and z the sampler generator's successive standard-normal draws."""
+    cosine = lambda t: math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2
+    abar, running = [], 1.0
+    for t in range(1000):
+        running *= 1 - min(1 - cosine(t + 1) / cosine(t), 0.999)
+        abar.append(running)
+    model = build_tiny_model().eval()
+    kp, tokens = _inputs(1)
+    h, seed = 2, 21
+    x0 = torch.linspace(-0.9, 0.9, 9 * 17 * 3).view(9, 17, 3)
+    model.denoiser = _KnownX0Denoiser(x0)
+    out = model.ddim_sample(kp, tokens, num_hypotheses=h, num_steps=3, flip=False,
+                            generator=torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(out, x0.expand(1, 3, h, 9, 17, 3))
+    draws = torch.Generator().manual_seed(seed)
+    x = torch.randn((h, 9, 17, 3), generator=draws).double()
+    for (steps, x_in), (t, s) in zip(model.denoiser.calls, [(999, 665), (665, 332), (332, -1)]):
+        assert steps == [t] * h
+        torch.testing.assert_close(x_in, x.clamp(-1.1, 1.1).float(), atol=1e-5, rtol=1e-5)
+        if s < 0:
+            break
+        eps = (x - math.sqrt(abar[t]) * x0) / math.sqrt(1 - abar[t])
+        sigma = math.sqrt((1 - abar[t] / abar[s]) * (1 - abar[s]) / (1 - abar[t]))
+        z = torch.randn((h, 9, 17, 3), generator=draws)
+        x = math.sqrt(abar[s]) * x0 + math.sqrt(1 - abar[s] - sigma ** 2) * eps + sigma * z
+    assert len(model.denoiser.calls) == 3

@@ -10,9 +10,10 @@ set-up (``data/`` holding a tiny synthetic set, ``checkpoint/``, the code linked
   command gives them, added otherwise;
 * ``-gpu LIST`` run as ``-gpu ''`` (the CPU), which the code accepts for every command;
 * the files a newcomer brings (``_write_fixtures``): the official ``best_epoch_20_10.bin``
-  checkpoints (tiny ones in the reference's layout), a custom keypoint file
-  ``data_2d_custom_myvideos.npz`` and, at the README's ``path/to/mpi_inf_3dhp_test_set``,
-  official-format annotations (``TS*/annot_data.mat``) of the synthetic test sequences.
+  checkpoints (tiny ones in the reference's layout), a video ``dance.mp4`` with its detector's
+  COCO keypoint results ``results.json`` (a synthetic walk) and, at the README's
+  ``path/to/mpi_inf_3dhp_test_set``, official-format annotations (``TS*/annot_data.mat``) of the
+  synthetic test sequences.
 
 Commands that need what this machine lacks are listed in ``SKIPPED`` with the reason and the
 test that covers them instead. A command of any other form fails ``test_every_readme_command_
@@ -20,6 +21,7 @@ has_a_known_form``: teach ``RUNNERS`` to run it, or add it to ``SKIPPED`` saying
 Python snippets (code blocks that import something) run as written too, unless they hold a
 placeholder for the user's data (``= ...``).
 """
+import json
 import os
 import re
 import shlex
@@ -34,7 +36,9 @@ import numpy as np
 import pytest
 import torch
 
+from common.video_io import Mp4Writer
 from conftest import REPO_ROOT
+from test_keypoints import COCO_NAMES, _in_format, _results
 from test_main_3dhp import write_official_annotations
 
 READMES = ('data/README.md', 'README.md', '3dhp_test/README.md')      # set-up first
@@ -56,7 +60,8 @@ SKIPPED = {
     r'^octave-cli ': 'needs GNU Octave, absent here; tests/test_mpi_inf_3dhp_scoring.py checks the same numbers',
     r'convert-test': 'needs the official MPI-INF-3DHP test set; tests/test_mpi_inf_3dhp_loaders.py converts the '
                      'real TS5/TS6',
-    r'mediapipe': 'the optional MediaPipe detector is not installed here',
+    r'^venv-detector/': "the optional MediaPipe detector's own environment (numpy < 2) is not set up here; "
+                        'tests/test_pose_detector.py runs in it',
 }
 TINY_DATA = dict(seed=3, frames=40, takes=1)
 ANNOTATIONS = 'path/to/mpi_inf_3dhp_test_set'      # the README's placeholder, made real in the checkout
@@ -79,7 +84,7 @@ def readme_items(readmes=READMES) -> list:
         block, start = [], 0
         for number, line in enumerate(lines + [''], start=1):
             match = CODE_LINE.match(line)
-            if match and match.group(2).split()[0] in PROGRAMS:
+            if match and Path(match.group(2).split()[0]).name in PROGRAMS:       # venv/bin/python too
                 items.append(ReadmeItem(f'{name}:{number}', match.group(2), True))
             elif match:
                 block, start = block + [line], start or number
@@ -173,7 +178,8 @@ def test_readme_parser_finds_commands_and_snippets(tmp_path):
 
 def _write_fixtures(root: Path):
     """What a newcomer brings besides the synthetic set: the official checkpoints the README
-    evaluates (tiny, in the reference's layout) and a custom keypoint file."""
+    evaluates (tiny, in the reference's layout), a video with its detector's keypoints, and the
+    official MPI-INF-3DHP test annotations (of the synthetic test sequences)."""
     from common.clip_text import TEXT_TOWERS
     from common.model import ModelConfig, build_model
     from common.official_checkpoint import LAYOUT_SKELETONS, official_state_dict
@@ -185,11 +191,12 @@ def _write_fixtures(root: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({'epoch': 20, 'model_pos': official_state_dict(build_model(config, mirror, mirror))}, path)
     with np.load(root / 'data' / 'data_2d_h36m_gt.npz', allow_pickle=True) as f:
-        keypoints = f['positions_2d'].item()['S9']['Walking'][0]
-        metadata = f['metadata'].item()
-    np.savez_compressed(root / 'data' / 'data_2d_custom_myvideos.npz',
-                        positions_2d={'dance.mp4': {'custom': [keypoints]}},
-                        metadata={**metadata, 'video_metadata': {'dance.mp4': {'w': 1000, 'h': 1002}}})
+        walk = f['positions_2d'].item()['S9']['Walking'][0]             # pixels of a 1000 x 1002 camera
+    coco = _in_format(walk.astype(np.float64), COCO_NAMES)
+    (root / 'results.json').write_text(json.dumps(_results(coco, range(len(coco)))))
+    with Mp4Writer(root / 'dance.mp4', fps=50) as video:
+        for _ in range(len(walk)):
+            video.write(np.zeros((1002, 1000, 3), np.uint8))
     write_official_annotations(root / 'data' / 'data_test_3dhp_ori.npz', root / ANNOTATIONS)
 
 
@@ -235,5 +242,5 @@ def test_every_readme_command_runs_literally_shrunk(checkout):
     assert not failures, '\n'.join(failures)
     assert len(ran) >= 7, ran
     # Bare output names land in the -c folder, not in the working folder.
-    assert (checkout / 'checkpoint' / 'model_h36m' / 'dance.gif').is_file()
-    assert not list(checkout.glob('*.gif'))
+    assert (checkout / 'checkpoint' / 'model_h36m' / 's9_walking.gif').is_file()
+    assert not list(checkout.glob('*.gif')) and not list(checkout.glob('*.npy'))

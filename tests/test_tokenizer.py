@@ -1,10 +1,28 @@
-"""CLIP tokenizer: OpenAI's ids."""
+"""CLIP tokenizer: OpenAI's ids, framed as ``clip.tokenize(texts, truncate=True)`` frames them."""
 import pytest
 import torch
 
-from clip_reference import load_clip_module
 from common.errors import UserError
+from common.openai_clip import clip_source_module
 from common.tokenizer import CONTEXT_LENGTH, get_tokenizer
+
+PROMPTS = ['A person walking', '', 'Ünïcödé café, naïve déjà vu', 'WALKING THE DOG', 'SittingDown',
+           "don't stop!!  &amp; 12 people, 3.5 m/s", ' '.join(f'word{i % 7}' for i in range(100))]
+
+
+def _clip_tokenize(texts):
+    """clip-anytorch's ``clip.tokenize(texts, truncate=True)``: start + ids + end in a zeroed 77-wide
+    row; a longer sequence is cut to 77 and its last entry replaced by the end token."""
+    bpe = clip_source_module('simple_tokenizer').SimpleTokenizer()
+    sot, eot = bpe.encoder['<|startoftext|>'], bpe.encoder['<|endoftext|>']
+    rows = torch.zeros(len(texts), CONTEXT_LENGTH, dtype=torch.long)
+    for i, text in enumerate(texts):
+        ids = [sot] + bpe.encode(text) + [eot]
+        if len(ids) > CONTEXT_LENGTH:
+            ids = ids[:CONTEXT_LENGTH]
+            ids[-1] = eot
+        rows[i, :len(ids)] = torch.tensor(ids)
+    return rows
 
 
 def test_known_ids():
@@ -15,23 +33,18 @@ def test_known_ids():
     assert get_tokenizer().vocab_size == 49408
 
 
-def test_empty_text_is_start_and_end_only():
-    tokens = get_tokenizer().tokenize([''])[0]
-    assert tokens[:2].tolist() == [49406, 49407] and tokens[2:].eq(0).all()
-
-
-def test_matches_openai_simple_tokenizer():
-    openai = load_clip_module('simple_tokenizer').SimpleTokenizer()
-    ours = get_tokenizer()
-    texts = ['Walking', 'WalkDog', 'SittingDown', 'A person', 'speed', 'head', 'body', 'arm', 'leg',
-             'TakingPhoto', "don't stop!!", 'Ünïcödé  &amp; spaces', '12 people, 3.5 m/s', 'Purchases']
-    for text in texts:
-        assert ours.encode(text) == openai.encode(text), text
+def test_equals_clip_anytorch_ids():
+    ours = get_tokenizer().tokenize(PROMPTS)
+    torch.testing.assert_close(ours, _clip_tokenize(PROMPTS), rtol=0, atol=0)
+    assert ours[1, :2].tolist() == [49406, 49407] and ours[1, 2:].eq(0).all()    # '' is start + end
+    assert ours[3].tolist() == get_tokenizer().tokenize(['walking the dog'])[0].tolist()   # lower-cased
+    assert len(get_tokenizer().encode(PROMPTS[-1])) > CONTEXT_LENGTH               # the long one is cut
 
 
 def test_truncation():
-    long_text = ' '.join(['walking'] * 100)
+    long_text = PROMPTS[-1]
     tokens = get_tokenizer().tokenize([long_text])[0]
     assert tokens[-1].item() == 49407 and tokens.ne(0).all()
+    assert tokens[1:-1].tolist() == get_tokenizer().encode(long_text)[:CONTEXT_LENGTH - 2]
     with pytest.raises(UserError, match='longer than the 77-token'):
         get_tokenizer().tokenize([long_text], truncate=False)

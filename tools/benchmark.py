@@ -1,4 +1,4 @@
-"""Speed and memory of FinePOSE training steps and sampling, next to the reference code's figures.
+"""Speed and memory of FinePOSE training steps and sampling, next to the original code's figures.
 
     python tools/benchmark.py                          # every row, CPU, 2 threads, 3 timed runs each
     python tools/benchmark.py --device cuda --rows train-243-b4,sample-27-h20k10 --json bench.json
@@ -19,13 +19,10 @@ floating-point work of one run is counted with ``torch.utils.flop_counter.FlopCo
 (matrix products and attention; forward + backward for training) during the warm-up run, and
 divided by the median time.
 
-Two reference columns: the issue's measurements of the original code (2-core CPU, torch 2.13,
-2 threads; only comparable on that machine), and, with ``--measure-reference``, the reference
-algorithm timed here in the same way: ``tests/reference_finepose.py`` (the transcription our
-parity tests use: materialised attention, CLIP's text transformer re-run in every denoiser
-call, test-time flip as a second call, per-tensor AdamW). Its memory lacks the 88M-parameter
-CLIP vision tower the original also builds (~0.35 GB). The speed-up is taken against the
-re-measured reference when there is one, else against the issue's figure (CPU only).
+The "original" columns are the original FinePOSE code's time and peak memory for four rows,
+measured side by side with ours in one run (2-core AMD EPYC Zen 3, AVX2, torch 2.13 CPU, 2
+threads, float32, random weights, the original patched only to run on a CPU); the speed-up
+and peak ratio are taken against them on CPU runs only (comparable on such a machine).
 """
 import argparse
 import json
@@ -50,7 +47,6 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 
 from common.clip_text import TEXT_TOWERS  # noqa: E402
 from common.devices import Runtime  # noqa: E402
-from common.diffusion import schedule_terms  # noqa: E402
 from common.model import ExecutionOptions, ModelConfig, apply_execution_options, build_model  # noqa: E402
 from common.skeleton import H36M_17  # noqa: E402
 from common.tokenizer import get_tokenizer  # noqa: E402
@@ -64,7 +60,6 @@ H36M_ACTIONS = ('Directions', 'Discussion', 'Eating', 'Greeting', 'Phoning', 'Ph
                 'Sitting', 'SittingDown', 'Smoking', 'Waiting', 'WalkDog', 'Walking', 'WalkTogether')
 KEYPOINT_SPREAD = 0.3      # random 2D keypoints ~ N(0, 0.3^2), normalised image units
 POSE_SPREAD = 0.2          # random 3D poses ~ N(0, 0.2^2) metres
-REFERENCE_FIXED_WORDS = ['A person', 'speed', 'head', 'body', 'arm', 'leg']
 GB = 1e9
 GFLOP = 1e9
 # The ceiling the rows run against: one (M x 512) @ (512 x 1024) product, the denoiser's MLP
@@ -78,7 +73,8 @@ PEAK_MIN_SECONDS = 2.0
 @dataclass(frozen=True)
 class Row:
     """One measurement. kind: 'train' (batch clips per step) or 'sample' (1 clip, H hypotheses,
-    K steps, flip). reference_s / reference_peak_gb: the original code's figures (None: not measured)."""
+    K steps, flip). reference_s / reference_peak_gb: the original code's figures on the 2-core
+    EPYC of the module docstring (None: not measured)."""
     name: str
     kind: str
     frames: int
@@ -100,13 +96,13 @@ class Row:
 
 
 ROWS = (
-    Row('train-243-b1', 'train', 243, 8, batch=1, reference_s=4.64, reference_peak_gb=4.9),
-    Row('train-243-b4', 'train', 243, 8, batch=4, reference_s=37.4, reference_peak_gb=10.0),
-    Row('sample-243-h1k1', 'sample', 243, 8, hypotheses=1, steps=1, reference_s=3.12),
-    Row('sample-243-h5k2', 'sample', 243, 8, hypotheses=5, steps=2, reference_s=39.5),
-    Row('sample-243-h20k1', 'sample', 243, 8, hypotheses=20, steps=1, reference_s=75.9, reference_peak_gb=3.5),
-    Row('train-27-b4', 'train', 27, 4, batch=4, reference_s=1.18, reference_peak_gb=2.1),
-    Row('sample-27-h20k10', 'sample', 27, 4, hypotheses=20, steps=10, reference_s=30.8, reference_peak_gb=1.63),
+    Row('train-243-b1', 'train', 243, 8, batch=1, reference_s=7.24, reference_peak_gb=5.00),
+    Row('train-243-b4', 'train', 243, 8, batch=4, reference_s=57.93, reference_peak_gb=10.50),
+    Row('sample-243-h1k1', 'sample', 243, 8, hypotheses=1, steps=1),
+    Row('sample-243-h5k2', 'sample', 243, 8, hypotheses=5, steps=2, reference_s=65.15, reference_peak_gb=1.85),
+    Row('sample-243-h20k1', 'sample', 243, 8, hypotheses=20, steps=1),
+    Row('train-27-b4', 'train', 27, 4, batch=4),
+    Row('sample-27-h20k10', 'sample', 27, 4, hypotheses=20, steps=10, reference_s=52.20, reference_peak_gb=1.57),
 )
 ROWS_BY_NAME = {r.name: r for r in ROWS}
 OVERRIDABLE = ('frames', 'depth', 'width', 'heads', 'batch', 'hypotheses', 'steps', 'text_tower')
@@ -177,47 +173,6 @@ def _sample_runner(model, row: Row, device):
     return run
 
 
-def _reference_runner(row: Row, device):
-    """The reference algorithm (see the module docstring) for ``row``, as a callable."""
-    sys.path.insert(0, str(REPO_ROOT / 'tests'))
-    from reference_finepose import REFERENCE_CLAMP, REFERENCE_TIMESTEPS, RefMixSTE2, reference_ddim_sample
-    tower = TEXT_TOWERS[row.text_tower]
-    train = row.kind == 'train'
-    net = RefMixSTE2(row.frames, row.width, row.depth, text_width=tower.width, text_layers=tower.layers,
-                     text_heads=tower.heads, vocab=tower.vocab_size, heads=row.heads, is_train=train).to(device)
-    keypoints, poses, tokens = _inputs(row, device)
-    fixed_words = get_tokenizer().tokenize(REFERENCE_FIXED_WORDS)[None].expand(row.batch, -1, -1).to(device)
-    g = torch.Generator().manual_seed(INPUT_SEED)
-
-    if train:
-        net.train()
-        optimizer = torch.optim.AdamW(net.parameters(), lr=TrainSettings.learning_rate, weight_decay=TrainSettings.weight_decay)
-        terms = {k: v.float().to(device) for k, v in schedule_terms(REFERENCE_TIMESTEPS).items()}
-
-        def run():
-            t = torch.randint(0, REFERENCE_TIMESTEPS, (row.batch,), generator=g).to(device)
-            noise = torch.randn(poses.shape, generator=g).to(device)
-            x_t = (terms['sqrt_alphas_cumprod'][t].view(-1, 1, 1, 1) * poses
-                   + terms['sqrt_one_minus_alphas_cumprod'][t].view(-1, 1, 1, 1) * noise).clamp(-REFERENCE_CLAMP, REFERENCE_CLAMP)
-            loss = torch.linalg.vector_norm(net(keypoints, x_t, t, tokens, fixed_words) - poses, dim=-1).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            return loss.detach()
-        return run
-
-    net.eval()
-    perm = H36M_17.mirror_permutation()
-
-    def denoise(keypoints_2d, x_t, time: int):
-        return net(keypoints_2d, x_t, torch.full((row.batch,), time, device=device), tokens, fixed_words)
-
-    @torch.no_grad()
-    def run():
-        return reference_ddim_sample(denoise, keypoints, perm, perm, row.hypotheses, row.steps, g)
-    return run
-
-
 def _bf16_change_mm(model, row: Row, device) -> float:
     """With bf16 on: the same seeded computation in bfloat16 and in float32. Sampling: mean
     distance between the two runs' poses over every hypothesis and step (it bounds the change of
@@ -240,18 +195,13 @@ def _bf16_change_mm(model, row: Row, device) -> float:
     return torch.linalg.vector_norm(bf16 - fp32, dim=-1).mean().item() * MM_PER_M
 
 
-def run_row(row: Row, device_name: str, threads: int, repeats: int, options: ExecutionOptions,
-            reference: bool = False) -> dict:
-    """Build, warm up (counting FLOPs), time ``repeats`` runs; returns the measurements.
-    reference: time the reference algorithm instead of ours (``options`` do not apply)."""
+def run_row(row: Row, device_name: str, threads: int, repeats: int, options: ExecutionOptions) -> dict:
+    """Build, warm up (counting FLOPs), time ``repeats`` runs; returns the measurements."""
     device = torch.device(device_name)
     torch.set_num_threads(threads)
     torch.manual_seed(INPUT_SEED)
-    if reference:
-        model, options, run = None, ExecutionOptions(), _reference_runner(row, device)
-    else:
-        model = _build(row, device, options)
-        run = (_train_step_runner if row.kind == 'train' else _sample_runner)(model, row, device)
+    model = _build(row, device, options)
+    run = (_train_step_runner if row.kind == 'train' else _sample_runner)(model, row, device)
     counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS)
     if options.compile:
         run()                                         # compiles; then count on the same model, run eagerly
@@ -270,7 +220,7 @@ def run_row(row: Row, device_name: str, threads: int, repeats: int, options: Exe
     result = dict(
         seconds=seconds, median_s=statistics.median(seconds), flops=counter.get_total_flops(),
         peak_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GB,   # Linux: KiB
-        text_tower='random (reference)' if reference else model.prompt_encoder.text_tower.source)
+        text_tower=model.prompt_encoder.text_tower.source)
     if device.type == 'cuda':
         result['cuda_peak_gb'] = torch.cuda.max_memory_allocated(device) / GB
     if options.bf16:
@@ -280,8 +230,7 @@ def run_row(row: Row, device_name: str, threads: int, repeats: int, options: Exe
 
 def worker_main(spec: dict):
     row = Row(**spec['row'])
-    result = run_row(row, spec['device'], spec['threads'], spec['repeats'], ExecutionOptions(**spec['options']),
-                     spec['reference'])
+    result = run_row(row, spec['device'], spec['threads'], spec['repeats'], ExecutionOptions(**spec['options']))
     print(json.dumps(result))
 
 
@@ -324,10 +273,8 @@ def machine_description(device_name: str) -> dict:
     return info
 
 
-def measure_in_subprocess(row: Row, device_name: str, threads: int, repeats: int, options: ExecutionOptions,
-                          reference: bool = False) -> dict:
-    spec = dict(row=asdict(row), device=device_name, threads=threads, repeats=repeats, options=asdict(options),
-                reference=reference)
+def measure_in_subprocess(row: Row, device_name: str, threads: int, repeats: int, options: ExecutionOptions) -> dict:
+    spec = dict(row=asdict(row), device=device_name, threads=threads, repeats=repeats, options=asdict(options))
     done = subprocess.run([sys.executable, str(Path(__file__).resolve()), '--worker', json.dumps(spec)],
                           stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
     if done.returncode != 0:
@@ -336,7 +283,7 @@ def measure_in_subprocess(row: Row, device_name: str, threads: int, repeats: int
 
 
 def apply_overrides(rows, overrides: dict):
-    """Rows with some fields replaced (e.g. a tiny model for tests); their reference figures no longer apply."""
+    """Rows with some fields replaced (e.g. a tiny model for tests); the figures of the original no longer apply."""
     unknown = sorted(set(overrides) - set(OVERRIDABLE))
     if unknown:
         raise SystemExit(f'--override: unknown field(s) {", ".join(unknown)}; allowed: {", ".join(OVERRIDABLE)}')
@@ -349,42 +296,34 @@ def _fmt(value, spec: str, missing: str = '-') -> str:
     return missing if value is None else format(value, spec)
 
 
-def _comparison(row: dict, ours: dict, reference: dict, on_cpu: bool):
-    """(speed-up, peak ratio, against): against the reference measured here when there is one,
-    else the issue's figures (comparable on CPU only); None where there is nothing to compare."""
-    peak = ours.get('cuda_peak_gb', ours['peak_rss_gb'])
-    if reference is not None:
-        ref_peak = reference.get('cuda_peak_gb', reference['peak_rss_gb'])
-        return reference['median_s'] / ours['median_s'], peak / ref_peak, 'measured'
+def _comparison(row: dict, ours: dict, on_cpu: bool):
+    """(speed-up, peak ratio) against the original's figures (comparable on CPU only); None where
+    there is nothing to compare."""
     if not on_cpu:
-        return None, None, None
+        return None, None
     speedup = row['reference_s'] / ours['median_s'] if row['reference_s'] else None
-    ratio = peak / row['reference_peak_gb'] if row['reference_peak_gb'] else None
-    return speedup, ratio, 'issue'
+    ratio = ours['peak_rss_gb'] / row['reference_peak_gb'] if row['reference_peak_gb'] else None
+    return speedup, ratio
 
 
 def format_table(results: list, machine: dict, device_name: str, options: ExecutionOptions, threads: int) -> str:
     on_cpu = device_name == 'cpu'
     precision = 'bfloat16' if options.bf16 else 'float32'
     ceiling = machine['matmul_gflops'][precision]
-    head = ['row', 'reference s (issue)', 'reference s (here)', 'ours s', 'speed-up', 'reference peak GB (issue)',
-            'reference peak GB (here)', 'ours peak GB', 'peak ratio', 'GFLOP', 'GFLOP/s', 'of matmul peak']
+    head = ['row', 'original s', 'ours s', 'speed-up', 'original peak GB', 'ours peak GB', 'peak ratio',
+            'GFLOP', 'GFLOP/s', 'of matmul peak']
     lines = [' | '.join(head), ' | '.join('---' for _ in head)]
-    against = set()
     for r in results:
-        row, ours, ref = r['row'], r['measured'], r.get('reference_measured')
-        speedup, ratio, basis = _comparison(row, ours, ref, on_cpu)
-        against.add(basis)
+        row, ours = r['row'], r['measured']
+        speedup, ratio = _comparison(row, ours, on_cpu)
         lines.append(' | '.join([
-            row['name'], _fmt(row['reference_s'], '.2f'), _fmt(ref and ref['median_s'], '.2f'), f"{ours['median_s']:.2f}",
+            row['name'], _fmt(row['reference_s'], '.2f'), f"{ours['median_s']:.2f}",
             _fmt(speedup, '.2f') + ('x' if speedup else ''), _fmt(row['reference_peak_gb'], '.2f'),
-            _fmt(ref and ref.get('cuda_peak_gb', ref['peak_rss_gb']), '.2f'),
             f"{ours.get('cuda_peak_gb', ours['peak_rss_gb']):.2f}", _fmt(ratio, '.2f'),
             f"{ours['flops'] / GFLOP:,.0f}", f"{ours['flops'] / GFLOP / ours['median_s']:.0f}",
             f"{ours['flops'] / GFLOP / ours['median_s'] / ceiling:.0%}"]))
     peak_kind = 'torch.cuda.max_memory_allocated' if not on_cpu else 'peak RSS of the row\'s process'
     runs = len(results[0]['measured']['seconds']) if results else 0
-    basis = {'measured': 'the reference measured here', 'issue': 'the issue\'s figures'}
     notes = [f"Machine: {machine['cpu']} ({machine['cpu_count']} CPUs, {machine['cpu_capability']})"
              + (f", GPU {machine['gpu']}" if 'gpu' in machine else '') + f", torch {machine['torch']}, "
              + (f'{threads} threads' if on_cpu else device_name),
@@ -395,9 +334,9 @@ def format_table(results: list, machine: dict, device_name: str, options: Execut
                  f'{name} {value:.0f} GFLOP/s ({"x".join(map(str, PEAK_SHAPE[getattr(torch, name)]))} product, M x K x N)'
                  for name, value in machine['matmul_gflops'].items())
              + f'; "of matmul peak" compares GFLOP/s with the {precision} one.',
-             'Reference (issue): the original code on a 2-core CPU, torch 2.13, 2 threads; reference (here): '
-             'tests/reference_finepose.py timed like ours (--measure-reference).',
-             'Speed-up and peak ratio against ' + ' / '.join(basis[b] for b in sorted(a for a in against if a)) + '.']
+             'Original: the original FinePOSE code measured side by side with ours on a 2-core AMD EPYC (Zen 3, AVX2), '
+             'torch 2.13 CPU, 2 threads, float32, patched only to run on a CPU; speed-up and peak ratio (CPU runs '
+             'only) against it.']
     for r in results:
         if 'bf16_change_mm' in r['measured']:
             notes.append(f"{r['row']['name']}: bf16 vs float32 on the same seed: {r['measured']['bf16_change_mm']:.3f} mm")
@@ -412,17 +351,15 @@ def parse_args(argv=None):
     parser.add_argument('--repeats', type=int, default=DEFAULT_REPEATS, metavar='N',
                         help=f'timed runs per row after one warm-up run; the median is reported (default: {DEFAULT_REPEATS})')
     parser.add_argument('--threads', type=int, default=CPU_THREADS, metavar='N',
-                        help=f'torch CPU threads (default: {CPU_THREADS}, as for the reference figures)')
+                        help=f'torch CPU threads (default: {CPU_THREADS}, as for the figures of the original)')
     parser.add_argument('--json', default=None, metavar='OUT', help='also write the results to this JSON file')
     parser.add_argument('--bf16', action='store_true', help='bfloat16 autocast in the denoiser (changes results)')
     parser.add_argument('--compile', action='store_true', help='torch.compile the denoiser (compiled before timing)')
     parser.add_argument('--activation-checkpointing', action='store_true',
                         help='recompute the denoiser blocks in the backward pass (training memory)')
-    parser.add_argument('--measure-reference', action='store_true',
-                        help='also time the reference algorithm (tests/reference_finepose.py) on each row, here')
     parser.add_argument('--override', default='{}', metavar='JSON',
                         help='replace row fields for every selected row, e.g. \'{"frames": 9, "width": 32, '
-                             '"text_tower": "tiny"}\' (no reference comparison then); fields: ' + ', '.join(OVERRIDABLE))
+                             '"text_tower": "tiny"}\' (no comparison with the original then); fields: ' + ', '.join(OVERRIDABLE))
     parser.add_argument('--worker', default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -451,11 +388,9 @@ def main(argv=None):
     for row in rows:
         print(f'{row.name}: {row.describe()} ...', file=sys.stderr, flush=True)
         result = dict(row=asdict(row), description=row.describe())
-        runs = [('reference_measured', True)] if args.measure_reference else []
-        for key, reference in runs + [('measured', False)]:
-            result[key] = measure_in_subprocess(row, args.device, args.threads, args.repeats, options, reference)
-            print(f'{row.name}{" (reference)" if reference else ""}: median {result[key]["median_s"]:.2f} s, '
-                  f'peak {result[key]["peak_rss_gb"]:.2f} GB', file=sys.stderr, flush=True)
+        result['measured'] = measure_in_subprocess(row, args.device, args.threads, args.repeats, options)
+        print(f'{row.name}: median {result["measured"]["median_s"]:.2f} s, '
+              f'peak {result["measured"]["peak_rss_gb"]:.2f} GB', file=sys.stderr, flush=True)
         results.append(result)
     print(format_table(results, machine, args.device, options, args.threads))
     if args.json:

@@ -1,0 +1,351 @@
+"""Detector keypoint files -> the custom npz: every format back to the same 17 joints, people, gaps, bad files.
+
+Known Human3.6M-order keypoints come from the synthetic generator; each test writes them in a
+format's own layout, spelled here with the format's own joint names (independently of the
+module's tables), converts with ``python -m common.keypoints convert`` and compares.
+"""
+import json
+import re
+
+import numpy as np
+import pytest
+
+from common import keypoints as cli
+from common import synthetic
+from common.custom_data import load_custom_keypoints
+from common.synthetic_body import random_body
+from common.video_io import Mp4Writer
+
+FRAMES = 12
+SIZE = (1000, 1002)               # the synthetic Human3.6M cameras' images
+H36M = {'pelvis': 0, 'right_hip': 1, 'right_knee': 2, 'right_ankle': 3, 'left_hip': 4, 'left_knee': 5,
+        'left_ankle': 6, 'spine': 7, 'thorax': 8, 'nose': 9, 'head_top': 10, 'left_shoulder': 11, 'left_elbow': 12,
+        'left_wrist': 13, 'right_shoulder': 14, 'right_elbow': 15, 'right_wrist': 16}
+# Each format's order in its own documentation's names -> our names (None: a joint Human3.6M has not).
+COCO_NAMES = ['nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder', 'right_shoulder',
+              'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip', 'right_hip', 'left_knee',
+              'right_knee', 'left_ankle', 'right_ankle']
+HALPE_NAMES = COCO_NAMES + ['head_top', 'thorax', 'pelvis', 'LBigToe', 'RBigToe', 'LSmallToe', 'RSmallToe',
+                            'LHeel', 'RHeel']           # Halpe's Head, Neck, Hip
+BODY_25_NAMES = ['Nose', 'Neck', 'RShoulder', 'RElbow', 'RWrist', 'LShoulder', 'LElbow', 'LWrist', 'MidHip', 'RHip',
+                 'RKnee', 'RAnkle', 'LHip', 'LKnee', 'LAnkle', 'REye', 'LEye', 'REar', 'LEar', 'LBigToe',
+                 'LSmallToe', 'LHeel', 'RBigToe', 'RSmallToe', 'RHeel']
+OPENPOSE_TO_OURS = {'Nose': 'nose', 'Neck': 'thorax', 'MidHip': 'pelvis', 'RShoulder': 'right_shoulder',
+                    'RElbow': 'right_elbow', 'RWrist': 'right_wrist', 'LShoulder': 'left_shoulder',
+                    'LElbow': 'left_elbow', 'LWrist': 'left_wrist', 'RHip': 'right_hip', 'RKnee': 'right_knee',
+                    'RAnkle': 'right_ankle', 'LHip': 'left_hip', 'LKnee': 'left_knee', 'LAnkle': 'left_ankle'}
+BLAZEPOSE_NAMES = ['nose', 'left_eye_inner', 'left_eye', 'left_eye_outer', 'right_eye_inner', 'right_eye',
+                   'right_eye_outer', 'left_ear', 'right_ear', 'mouth_left', 'mouth_right', 'left_shoulder',
+                   'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_pinky',
+                   'right_pinky', 'left_index', 'right_index', 'left_thumb', 'right_thumb', 'left_hip', 'right_hip',
+                   'left_knee', 'right_knee', 'left_ankle', 'right_ankle', 'left_heel', 'right_heel',
+                   'left_foot_index', 'right_foot_index']
+
+
+@pytest.fixture(scope='module')
+def truth():
+    """(FRAMES, 17, 2) float64 pixels, Human3.6M order: a synthetic walk seen by camera 0."""
+    body = random_body(np.random.default_rng(3))
+    take = synthetic.build_h36m_take(3, 'S9', body, 'Walking', 0, synthetic.SIZES['demo'], frames=FRAMES)
+    assert take.views[0].camera.resolution == SIZE
+    return take.views[0].keypoints_px.astype(np.float64)
+
+
+def _in_format(truth, names, rename=None, confidence=0.9):
+    """(N, K, 3) x, y, confidence in a format's order; joints Human3.6M lacks get made-up positions."""
+    rng = np.random.default_rng(len(names))
+    out = np.empty((truth.shape[0], len(names), 3))
+    for k, name in enumerate(names):
+        ours = (rename or {}).get(name, name)
+        out[:, k, :2] = truth[:, H36M[ours]] if ours in H36M else truth[:, H36M['nose']] + rng.uniform(-30, 30, 2)
+    out[..., 2] = confidence
+    return out
+
+
+def _expected(truth, exact):
+    """The conversion's result: ``exact`` joints as given, the others by the module docstring's rules."""
+    expected = truth.copy()
+    mid = lambda a, b: (truth[:, H36M[a]] + truth[:, H36M[b]]) / 2  # noqa: E731
+    if 'pelvis' not in exact:
+        expected[:, 0] = mid('left_hip', 'right_hip')
+    if 'thorax' not in exact:
+        expected[:, 8] = mid('left_shoulder', 'right_shoulder')
+    expected[:, 7] = (expected[:, 0] + expected[:, 8]) / 2
+    if 'head_top' not in exact:
+        expected[:, 10] = 2 * truth[:, 9] - expected[:, 8]
+    return expected
+
+
+def _convert(tmp_path, capsys, file_format, source, *flags, name='t'):
+    out = tmp_path / f'data_2d_custom_{name}.npz'
+    cli.main(['convert', '--from', file_format, str(source), '--out', str(out), '--video-size', *map(str, SIZE),
+              *map(str, flags)])
+    with np.load(out, allow_pickle=True) as saved:
+        positions = saved['positions_2d'].item()
+    (video, views), = positions.items()
+    return views['custom'][0].astype(np.float64), capsys.readouterr().out
+
+
+def _write_json(path, content):
+    path.write_text(json.dumps(content))
+    return path
+
+
+def _results(keypoints, image_ids, score=0.9, idx=None):
+    return [{'image_id': i, 'category_id': 1, 'keypoints': k.ravel().tolist(), 'score': score,
+             **({} if idx is None else {'idx': idx})} for i, k in zip(image_ids, keypoints)]
+
+
+def _openpose_folder(folder, frames_of_people):
+    folder.mkdir()
+    for frame, people in enumerate(frames_of_people):
+        _write_json(folder / f'clip_{frame:012d}_keypoints.json', {'version': 1.3, 'people': [
+            {'person_id': [-1], 'pose_keypoints_2d': p.ravel().tolist()} for p in people]})
+    return folder
+
+
+def _rule_check(truth, converted, exact):
+    """Converted == exact joints to float32 precision, built joints == their rule."""
+    np.testing.assert_allclose(converted, _expected(truth, exact), atol=1e-3)
+    for joint in exact:
+        np.testing.assert_allclose(converted[:, H36M[joint]], truth[:, H36M[joint]], atol=1e-3)
+
+
+def test_coco_json_with_file_name_ids_in_any_order(truth, tmp_path, capsys):
+    ids = [f'frame_{i}.jpg' for i in range(FRAMES)]          # frame_10 after frame_9, not after frame_1
+    order = np.random.default_rng(0).permutation(FRAMES)
+    coco = _in_format(truth, COCO_NAMES)
+    path = _write_json(tmp_path / 'results.json', _results(coco[order], [ids[i] for i in order]))
+    converted, out = _convert(tmp_path, capsys, 'coco', path)
+    _rule_check(truth, converted, exact=[n for n in COCO_NAMES if n in H36M])
+    assert f'{FRAMES} frames of COCO-17 keypoints; 0 frames with 0 people, 0 with several' in out
+    assert 'Wrote' in out and '-k t ' in out
+
+
+def test_coco_npy_and_h36m_npy(truth, tmp_path, capsys):
+    np.save(tmp_path / 'coco.npy', _in_format(truth, COCO_NAMES)[..., :2])
+    converted, _ = _convert(tmp_path, capsys, 'coco', tmp_path / 'coco.npy')
+    _rule_check(truth, converted, exact=[n for n in COCO_NAMES if n in H36M])
+    np.save(tmp_path / 'h36m.npy', np.concatenate([truth, np.ones((FRAMES, 17, 1))], axis=-1))
+    converted, _ = _convert(tmp_path, capsys, 'h36m', tmp_path / 'h36m.npy')
+    np.testing.assert_allclose(converted, truth, atol=1e-3)
+
+
+def test_halpe_26_follows_the_tracker_id(truth, tmp_path, capsys):
+    halpe = _in_format(truth, HALPE_NAMES)
+    other = halpe.copy()
+    other[..., :2] += 7.0                                    # a second person, more confident
+    results = _results(halpe, [f'{i}.jpg' for i in range(FRAMES)], score=0.5, idx=[2]) + _results(
+        other, [f'{i}.jpg' for i in range(FRAMES)], score=2.5, idx=1)
+    path = _write_json(tmp_path / 'alphapose-results.json', results)
+    converted, out = _convert(tmp_path, capsys, 'halpe', path, '--person', 2)
+    _rule_check(truth, converted, exact=[n for n in HALPE_NAMES if n in H36M])
+    assert '0 frames with 0 people, 12 with several; following tracker id 2' in out
+    converted, _ = _convert(tmp_path, capsys, 'halpe', path, '--person', 'auto')
+    np.testing.assert_allclose(converted, _expected(truth, HALPE_NAMES) + 7.0, atol=1e-3)
+    halpe_136 = np.concatenate([halpe, np.full((FRAMES, 110, 3), 5.0)], axis=1)      # + face and hands
+    path = _write_json(tmp_path / 'fullbody.json', _results(halpe_136, list(range(FRAMES))))
+    converted, _ = _convert(tmp_path, capsys, 'halpe', path)
+    _rule_check(truth, converted, exact=[n for n in HALPE_NAMES if n in H36M])
+
+
+def test_sparse_image_ids_are_only_ordered(truth, tmp_path, capsys):
+    ids = [139 + 1000 * i * i for i in range(FRAMES)]         # COCO-like ids, not frame numbers
+    path = _write_json(tmp_path / 'val.json', _results(_in_format(truth, COCO_NAMES)[::-1], ids[::-1]))
+    converted, out = _convert(tmp_path, capsys, 'coco', path)
+    assert f'{FRAMES} frames of COCO-17 keypoints; 0 frames with 0 people' in out
+    np.testing.assert_allclose(converted, _expected(truth, COCO_NAMES), atol=1e-3)
+
+
+def test_openpose_body_25_folder(truth, tmp_path, capsys):
+    body_25 = _in_format(truth, BODY_25_NAMES, rename={**OPENPOSE_TO_OURS})
+    folder = _openpose_folder(tmp_path / 'json', [[frame] for frame in body_25])
+    converted, out = _convert(tmp_path, capsys, 'openpose', folder)
+    _rule_check(truth, converted, exact=[OPENPOSE_TO_OURS[n] for n in BODY_25_NAMES if n in OPENPOSE_TO_OURS])
+    assert 'OpenPose BODY_25' in out
+
+
+@pytest.mark.parametrize('coordinates', ['normalised', 'pixels'])
+def test_mediapipe_landmarks(truth, tmp_path, capsys, coordinates):
+    landmarks = _in_format(truth, BLAZEPOSE_NAMES)
+    if coordinates == 'normalised':
+        landmarks[..., :2] /= SIZE
+    array = np.concatenate([landmarks[..., :2], np.full(landmarks.shape[:2] + (1,), -0.1), landmarks[..., 2:]], -1)
+    np.save(tmp_path / 'landmarks.npy', array)                        # x, y, z, visibility
+    converted, _ = _convert(tmp_path, capsys, 'mediapipe', tmp_path / 'landmarks.npy',
+                            '--mediapipe-coordinates', coordinates)
+    _rule_check(truth, converted, exact=[n for n in BLAZEPOSE_NAMES if n in H36M])
+
+
+def test_built_joints_lie_near_the_real_ones(truth):
+    """How far the rules put the built joints from the synthetic body's own joints (pixels, person ~400 px tall)."""
+    built = _expected(truth, exact=[])
+    distance = np.linalg.norm(built - truth, axis=-1).max(axis=0)
+    height = np.ptp(truth[..., 1], axis=1).mean()
+    assert distance[0] < 0.02 * height            # pelvis: mid-hips
+    assert distance[7] < 0.03 * height            # spine: midway between pelvis and thorax
+    assert distance[8] < 0.05 * height            # thorax: mid-shoulders
+    assert distance[10] < 0.08 * height           # head top: the nose reflected about itself
+
+
+def test_auto_follows_the_nearest_box_and_counts_people(truth, tmp_path, capsys):
+    coco = _in_format(truth, COCO_NAMES)
+    far = coco.copy()
+    far[..., 0] += 300.0                                # another person 300 px to the right
+    results = _results(coco[:1], [0], score=0.9) + _results(far[:1], [0], score=0.5)
+    for frame in range(1, FRAMES):
+        if frame == 4:
+            continue                                   # nobody detected: no entry for image 4
+        if frame != 7:                                 # image 7: only our person
+            results += _results(far[frame:frame + 1], [frame], score=0.99)    # now more confident, but far
+        results += _results(coco[frame:frame + 1], [frame], score=0.2)
+    path = _write_json(tmp_path / 'two.json', results)
+    converted, out = _convert(tmp_path, capsys, 'coco', path)
+    assert '1 frames with 0 people, 10 with several' in out
+    expected = _expected(truth, COCO_NAMES)
+    expected[4] = (expected[3] + expected[5]) / 2
+    np.testing.assert_allclose(converted, expected, atol=1e-3)
+
+
+def test_low_confidence_joints_and_missing_frames_are_interpolated(truth, tmp_path, capsys):
+    coco = _in_format(truth, COCO_NAMES)
+    left_wrist = COCO_NAMES.index('left_wrist')
+    coco[3:6, left_wrist, 2] = 0.1                      # frames 3, 4, 5: below the default 0.3
+    coco[9, left_wrist, 2] = 0.1
+    frames = [i for i in range(FRAMES) if i not in (0, 7)]      # frame 0 and 7 without a detection
+    path = _write_json(tmp_path / 'gaps.json', _results(coco[frames], [f'{i:04d}.png' for i in frames]))
+    converted, out = _convert(tmp_path, capsys, 'coco', path)
+    # ids 0001..0011: frame 0 of the file is image 1 (the numbers start at the smallest), image 7 is frame 6
+    expected = _expected(truth, COCO_NAMES)[1:]
+    wrist = truth[1:, H36M['left_wrist']]
+    for frame in (2, 3, 4):                             # images 3..5 between images 2 and 6
+        expected[frame, H36M['left_wrist']] = wrist[1] + (wrist[5] - wrist[1]) * (frame - 1) / 4
+    expected[8, H36M['left_wrist']] = (wrist[7] + wrist[9]) / 2          # image 9 between 8 and 10
+    expected[6] = (expected[5] + expected[7]) / 2                        # image 7 missing: all joints
+    expected[6, H36M['left_wrist']] = (expected[5, H36M['left_wrist']] + wrist[7]) / 2
+    np.testing.assert_allclose(converted, expected, atol=1e-3)
+    assert 'Filled by linear interpolation in time (ends held): 1 frames without the person, 4 joint positions' in out
+    converted, out = _convert(tmp_path, capsys, 'coco', path, '--min-confidence', 0.05)
+    assert '0 joint positions' in out
+
+
+def test_missing_first_frames_hold_the_first_detection(truth, tmp_path, capsys):
+    coco = _in_format(truth, COCO_NAMES)
+    people = [[] for _ in range(3)] + [[_coco_to_body_25(frame)] for frame in coco[3:]]
+    converted, out = _convert(tmp_path, capsys, 'openpose', _openpose_folder(tmp_path / 'late', people))
+    assert '3 frames with 0 people' in out and '3 frames without the person' in out
+    np.testing.assert_allclose(converted[:3], np.repeat(converted[3:4], 3, axis=0))
+    np.testing.assert_allclose(converted[3:], _expected(truth, COCO_NAMES)[3:], atol=1e-3)
+
+
+def _coco_to_body_25(coco_frame):
+    """(17, 3) COCO -> (25, 3) BODY_25 with neck = mid-shoulders, mid-hip = mid-hips, feet at the ankles."""
+    by_name = dict(zip(COCO_NAMES, coco_frame))
+    spelled = {'Nose': 'nose', 'REye': 'right_eye', 'LEye': 'left_eye', 'REar': 'right_ear', 'LEar': 'left_ear',
+               **{k: v for k, v in OPENPOSE_TO_OURS.items() if v in by_name}}
+    out = np.zeros((25, 3))
+    for k, name in enumerate(BODY_25_NAMES):
+        if name in spelled:
+            out[k] = by_name[spelled[name]]
+        elif name == 'Neck':
+            out[k] = (by_name['left_shoulder'] + by_name['right_shoulder']) / 2
+        elif name == 'MidHip':
+            out[k] = (by_name['left_hip'] + by_name['right_hip']) / 2
+        else:
+            out[k] = by_name['left_ankle' if name.startswith('L') else 'right_ankle']
+    return out
+
+
+def _one_line_error(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([str(a) for a in argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and err.startswith('error: ') and re.search(message, err), err
+
+
+def _bad_inputs(tmp_path):
+    coco = np.ones((2, 17, 3))
+    eighteen = [{'image_id': 0, 'keypoints': [1.0] * 54, 'score': 1}]
+    (tmp_path / 'empty_op').mkdir()
+    (tmp_path / 'bad_op').mkdir()
+    _write_json(tmp_path / 'bad_op' / 'f_0_keypoints.json', {'people': [{'pose_keypoints_2d': [1.0] * 60}]})
+    (tmp_path / 'nopeople').mkdir()
+    _write_json(tmp_path / 'nopeople' / 'f_0_keypoints.json', {'version': 1.3})
+    np.save(tmp_path / 'coco18.npy', np.ones((4, 18, 3)))
+    np.save(tmp_path / 'empty.npy', np.ones((0, 17, 3)))
+    np.save(tmp_path / 'mp.npy', np.ones((4, 33, 4)))
+    np.save(tmp_path / 'dark.npy', np.concatenate([np.ones((4, 17, 2)), np.zeros((4, 17, 1))], -1))
+    (tmp_path / 'text.json').write_text('{not json')
+    return {
+        'wrong joint count (json)': (['coco', _write_json(tmp_path / 'e.json', eighteen)],
+                                     r'e\.json: entry 0: keypoints: expected \[x, y, score\] \* \(17\) joints .* 54 values'),
+        'missing key': (['coco', _write_json(tmp_path / 'k.json', [{'image_id': 1, 'kp': []}])],
+                        r'k\.json: entry 0: expected a dict with keys image_id and keypoints, found keys image_id, kp'),
+        'empty list': (['coco', _write_json(tmp_path / 'l.json', [])], r'l\.json: expected a non-empty JSON list'),
+        'not json': (['halpe', tmp_path / 'text.json'], r'text\.json: not a readable JSON file'),
+        'wrong joint count (npy)': (['coco', tmp_path / 'coco18.npy'],
+                                    r'coco18\.npy: expected a numeric array \(N, 17, 2\|3\), found \(4, 18, 3\)'),
+        'no frame': (['h36m', tmp_path / 'empty.npy'], r'empty\.npy: .*found no frame'),
+        'openpose count': (['openpose', tmp_path / 'bad_op'],
+                           r'f_0_keypoints\.json: people\[0\]\.pose_keypoints_2d: expected .*\(25 or 18\) joints'),
+        'openpose no people': (['openpose', tmp_path / 'nopeople'], r"f_0_keypoints\.json: expected a dict with a list 'people'"),
+        'openpose empty folder': (['openpose', tmp_path / 'empty_op'], r'empty_op: no \.json files'),
+        'no usable frame': (['coco', tmp_path / 'dark.npy'], r'dark\.npy: no usable frame'),
+        'missing file': (['coco', tmp_path / 'none.json'], r'none\.json: not found'),
+    }
+
+
+def test_malformed_files_are_one_line_errors(tmp_path, capsys):
+    for case, (args, message) in _bad_inputs(tmp_path).items():
+        file_format, source, *flags = args
+        _one_line_error(capsys, ['convert', '--from', file_format, source, '--out', tmp_path / 'data_2d_custom_x.npz',
+                                 '--video-size', 10, 10, *flags], message)
+    assert not (tmp_path / 'data_2d_custom_x.npz').exists()
+
+
+def test_bad_flags_are_one_line_errors(tmp_path, capsys):
+    np.save(tmp_path / 'k.npy', np.ones((3, 17, 2)))
+    good = ['convert', '--from', 'coco', tmp_path / 'k.npy']
+    _one_line_error(capsys, good + ['--out', tmp_path / 'k.npz', '--video-size', 9, 9],
+                    r'--out .*k\.npz: expected a file named data_2d_custom_NAME\.npz')
+    out = ['--out', tmp_path / 'data_2d_custom_k.npz']
+    _one_line_error(capsys, good + out, r'k\.npy: pass --video VIDEO or --video-size W H')
+    _one_line_error(capsys, good + out + ['--video-size', 0, 9], r'--video-size 0 9: expected a positive')
+    _one_line_error(capsys, good + out + ['--video-size', 9, 9, '--min-confidence', 2], r'--min-confidence 2\.0')
+    _one_line_error(capsys, good + out + ['--video-size', 9, 9, '--person', 3],
+                    r'--person 3: --from coco files have no tracker ids; use --person auto')
+    folder = _openpose_folder(tmp_path / 'op', [[np.ones((25, 3))]])
+    _one_line_error(capsys, ['convert', '--from', 'openpose', folder, *out, '--video-size', 9, 9, '--person', 3],
+                    r'op: no person with tracker id 3 \(--person\); the files have no tracker ids .*--person auto')
+    np.save(tmp_path / 'm.npy', np.ones((3, 33, 3)))
+    _one_line_error(capsys, ['convert', '--from', 'mediapipe', tmp_path / 'm.npy', *out],
+                    r'm\.npy: pass --video VIDEO or --video-size W H')
+
+
+def test_detect_without_mediapipe_says_how_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(__import__('sys').modules, 'mediapipe', None)      # as if not installed
+    _one_line_error(capsys, ['detect', tmp_path / 'v.mp4', '--out', tmp_path / 'data_2d_custom_v.npz'],
+                    r'detect needs MediaPipe, which is not installed here; .*pip install -r requirements-detector\.txt')
+
+
+def test_written_file_is_what_main_reads(truth, tmp_path, capsys):
+    np.save(tmp_path / 'walk.npy', _in_format(truth, COCO_NAMES))
+    _convert(tmp_path, capsys, 'coco', tmp_path / 'walk.npy', '--fps', 50, '--video-name', 'walk.mp4', name='walk')
+    custom = load_custom_keypoints(tmp_path, 'walk')
+    assert custom.video_names() == ['walk.mp4'] and custom.frame_rates == {'walk.mp4': 50.0}
+    sequence = custom.select(None)
+    assert sequence.resolution == SIZE and sequence.num_frames == FRAMES
+
+
+def test_video_gives_size_rate_and_name(truth, tmp_path, capsys):
+    with Mp4Writer(tmp_path / 'dance.mp4', fps=24) as writer:
+        writer.write(np.zeros((20, 30, 3), np.uint8))
+    np.save(tmp_path / 'k.npy', _in_format(truth, COCO_NAMES))
+    out = tmp_path / 'data_2d_custom_dance.npz'
+    cli.main(['convert', '--from', 'coco', str(tmp_path / 'k.npy'), '--video', str(tmp_path / 'dance.mp4'),
+              '--out', str(out)])
+    with np.load(out, allow_pickle=True) as saved:
+        assert saved['metadata'].item()['video_metadata'] == {'dance.mp4': {'w': 30, 'h': 20, 'fps': 24.0}}
+    _one_line_error(capsys, ['convert', '--from', 'coco', tmp_path / 'k.npy', '--video', tmp_path / 'k.npy',
+                             '--out', out], r'--video .*k\.npy: FFmpeg cannot read this file')
