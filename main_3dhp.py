@@ -14,8 +14,10 @@ from pathlib import Path
 from common.arguments import parse_args
 from common.errors import UserError, exit_on_user_error
 from common.experiment import ExperimentData, run
+from common.metrics import GROUND_TRUTH_USED
 from common.mpi_inf_3dhp import TEST_SEQUENCES, load_3dhp_test, load_3dhp_train, read_test_annotations
 from common.mpi_inf_3dhp_scoring import format_summary, save_predictions_mat, score_predictions, write_score_tables
+from common.report import setting_label
 from common.units import MM_PER_M
 
 TRAIN_FILE = 'data_train_3dhp_ori.npz'
@@ -40,7 +42,8 @@ def export_and_score(result, sequences, annotations_dir, checkpoint_dir: Path):
             score = score_predictions(predictions, annotations)
             name = 'ori_' + setting.replace('-', '_')
             write_score_tables(score, checkpoint_dir, name)
-            print(f'\n{setting} (official scorer definitions):\n{format_summary(score)}')
+            print(f'\n{setting_label(setting)} (official scorer definitions; ground truth used: '
+                  f'{GROUND_TRUTH_USED[setting]}):\n{format_summary(score)}')
 
 
 def load_data(args) -> ExperimentData:
@@ -56,7 +59,7 @@ def load_data(args) -> ExperimentData:
     return ExperimentData(
         layout='mpi_inf_3dhp', skeleton=test_set.skeleton, keypoints_mirror=test_set.keypoints_mirror,
         train=train, validation=test, validation_groups=names, test=test, test_groups=names,
-        test_action_labels=[''] * len(test), group_title='sequence', action_source='none', keep_poses=True,
+        test_action_labels=[''] * len(test), group_title='sequence', action_source='absent', keep_poses=True,
         on_evaluated=lambda result, folder, stem: export_and_score(result, test, args.annotations, folder),
         description={'validation': 'the test sequences (valid frames), as the reference does'})
 

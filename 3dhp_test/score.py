@@ -13,9 +13,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.errors import UserError, exit_on_user_error  # noqa: E402
+from common.metrics import GROUND_TRUTH_USED  # noqa: E402
 from common.mpi_inf_3dhp import read_test_annotations  # noqa: E402
 from common.mpi_inf_3dhp_scoring import (format_summary, load_predictions_mat, score_predictions,  # noqa: E402
                                          write_score_tables)
+from common.report import setting_label  # noqa: E402
 
 PREDICTION_PREFIX = 'inference_data_'
 GROUND_TRUTH_TAG = 'ori'    # the official "ori" script: camera-frame annot3 as ground truth
@@ -27,6 +29,14 @@ def default_setting(prediction_path: Path) -> str:
     if stem.startswith(PREDICTION_PREFIX):
         return f'{GROUND_TRUTH_TAG}_{stem[len(PREDICTION_PREFIX):]}'
     return stem
+
+
+def export_ground_truth_note(path: Path) -> str:
+    """What our export ``inference_data_<setting>.mat`` took from the ground truth ('' for other files)."""
+    setting = path.stem.removeprefix(PREDICTION_PREFIX).replace('_', '-')
+    if setting not in GROUND_TRUTH_USED:
+        return ''
+    return f'; {setting_label(setting)} used ground truth when predicting: {GROUND_TRUTH_USED[setting]}'
 
 
 def parse_args(argv=None):
@@ -57,7 +67,8 @@ def main(argv=None):
         setting = args.setting or default_setting(args.predictions)
         out_dir = args.out or args.predictions.parent
         written = write_score_tables(result, out_dir, setting)
-    print(f'{args.predictions} ({setting}), ground truth: annot3 of {", ".join(annotations)}')
+    print(f'{args.predictions} ({setting}), ground truth: annot3 of {", ".join(annotations)}'
+          + export_ground_truth_note(args.predictions))
     print(format_summary(result))
     print(f'wrote {len(written)} CSV tables to {out_dir}')
 

@@ -4,18 +4,21 @@ The flags users know from VideoPose3D / D3DP / FinePOSE keep their spelling (``-
 ``-gpu``, ``-num_proposals``, ``-sampling_timesteps``, ...). New flags are ``--kebab-case``.
 """
 import argparse
+import os
 import shlex
 import sys
 
 from common.errors import UserError
 
 TRAIN_CLIP_FRAMES = 243
+EPOCHS = 100
 EPOCHS_GT_KEYPOINTS = 120
-TRAIN_FRAMES_PER_BATCH = 1024
-EVAL_CLIPS_PER_BATCH = 4
+# The paper's batch: 1024 frames = 4 clips of 243 frames (training); its evaluation uses -b 4 too.
+CLIPS_PER_BATCH = 4
+VAL_CLIPS_PER_BATCH = 16
 
 
-def _add_common(parser: argparse.ArgumentParser):
+def _add_common(parser: argparse.ArgumentParser, dataset: str):
     data = parser.add_argument_group('data')
     data.add_argument('--data-dir', default='data', metavar='PATH', help='folder with the dataset files (default: data)')
     data.add_argument('-f', '--number-of-frames', type=int, default=TRAIN_CLIP_FRAMES, metavar='N',
@@ -37,6 +40,10 @@ def _add_common(parser: argparse.ArgumentParser):
                      help="GPUs to use, e.g. 0,1 (DataParallel); '' for CPU; default: all visible GPUs, else CPU")
     run.add_argument('--seed', type=int, default=1, help='seed of data order, diffusion noise and sampling (default: 1)')
     run.add_argument('--no-progress', action='store_true', help='no progress bars')
+    run.add_argument('--threads', type=int, default=None, metavar='N',
+                     help='CPU threads of this process (default: $OMP_NUM_THREADS when set, else all cores; under '
+                          'torchrun the cores divided by the processes on this machine). Runs sharing a machine '
+                          'should split its cores: more threads than cores in all is many times slower')
 
     model = parser.add_argument_group('model')
     model.add_argument('-cs', type=int, default=512, metavar='C', help='channels of the denoiser (default: 512)')
@@ -55,27 +62,36 @@ def _add_common(parser: argparse.ArgumentParser):
                             "CLIP-shaped tower for demos and tests without CLIP weights; default: vit-b-32)")
 
     train = parser.add_argument_group('training')
+    gt_epochs = f'; {EPOCHS_GT_KEYPOINTS} with -k gt' if dataset == 'h36m' else ''
     train.add_argument('-e', '--epochs', type=int, default=None, metavar='N',
-                       help='training epochs (default: 100; 120 with -k gt; 0 saves and evaluates the untrained model)')
-    train.add_argument('-b', '--batch-size', type=int, default=None, metavar='N',
-                       help=f'training: frames per batch, clips = N // stride (default {TRAIN_FRAMES_PER_BATCH} // 243 '
-                            f'= 4 clips); --evaluate and inference: clips per sampling batch (default '
-                            f'{EVAL_CLIPS_PER_BATCH}, as the paper evaluates)')
-    train.add_argument('-s', '--stride', type=int, default=TRAIN_CLIP_FRAMES, metavar='N',
-                       help='frames per training clip used to turn -b into clips (default: 243)')
+                       help=f'training epochs (default: {EPOCHS}{gt_epochs}; 0 saves and evaluates the untrained '
+                            'model)')
+    train.add_argument('-b', '--batch-size', type=int, default=CLIPS_PER_BATCH, metavar='CLIPS',
+                       help=f'clips per batch: per training step (the global batch, whatever the number of '
+                            f'processes) and per sampling batch of --evaluate and inference (default: '
+                            f'{CLIPS_PER_BATCH}, the paper\'s 1024 frames = 4 clips of 243 frames)')
+    train.add_argument('-s', '--stride', type=int, default=None, metavar='N',
+                       help='MixSTE/D3DP spelling of the training clip length; here clips are always -f frames, '
+                            'so -s is accepted only when equal to -f')
     train.add_argument('-lr', '--learning-rate', type=float, default=6e-5, metavar='LR', help='AdamW learning rate (default: 6e-5)')
     train.add_argument('-lrd', '--lr-decay', type=float, default=0.993, metavar='F',
                        help='learning rate multiplier after each epoch (default: 0.993)')
     train.add_argument('--weight-decay', type=float, default=0.1, help='AdamW weight decay (default: 0.1)')
-    train.add_argument('--action-dropout', type=float, default=0.0, metavar='P',
-                       help='probability of training a clip with an empty action prompt, so the model also works '
-                            'without a label (default: 0)')
+    if dataset == 'h36m':
+        train.add_argument('--action-dropout', type=float, default=0.0, metavar='P',
+                           help='probability of training a clip with an empty action prompt, so the model also '
+                                'works without a label (default: 0)')
+    else:
+        parser.set_defaults(action_dropout=0.0)       # 3DHP prompts have no action label to drop
     train.add_argument('--gradient-scale', default='original', choices=['original', 'plain'],
                        help="'original' (default): step with L * dL/dw as the original code does (it calls "
                             "loss.backward(loss), L in its data's unit: metres for Human3.6M, millimetres for "
                             "MPI-INF-3DHP), so each batch counts by its own loss; 'plain': step with dL/dw")
-    train.add_argument('--no-eval', action='store_true', help='skip the validation after each epoch')
-    train.add_argument('--val-batch-size', type=int, default=16, metavar='N', help='clips per sampling batch when validating and when evaluating right after training (default: 16)')
+    train.add_argument('--no-eval', action='store_true',
+                       help='skip the validation after each epoch (best_epoch.bin is then the last epoch)')
+    train.add_argument('--val-batch-size', type=int, default=VAL_CLIPS_PER_BATCH, metavar='CLIPS',
+                       help='clips per sampling batch when validating and when evaluating right after training '
+                            f'(default: {VAL_CLIPS_PER_BATCH})')
 
     speed = parser.add_argument_group('speed and memory (results stay the same unless noted)')
     speed.add_argument('--bf16', action='store_true',
@@ -124,9 +140,11 @@ def _add_inference(parser: argparse.ArgumentParser):
                           'draw the 2D keypoints on (default: a blank image)')
     viz.add_argument('--viz-skip', type=int, default=0, metavar='N', help='skip the first N frames of --viz-video')
     viz.add_argument('--viz-output', default=None, metavar='FILE',
-                     help='.mp4 (H.264 through PyAV), .gif (Pillow) or .png (the first frame only)')
+                     help='.mp4 (H.264 through PyAV), .gif (Pillow) or .png (the first frame only); a bare file '
+                          'name is written into the -c folder, a path with a folder (./a.gif) where it says')
     viz.add_argument('--viz-export', default=None, metavar='FILE.npy',
-                     help='save the predicted (N, 17, 3) poses, metres, camera frame, root-relative')
+                     help='save the predicted (N, 17, 3) poses, metres, camera frame, root-relative; a bare file '
+                          'name is written into the -c folder')
     viz.add_argument('--viz-bitrate', type=int, default=3000, metavar='KBPS', help='.mp4 bitrate (default: 3000)')
     viz.add_argument('--viz-no-ground-truth', action='store_true', help='do not draw the ground truth')
     viz.add_argument('--viz-limit', type=int, default=-1, metavar='N',
@@ -140,24 +158,28 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
     """The parser of ``main.py`` (dataset 'h36m') or ``main_3dhp.py`` ('mpi_inf_3dhp')."""
     parser = argparse.ArgumentParser(
         description='FinePOSE on Human3.6M' if dataset == 'h36m' else 'FinePOSE on MPI-INF-3DHP')
-    _add_common(parser)
+    _add_common(parser, dataset)
     if dataset == 'h36m':
         h36m = parser.add_argument_group('Human3.6M')
         h36m.add_argument('-d', '--dataset', default='h36m', choices=['h36m', 'custom'], help='dataset (default: h36m)')
         h36m.add_argument('-k', '--keypoints', default='cpn_ft_h36m_dbb', metavar='NAME',
                           help='2D keypoints file data_2d_h36m_NAME.npz (default: cpn_ft_h36m_dbb)')
-        h36m.add_argument('-str', '--subjects-train', default='S1,S5,S6,S7,S8', metavar='LIST', help='training subjects')
-        h36m.add_argument('-ste', '--subjects-test', default='S9,S11', metavar='LIST', help='test subjects')
+        h36m.add_argument('-str', '--subjects-train', default='S1,S5,S6,S7,S8', metavar='LIST',
+                          help='training subjects (default: S1,S5,S6,S7,S8)')
+        h36m.add_argument('-ste', '--subjects-test', default='S9,S11', metavar='LIST',
+                          help='test subjects (default: S9,S11)')
         h36m.add_argument('--val-subjects', default=None, metavar='LIST',
                           help='subjects validated after each epoch (default: the test subjects, as the community does)')
-        h36m.add_argument('-a', '--actions', default='*', metavar='LIST', help="actions (prefixes) to use, or '*'")
+        h36m.add_argument('-a', '--actions', default='*', metavar='LIST',
+                          help="actions (prefixes) to use, or '*' (default: *, all)")
         h36m.add_argument('--eval-action', default='gt', choices=['gt', 'none'],
-                          help="action label in the evaluation prompts: 'gt' (the ground-truth label) or 'none' (empty)")
+                          help="action label in the evaluation prompts: 'gt' (the ground-truth label) or 'none' "
+                               "(empty; default: gt)")
         _add_inference(parser)
     else:
         hp = parser.add_argument_group('MPI-INF-3DHP')
         hp.add_argument('--test-sequences', default='TS1,TS2,TS3,TS4,TS5,TS6', metavar='LIST',
-                        help='test sequences to evaluate and export')
+                        help='test sequences to evaluate and export (default: TS1,TS2,TS3,TS4,TS5,TS6)')
         hp.add_argument('--annotations', default=None, metavar='PATH',
                         help='folder with the official TS*/annot_data.mat, to print PCK/AUC after --evaluate')
     return parser
@@ -168,8 +190,6 @@ def parse_args(dataset: str, argv=None):
     args = build_parser(dataset).parse_args(argv)
     # What the log shows: the shell command, or the flags when called from Python (the demo, tests).
     args.command_line = shlex.join(['python', *sys.argv] if argv is None else ['flags:', *argv])
-    if args.batch_size is None:
-        args.batch_size = EVAL_CLIPS_PER_BATCH if args.evaluate else TRAIN_FRAMES_PER_BATCH
     if args.resume and args.evaluate:
         raise UserError('--resume and --evaluate cannot be used together')
     if args.num_proposals < 1:
@@ -178,10 +198,14 @@ def parse_args(dataset: str, argv=None):
         raise UserError(f'-sampling_timesteps {args.sampling_timesteps}: expected at least 1 DDIM step')
     if args.sampling_timesteps > args.timestep:
         raise UserError(f'-sampling_timesteps {args.sampling_timesteps} exceeds -timestep {args.timestep}')
-    for flag, value in (('-f', args.number_of_frames), ('-b', args.batch_size), ('-s', args.stride), ('-cs', args.cs),
-                        ('-dep', args.dep), ('-timestep', args.timestep), ('-cf', args.checkpoint_frequency)):
-        if value < 1:
+    for flag, value in (('-f', args.number_of_frames), ('-b', args.batch_size), ('--val-batch-size', args.val_batch_size),
+                        ('-cs', args.cs), ('-dep', args.dep), ('-timestep', args.timestep),
+                        ('-cf', args.checkpoint_frequency), ('--threads', args.threads)):
+        if value is not None and value < 1:
             raise UserError(f'{flag} {value}: expected a positive integer')
+    if args.stride is not None and args.stride != args.number_of_frames:
+        raise UserError(f'-s {args.stride}: training clips are -f {args.number_of_frames} frames long (one clip per '
+                        f'batch entry; -b counts clips); pass -f {args.stride} for {args.stride}-frame clips')
     if args.cs % 8:
         raise UserError(f'-cs {args.cs}: expected a multiple of the 8 attention heads')
     if not 0.0 <= args.action_dropout <= 1.0:
@@ -191,11 +215,27 @@ def parse_args(dataset: str, argv=None):
     if hasattr(args, 'render'):
         _check_inference_flags(args)
     if args.epochs is None:
-        args.epochs = EPOCHS_GT_KEYPOINTS if getattr(args, 'keypoints', '') == 'gt' else 100
+        args.epochs = EPOCHS_GT_KEYPOINTS if getattr(args, 'keypoints', '') == 'gt' else EPOCHS
+    if args.threads is None:
+        args.threads = default_threads(os.environ)
     return args
 
 
+def default_threads(environ) -> int:
+    """--threads default: the cores this process may use, shared among the processes torchrun starts
+    on this machine (LOCAL_WORLD_SIZE); outside torchrun an explicit OMP_NUM_THREADS wins."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    local_processes = int(environ.get('LOCAL_WORLD_SIZE', '1'))
+    if local_processes == 1 and environ.get('OMP_NUM_THREADS', '').isdigit() and int(environ['OMP_NUM_THREADS']) > 0:
+        return int(environ['OMP_NUM_THREADS'])
+    return max(1, cores // local_processes)
+
+
 def _check_inference_flags(args):
+    for name in ('viz_output', 'viz_export'):       # outputs of a run belong in its -c folder
+        value = getattr(args, name)
+        if value and not os.path.dirname(value):
+            setattr(args, name, os.path.join(args.checkpoint, value))
     if args.dataset == 'custom' and not args.evaluate:
         raise UserError('-d custom: pass --evaluate CHECKPOINT (custom keypoints have no 3D poses to train on)')
     if (args.render or args.viz_export) and not args.evaluate:

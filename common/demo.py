@@ -19,6 +19,7 @@ from pathlib import Path
 import main as h36m_main
 from common import synthetic
 from common.errors import UserError, exit_on_user_error
+from common.report import count
 
 DEMO_FRAMES_PER_TAKE = 150
 DEMO_TAKES = 1
@@ -32,7 +33,7 @@ REPORTED_SETTING = ('P-Agg', 1)
 def model_flags(data_dir: Path, epochs: int) -> list:
     """The small configuration: everything a 2-core CPU trains in minutes."""
     return ['--data-dir', str(data_dir), '-k', synthetic.DEFAULT_DETECTOR, '-gpu', '',
-            '-f', str(DEMO_CLIP_FRAMES), '-s', str(DEMO_CLIP_FRAMES), '-b', str(DEMO_CLIPS_PER_BATCH * DEMO_CLIP_FRAMES),
+            '-f', str(DEMO_CLIP_FRAMES), '-b', str(DEMO_CLIPS_PER_BATCH),
             '-cs', '64', '-dep', '2', '--text-tower', 'tiny', '-lr', '1e-3', '-e', str(epochs),
             '-num_proposals', str(DEMO_HYPOTHESES), '-sampling_timesteps', str(DEMO_STEPS)]
 
@@ -74,7 +75,7 @@ def main(argv=None):
         setting, protocol = REPORTED_SETTING
         before, after = untrained.average[REPORTED_SETTING][-1], trained.average[REPORTED_SETTING][-1]
         print(f'\nDemo done in {time.time() - start:.0f} s. Test MPJPE ({setting}, H={DEMO_HYPOTHESES}, '
-              f'K={DEMO_STEPS}): untrained {before:.1f} mm -> trained {after:.1f} mm after {args.epochs} epochs.')
+              f'K={DEMO_STEPS}): untrained {before:.1f} mm -> trained {after:.1f} mm after {count(args.epochs, "epoch")}.')
         print(f'Checkpoints, tables and TensorBoard logs: {args.out / "checkpoint"} '
               f'(tensorboard --logdir {args.out / "checkpoint" / "tensorboard"})')
 

@@ -56,11 +56,14 @@ def _parse_gpu_list(gpu: str):
         raise UserError(f"-gpu {gpu!r}: expected a comma-separated list of GPU indices (e.g. 0,1) or '' for CPU") from None
 
 
-def setup_runtime(gpu) -> Runtime:
+def setup_runtime(gpu, threads: int = None) -> Runtime:
     """Resolve the device(s) from the ``-gpu`` flag and torchrun's environment.
 
     gpu: None = all visible GPUs if CUDA is available, else CPU; '' = CPU; '0,1' = those GPUs.
+    threads: CPU threads of this process (``--threads``), set before anything runs; None keeps torch's.
     """
+    if threads is not None:
+        torch.set_num_threads(threads)
     requested = None if gpu is None else _parse_gpu_list(gpu)
     if requested and not torch.cuda.is_available():
         raise UserError(f'-gpu {gpu}: CUDA is not available on this machine; use -gpu "" to run on the CPU')

@@ -17,7 +17,8 @@ from common.errors import UserError
 from common.evaluation import SamplingSettings, evaluate
 from common.generators import ChunkedGenerator
 from common.model import ExecutionOptions, ModelConfig, apply_execution_options, build_model
-from common.report import format_result, ground_truth_notice, write_result_files
+from common.arguments import CLIPS_PER_BATCH
+from common.report import count, format_result, ground_truth_notice, write_result_files
 from common.tb_logging import ScalarLogger
 from common.training import BEST_CHECKPOINT, TrainSettings, train
 
@@ -70,6 +71,14 @@ def _check_frames(args, data: ExperimentData):
                         'choose a smaller -f')
 
 
+def batch_description(clips: int, processes: int) -> str:
+    """How many clips a training batch holds, and why (the log line)."""
+    why = (f"-b {clips}, the default: the paper's 1024 frames = {CLIPS_PER_BATCH} clips of 243 frames"
+           if clips == CLIPS_PER_BATCH else f'-b {clips}')
+    split = f', split over {processes} processes' if processes > 1 else ''
+    return f'{count(clips, "clip")} per batch ({why}{split})'
+
+
 def _parameter_counts(model):
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
@@ -103,7 +112,7 @@ def load_checkpoint_model(args, layout: str, skeleton, keypoints_mirror, runtime
 
 
 def _evaluate_and_report(args, model, data: ExperimentData, runtime, checkpoint_dir: Path, stem: str):
-    # -b counts clips with --evaluate (the paper's -b 4) but frames of a training batch otherwise.
+    # Standalone --evaluate samples -b clips at a time (the paper's -b 4); after training, --val-batch-size.
     clips_per_batch = args.batch_size if args.evaluate else args.val_batch_size
     settings = SamplingSettings(args.num_proposals, args.sampling_timesteps, args.test_time_flip, clips_per_batch, args.seed)
     protocols = (1, 2) if args.p2 else (1,)
@@ -123,21 +132,22 @@ def _evaluate_and_report(args, model, data: ExperimentData, runtime, checkpoint_
 
 def run(args, data: ExperimentData):
     """Train (then evaluate the best checkpoint) or, with --evaluate, evaluate a checkpoint."""
-    runtime = setup_runtime(args.gpu)
+    runtime = setup_runtime(args.gpu, args.threads)
     torch.manual_seed(args.seed)
     checkpoint_dir = Path(args.checkpoint)
     if runtime.is_main:
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         print(args.command_line)
         print(f'Device: {runtime.device}' + (f' (DataParallel on GPUs {runtime.gpu_ids})' if runtime.gpu_ids else '')
-              + (f', rank {runtime.rank} of {runtime.world_size}' if runtime.distributed else ''))
+              + (f', rank {runtime.rank} of {runtime.world_size}' if runtime.distributed else '')
+              + f', {count(torch.get_num_threads(), "CPU thread")} per process (--threads)')
     _check_frames(args, data)
     try:
         if args.evaluate:
             model, path, checkpoint = load_checkpoint_model(args, data.layout, data.skeleton, data.keypoints_mirror,
                                                             runtime)
             if runtime.is_main:
-                trained = f", trained for {checkpoint['epoch']} epochs" if 'epoch' in checkpoint else ''
+                trained = f", trained for {count(checkpoint['epoch'], 'epoch')}" if 'epoch' in checkpoint else ''
                 print(f'Evaluating {path} ({checkpoint["format"]} checkpoint{trained})')
             return _evaluate_and_report(args, model, data, runtime, checkpoint_dir, path.stem)
 
@@ -152,16 +162,19 @@ def run(args, data: ExperimentData):
             config = config_from_dict(resume['model_config'])
         model = _build(args, config, data.skeleton, data.keypoints_mirror, runtime)
         trainable, frozen = _parameter_counts(model)
-        clips = max(1, args.batch_size // args.stride)
-        generator = ChunkedGenerator(data.train, config.num_frames, clips, data.keypoints_mirror,
+        generator = ChunkedGenerator(data.train, config.num_frames, args.batch_size, data.keypoints_mirror,
                                      data.skeleton.mirror_permutation(), augment=args.data_augmentation,
                                      seed=args.seed)
         if runtime.is_main:
             print(f'Model: {trainable / 1e6:.2f}M trainable, {frozen / 1e6:.2f}M frozen parameters '
                   f'(CLIP text tower: {model.prompt_encoder.text_tower.source})')
-            print(f'Training on {sum(s.num_frames for s in data.train)} frames of {len(data.train)} sequences: '
-                  f'{generator.num_clips} clips of {config.num_frames} frames, {clips} per batch; validating on '
-                  f'{len(data.validation)} sequences ({data.description.get("validation", "")})')
+            print(f'Training on {count(sum(s.num_frames for s in data.train), "frame")} of '
+                  f'{count(len(data.train), "sequence")}: {count(generator.num_clips, "clip")} of '
+                  f'{count(config.num_frames, "frame")}; {batch_description(args.batch_size, runtime.world_size)}, '
+                  f'{count(generator.num_batches, "batch", "batches")} per epoch')
+            print(f'No validation (--no-eval): {BEST_CHECKPOINT} is the last epoch' if args.no_eval else
+                  f'Validating after each epoch on {count(len(data.validation), "sequence")} '
+                  f'({data.description.get("validation", "")})')
         logger = ScalarLogger(checkpoint_dir / 'tensorboard', enabled=runtime.is_main and not args.nolog)
         logger.text('command', args.command_line)
         settings = TrainSettings(epochs=args.epochs, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
@@ -178,7 +191,7 @@ def run(args, data: ExperimentData):
         best = checkpoint_dir / BEST_CHECKPOINT
         load_model_weights(model, read_checkpoint(best), best)
         if runtime.is_main:
-            print(f'Evaluating the best checkpoint {best}')
+            print(f'Evaluating the {"last (--no-eval)" if args.no_eval else "best"} checkpoint {best}')
         return _evaluate_and_report(args, model, data, runtime, checkpoint_dir, best.stem)
     finally:
         shutdown(runtime)

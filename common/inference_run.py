@@ -26,6 +26,7 @@ from common.experiment import load_checkpoint_model
 from common.h36m import load_h36m
 from common.inference import AGGREGATION_NAMES, TRAJECTORY_ESTIMATED, predict
 from common.metrics import mpjpe
+from common.report import count
 from common.units import MM_PER_M
 from common.visualization import check_output, render_animation, video_frames
 
@@ -41,7 +42,7 @@ def run_inference(args):
     """Predict, then export / render, as the flags say (see the module docstring)."""
     if args.render:
         check_output(args.viz_output)
-    runtime = setup_runtime(args.gpu)
+    runtime = setup_runtime(args.gpu, args.threads)
     try:
         if runtime.distributed:
             raise UserError('-d custom / --render / --viz-export run in one process; use -gpu 0,1 instead of torchrun')
@@ -59,9 +60,10 @@ def _settings(args) -> SamplingSettings:
 
 
 def _describe_sampling(args, path, checkpoint) -> str:
-    trained = f", trained for {checkpoint['epoch']} epochs" if 'epoch' in checkpoint else ''
-    return (f'Predicting with {path} ({checkpoint["format"]} checkpoint{trained}): H={args.num_proposals} '
-            f'hypotheses, K={args.sampling_timesteps} DDIM steps, {AGGREGATION_NAMES[args.aggregation]}')
+    trained = f", trained for {count(checkpoint['epoch'], 'epoch')}" if 'epoch' in checkpoint else ''
+    return (f'Predicting with {path} ({checkpoint["format"]} checkpoint{trained}): '
+            f'H={count(args.num_proposals, "hypothesis", "hypotheses")}, '
+            f'K={count(args.sampling_timesteps, "DDIM step")}, {AGGREGATION_NAMES[args.aggregation]}')
 
 
 def _run_custom(args, runtime):

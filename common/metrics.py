@@ -19,15 +19,17 @@ H hypotheses, root-relative camera-frame poses, against ``target`` (B, F, J, 3):
 * P-Agg: the mean of the hypotheses.
 * J-Agg (JPMA, joint-wise pose multi-hypothesis aggregation): per frame and joint, the
   hypothesis whose reprojection (pose + ground-truth root trajectory, camera intrinsics with
-  distortion) is closest to the input 2D keypoint. It uses no ground-truth pose, only the
-  trajectory and camera, as the paper does.
+  distortion) is closest to the input 2D keypoint. It uses no ground-truth pose, but the
+  ground-truth root trajectory and camera, as the paper does.
 """
 import torch
 
 from common.camera import project_to_2d
 
 SETTINGS = ('P-Best', 'J-Best', 'P-Agg', 'J-Agg')
-USES_GROUND_TRUTH = {'P-Best': True, 'J-Best': True, 'P-Agg': False, 'J-Agg': False}
+# What each setting takes from the ground truth besides the 2D input (the tables' ``ground_truth_used``).
+GT_NONE, GT_ORACLE, GT_ROOT_CAMERA = 'no', 'gt_3d_pose (oracle)', 'gt_root_camera'
+GROUND_TRUTH_USED = {'P-Best': GT_ORACLE, 'J-Best': GT_ORACLE, 'P-Agg': GT_NONE, 'J-Agg': GT_ROOT_CAMERA}
 _EPS = 1e-12
 
 

@@ -7,20 +7,26 @@ with the reference's names, the whole CLIP ViT-B/32 (vision tower included) unde
 model completely, the CLIP text tower included (so no separate CLIP file is needed); only the
 vision tower is ignored, and the schedule buffers are checked against ours.
 
-``load_official_checkpoint(model, path)`` loads a file (the call for Python users);
+``load_official_model(path)`` builds the model the file was saved from (its shapes say which) and
+loads it, the one call for Python users; ``load_official_checkpoint(model, path)`` fills a model
+built by hand;
 ``main.py --evaluate`` reads the file once through ``checkpoints.read_checkpoint`` and fills the
 model with ``load_official_state_dict``, the same code path. ``official_state_dict`` writes our
 weights back in the reference layout.
 """
 import importlib
+import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from common.clip_text import TEXT_TOWERS
 from common.diffusion import schedule_terms
 from common.errors import UserError
+from common.model import ModelConfig, build_model
+from common.skeleton import H36M_17, MPI_INF_3DHP_17
 
 DATA_PARALLEL_PREFIX = 'module.'
 VISION_TOWER_PREFIX = 'pose_estimator.clip_text.visual.'
@@ -167,3 +173,48 @@ def is_official_checkpoint(checkpoint: dict) -> bool:
     """True for the reference's layout (``model_pos`` with ``module.pose_estimator.`` names)."""
     model_pos = checkpoint.get('model_pos') if isinstance(checkpoint, dict) else None
     return isinstance(model_pos, dict) and any(k.startswith(DATA_PARALLEL_PREFIX + 'pose_estimator.') for k in model_pos)
+
+
+LAYOUT_SKELETONS = {'h36m': H36M_17, 'mpi_inf_3dhp': MPI_INF_3DHP_17}
+
+
+def _count_blocks(names, prefix: str) -> int:
+    pattern = re.compile(re.escape(prefix) + r'(\d+)\.')
+    return len({m.group(1) for m in map(pattern.match, names) if m})
+
+
+def official_model_config(state: dict, source='checkpoint') -> ModelConfig:
+    """The architecture a reference state dict was saved from, read off its shapes: prompt layout
+    (``ctx_verb`` only in Human3.6M models), frames, joints, width, depth, MLP ratio, diffusion
+    steps and text tower. Attention heads leave no trace in the shapes: the paper's 8."""
+    state = {k[len(DATA_PARALLEL_PREFIX):] if k.startswith(DATA_PARALLEL_PREFIX) else k: v for k, v in state.items()}
+    try:
+        _, num_frames, width = state['pose_estimator.Temporal_pos_embed'].shape
+        num_joints = state['pose_estimator.Spatial_pos_embed'].shape[1]
+        hidden = state['pose_estimator.STEblocks.0.mlp.fc1.weight'].shape[0]
+        timesteps = state['betas'].shape[0]
+        text_width = state['pose_estimator.clip_text.token_embedding.weight'].shape[1]
+    except KeyError as err:
+        raise UserError(f'{source}: no {DATA_PARALLEL_PREFIX}{err.args[0]}; not a FinePOSE checkpoint') from None
+    text_layers = _count_blocks(state, 'pose_estimator.clip_text.transformer.resblocks.')
+    towers = [name for name, tower in TEXT_TOWERS.items() if (tower.width, tower.layers) == (text_width, text_layers)]
+    if not towers:
+        raise UserError(f'{source}: a CLIP text tower of width {text_width} and {text_layers} layers; expected one of '
+                        + ', '.join(f'{n} ({t.width}, {t.layers})' for n, t in TEXT_TOWERS.items()))
+    return ModelConfig(layout='h36m' if 'pose_estimator.ctx_verb' in state else 'mpi_inf_3dhp',
+                       num_frames=num_frames, num_joints=num_joints, width=width,
+                       depth=_count_blocks(state, 'pose_estimator.STEblocks.'), mlp_ratio=hidden / width,
+                       timesteps=timesteps, text_tower=TEXT_TOWERS[towers[0]])
+
+
+def load_official_model(path):
+    """The model of a reference FinePOSE ``.bin``, built from the file's shapes, weights (CLIP text
+    tower included) loaded, in eval mode on the CPU. Mirror permutations: the layout's skeleton."""
+    checkpoint = read_official_checkpoint(path)
+    config = official_model_config(checkpoint['model_pos'], source=str(path))
+    mirror = LAYOUT_SKELETONS[config.layout].mirror_permutation()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')     # "CLIP weights not found": the file carries the text tower
+        model = build_model(config, mirror, mirror)
+    load_official_state_dict(model, checkpoint['model_pos'], source=str(path))
+    return model.eval()

@@ -10,18 +10,36 @@ from common.atomic import write_text_atomic
 PROTOCOL_NAMES = {1: 'Protocol #1 (MPJPE)', 2: 'Protocol #2 (P-MPJPE)'}
 
 
-def _setting_label(setting: str) -> str:
-    return setting + ('*' if metrics.USES_GROUND_TRUTH[setting] else '')
+def count(n: int, noun: str, nouns: str = None) -> str:
+    """'1 epoch', '3 epochs', '1 hypothesis' with nouns='hypotheses'."""
+    return f'{n} {noun if n == 1 else nouns or noun + "s"}'
+
+
+# The mark after a setting's name in printed tables, by what it takes from the ground truth.
+GROUND_TRUTH_MARKS = {metrics.GT_NONE: '', metrics.GT_ORACLE: '*', metrics.GT_ROOT_CAMERA: '+'}
+ACTION_SOURCES = {
+    'gt': 'Prompts use the ground-truth action label of each sequence (--eval-action gt); '
+          '--eval-action none evaluates without it.',
+    'none': 'Prompts use no action label (--eval-action none): the action segment of every prompt is empty.',
+    'absent': 'Prompts have no action segment (MPI-INF-3DHP has no action labels).',
+}
+
+
+def setting_label(setting: str) -> str:
+    """'P-Best' -> 'P-Best*' (oracle), 'J-Agg' -> 'J-Agg+' (ground-truth root and camera), 'P-Agg' as is."""
+    return setting + GROUND_TRUTH_MARKS[metrics.GROUND_TRUTH_USED[setting]]
 
 
 def ground_truth_notice(action_source: str) -> str:
-    """Which reported numbers use ground truth beyond the 2D input."""
-    lines = ['Ground truth used: * P-Best and J-Best choose hypotheses by their 3D error (oracle settings); '
-             'J-Agg reprojects with the ground-truth root trajectory and camera, as in the paper.']
-    if action_source == 'gt':
-        lines.append('Prompts use the ground-truth action label of each sequence (--eval-action gt); '
-                     '--eval-action none evaluates without it.')
-    return '\n'.join(lines)
+    """Which reported numbers use ground truth beyond the 2D input, and which action label the prompts had.
+
+    action_source: a key of ``ACTION_SOURCES``."""
+    return '\n'.join([
+        'Ground truth used: * oracle settings (P-Best, J-Best): hypotheses chosen by their error against the '
+        'ground-truth 3D pose;',
+        '                   + J-Agg: reprojects with the ground-truth root trajectory and camera, as in the paper; '
+        'P-Agg: none.',
+        ACTION_SOURCES[action_source]])
 
 
 def format_result(result, group_title: str) -> str:
@@ -29,18 +47,18 @@ def format_result(result, group_title: str) -> str:
     settings = metrics.SETTINGS
     s = result.settings
     out = io.StringIO()
-    out.write(f'H={s.num_hypotheses} hypotheses, K={s.num_steps} DDIM steps, '
-              f'test-time flip {"on" if s.flip else "off"}; errors in mm, averaged over {len(result.groups)} '
-              f'{group_title}s\n')
+    out.write(f'H={count(s.num_hypotheses, "hypothesis", "hypotheses")}, K={count(s.num_steps, "DDIM step")}, '
+              f'test-time flip {"on" if s.flip else "off"}; errors in mm, averaged over '
+              f'{count(len(result.groups), group_title)}\n')
     for protocol in result.protocols:
         out.write(f'\n{PROTOCOL_NAMES[protocol]}, average over {group_title}s\n')
-        out.write('step ' + ''.join(f'{_setting_label(x):>9}' for x in settings) + '\n')
+        out.write('step ' + ''.join(f'{setting_label(x):>9}' for x in settings) + '\n')
         steps = len(result.average[(settings[0], protocol)])
         for k in range(steps):
             out.write(f'{k + 1:>4} ' + ''.join(f'{result.average[(x, protocol)][k]:9.2f}' for x in settings) + '\n')
-        width = max(len(str(g)) for g in result.groups) + 2
+        width = max(len(str(g)) for g in [*result.groups, group_title, 'Average']) + 2
         out.write(f'\n{PROTOCOL_NAMES[protocol]} per {group_title}, step {steps}\n')
-        out.write(f'{group_title:<{width}}' + ''.join(f'{_setting_label(x):>9}' for x in settings) + '   frames\n')
+        out.write(f'{group_title:<{width}}' + ''.join(f'{setting_label(x):>9}' for x in settings) + '   frames\n')
         for group, errors in result.groups.items():
             out.write(f'{str(group):<{width}}' + ''.join(f'{errors[(x, protocol)][-1]:9.2f}' for x in settings)
                       + f'{result.frames[group]:9d}\n')
@@ -57,7 +75,7 @@ def write_result_files(result, folder, stem: str, group_title: str, extra: dict)
             for k, value in enumerate(values):
                 rows.append({group_title: group, 'setting': setting, 'protocol': protocol, 'step': k + 1,
                              'error_mm': round(float(value), 4),
-                             'uses_ground_truth': metrics.USES_GROUND_TRUTH[setting]})
+                             'ground_truth_used': metrics.GROUND_TRUTH_USED[setting]})
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
@@ -68,7 +86,7 @@ def write_result_files(result, folder, stem: str, group_title: str, extra: dict)
     document = {
         **extra,
         'num_hypotheses': s.num_hypotheses, 'num_steps': s.num_steps, 'test_time_flip': s.flip, 'seed': s.seed,
-        'uses_ground_truth': dict(metrics.USES_GROUND_TRUTH),
+        'ground_truth_used': dict(metrics.GROUND_TRUTH_USED),
         'average': {f'{x}/P{p}': [round(float(v), 4) for v in vals] for (x, p), vals in result.average.items()},
         'groups': {str(g): {'frames': result.frames[g],
                             **{f'{x}/P{p}': [round(float(v), 4) for v in vals] for (x, p), vals in e.items()}}

@@ -15,7 +15,9 @@ Files (load with ``np.load(path, allow_pickle=True)``; dicts are stored as pickl
   ``common.h36m_cameras``; ``metadata`` -> layout name, joint count, left/right symmetry.
 * ``data_2d_h36m_<detector>.npz``: the same with detector-like errors (pixel noise, temporally
   correlated jitter, outliers, brief left/right limb swaps); some cameras of some takes carry a
-  few extra frames beyond the motion capture, as real detection files do.
+  few extra frames beyond the motion capture, as real detection files do. The same synthetic
+  detections are also written as ``data_2d_h36m_cpn_ft_h36m_dbb.npz``, the name the README's
+  commands use (they are not CPN detections).
 * ``data_train_3dhp_ori.npz``: ``data`` -> {"S1 Seq1": [{camera: {'data_3d': (N, 17, 3),
   'data_2d': (N, 17, 2)}}]}, float32, millimetres in the camera frame (absolute, y down, z
   forward) and pixels of 2048 x 2048 images, pinhole projection.
@@ -54,6 +56,9 @@ H36M_NUM_CAMERAS = 4
 H36M_METADATA = {'layout_name': 'h36m', 'num_joints': H36M_17.num_joints,
                  'keypoints_symmetry': [list(H36M_17.joints_left), list(H36M_17.joints_right)]}
 DEFAULT_DETECTOR = 'synthetic_det'
+# The README's commands (and main.py's -k default) name the real CPN detections; the synthetic
+# detector file is written under that name too, so they run unchanged on the synthetic set.
+README_DETECTOR = 'cpn_ft_h36m_dbb'
 FILE_3D = 'data_3d_h36m.npz'
 FILE_2D = 'data_2d_h36m_{}.npz'
 FILE_3DHP_TRAIN = 'data_train_3dhp_ori.npz'
@@ -430,11 +435,12 @@ def write(data: SyntheticData, out_dir) -> dict:
             'positions_2d': {s: {a: [v.keypoints_px for v in take.views] for a, take in actions.items()}
                              for s, actions in data.h36m.items()},
             'metadata': H36M_METADATA},
-        FILE_2D.format(data.detector_name): {
-            'positions_2d': {s: {a: [v.detections_px for v in take.views] for a, take in actions.items()}
-                             for s, actions in data.h36m.items()},
-            'metadata': H36M_METADATA},
     }
+    detections = {'positions_2d': {s: {a: [v.detections_px for v in take.views] for a, take in actions.items()}
+                                   for s, actions in data.h36m.items()},
+                  'metadata': H36M_METADATA}
+    for detector in dict.fromkeys([data.detector_name, README_DETECTOR]):
+        contents[FILE_2D.format(detector)] = detections
     if data.mpi_train:
         contents[FILE_3DHP_TRAIN] = {'data': {seq: [views] for seq, views in data.mpi_train.items()}}
         contents[FILE_3DHP_TEST] = {'data': data.mpi_test}
@@ -472,7 +478,8 @@ def parse_args(argv=None):
     parser.add_argument('--frames', type=int, help='frames per take (overrides the size preset)')
     parser.add_argument('--takes', type=int, help='takes per action (overrides the size preset)')
     parser.add_argument('--detector-name', default=DEFAULT_DETECTOR,
-                        help=f'detector file is data_2d_h36m_<name>.npz (default {DEFAULT_DETECTOR})')
+                        help=f'detector file is data_2d_h36m_<name>.npz (default {DEFAULT_DETECTOR}); the same '
+                             f'file is also written as data_2d_h36m_{README_DETECTOR}.npz for the README\'s commands')
     parser.add_argument('--no-3dhp', action='store_true', help='skip the MPI-INF-3DHP files')
     return parser.parse_args(argv)
 

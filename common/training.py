@@ -183,7 +183,7 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
         best_val = resume['best_val'] if resume['best_val'] is not None else best_val
         _restore_rng_states(resume['rng_states'], train_generator)
         if runtime.is_main:
-            print(f'Resuming from {resume_source} after epoch {epoch} (lr {lr:.3g})')
+            print(f'Resuming from {resume_source} after epoch {epoch} (next epoch\'s lr {lr:.3g})')
     train_model = wrap_for_training(model, runtime, model_config.frozen_prompts)
     weight_unit = loss_weight_unit(settings.gradient_scale, model_config.layout)
 
@@ -208,6 +208,7 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
             inputs = prepare_step_inputs(batch, model, generators, settings.action_dropout)
             losses.append(train_step(train_model, optimizer, inputs, runtime, weight_unit))
             batches.set_postfix(loss_mm=f'{losses[-1] * MM_PER_M:.1f}')
+        epoch_lr = lr                   # the rate this epoch trained at (printed and logged)
         lr *= settings.lr_decay
         for group in optimizer.param_groups:
             group['lr'] *= settings.lr_decay
@@ -220,16 +221,18 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
                               show_progress=settings.show_progress and runtime.is_main)
             val = float(result.average[VALIDATION_SETTING][-1])
         elapsed = time.time() - start
-        for key, value in (('train_loss_mm', train_loss), ('val_mpjpe_mm', val), ('lr', lr), ('epoch_time_s', elapsed)):
+        for key, value in (('train_loss_mm', train_loss), ('val_mpjpe_mm', val), ('lr', epoch_lr),
+                           ('epoch_time_s', elapsed)):
             history[key].append(value)
         improved = not settings.validate or val < best_val
         if settings.validate and val < best_val:
             best_val = val
         if runtime.is_main:
-            print(f'[{epoch}] time {elapsed:.1f} s  lr {lr:.3g}  train loss {train_loss:.2f} mm  '
-                  f'validation MPJPE {val:.2f} mm' + ('  (best)' if improved and settings.validate else ''))
+            validated = (f'  validation MPJPE {val:.2f} mm' + ('  (best)' if improved else '')
+                         if settings.validate else '')
+            print(f'[{epoch}] time {elapsed:.1f} s  lr {epoch_lr:.3g}  train loss {train_loss:.2f} mm{validated}')
             logger.log(TAG_TRAIN_LOSS, train_loss, epoch)
-            logger.log(TAG_LR, lr, epoch)
+            logger.log(TAG_LR, epoch_lr, epoch)
             logger.log(TAG_EPOCH_TIME, elapsed, epoch)
             if settings.validate:
                 logger.log(TAG_VAL_MPJPE, val, epoch)

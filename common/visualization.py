@@ -24,6 +24,10 @@ DOTS_PER_INCH = 80
 VIEW_ELEVATION_DEG = 15.0
 VIEW_AZIMUTH_DEG = -70.0        # -90 looks straight along the camera axis; turned to show depth
 PLOT_HALF_SIZE_M = 1.0          # 3D panels show a 2 m cube centred on the root joint
+PLOT_TICKS_M = (-PLOT_HALF_SIZE_M / 2, 0.0, PLOT_HALF_SIZE_M / 2)
+# Plot axes (right, depth, up) named by the camera axes they show (``_plot_coordinates``).
+PLOT_AXIS_LABELS = ('x: camera right (m)', 'z: camera forward (m)', '-y: camera up (m)')
+AXIS_FONT_SIZE = 8
 LEFT_COLOUR = 'tab:blue'
 RIGHT_COLOUR = 'tab:red'
 CENTRE_COLOUR = 'black'
@@ -151,9 +155,12 @@ class _SkeletonFigure:
             for set_limits in (axes.set_xlim3d, axes.set_ylim3d, axes.set_zlim3d):
                 set_limits(-PLOT_HALF_SIZE_M, PLOT_HALF_SIZE_M)
             axes.set_box_aspect((1, 1, 1))
-            axes.set_xticklabels([])
-            axes.set_yticklabels([])
-            axes.set_zticklabels([])
+            for set_ticks, set_label, label in zip((axes.set_xticks, axes.set_yticks, axes.set_zticks),
+                                                   (axes.set_xlabel, axes.set_ylabel, axes.set_zlabel),
+                                                   PLOT_AXIS_LABELS):
+                set_ticks(PLOT_TICKS_M)
+                set_label(label, fontsize=AXIS_FONT_SIZE, labelpad=-4)
+            axes.tick_params(labelsize=AXIS_FONT_SIZE, pad=-2)
             axes.set_title(title)
             self.lines_3d[title] = [axes.plot([], [], [], color=c, linewidth=LINE_WIDTH)[0] for c in colours]
         self.figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.92, wspace=0.05)

@@ -40,8 +40,8 @@ def mpi_inf_3dhp_annotations(shared_dir) -> Path:
 
 TINY_DATA_FRAMES = 40
 # A tiny model and data selection for end-to-end runs of the entry points (seconds on 2 cores).
-TINY_RUN_FLAGS = ['-gpu', '', '-f', '9', '-s', '9', '-b', '36', '-cs', '32', '-dep', '2', '--text-tower', 'tiny',
-                  '--no-progress', '--val-batch-size', '8']
+TINY_RUN_FLAGS = ['-gpu', '', '-f', '9', '-b', '4', '-cs', '32', '-dep', '2', '--text-tower', 'tiny',
+                  '--no-progress', '--val-batch-size', '8', '--threads', '1']
 
 
 @pytest.fixture(scope='session')

@@ -43,3 +43,43 @@ def test_frozen_prompts_flag_reaches_the_model():
         args = parse_args('h36m', ['-f', '9', '-cs', '32', '-dep', '1', '--text-tower', 'tiny', *flags])
         model = build_model(model_config_from_args(args, 'h36m'), perm, perm)
         assert model.prompt_encoder.frozen_prompts is frozen
+
+
+def test_batch_counts_clips_and_stride_must_match_the_clip_length():
+    assert parse_args('h36m', []).batch_size == 4                      # the paper's 1024 frames = 4 clips
+    assert parse_args('h36m', ['-f', '27', '-b', '64']).batch_size == 64
+    assert parse_args('h36m', ['-f', '27', '-s', '27']).number_of_frames == 27    # MixSTE's spelling accepted
+    with pytest.raises(UserError, match='-s 243: training clips are -f 27 frames long'):
+        parse_args('h36m', ['-f', '27', '-s', '243'])
+    with pytest.raises(UserError, match='--val-batch-size 0: expected a positive integer'):
+        parse_args('h36m', ['--val-batch-size', '0'])
+
+
+def test_threads_default_shares_the_cores_among_local_processes():
+    from common.arguments import default_threads
+    cores = default_threads({})
+    assert cores >= 1
+    assert default_threads({'OMP_NUM_THREADS': '3'}) == 3
+    assert default_threads({'LOCAL_WORLD_SIZE': str(cores), 'OMP_NUM_THREADS': '1'}) == 1
+    assert default_threads({'LOCAL_WORLD_SIZE': str(4 * cores)}) == 1
+    assert parse_args('h36m', ['--threads', '2']).threads == 2
+    with pytest.raises(UserError, match='--threads 0: expected a positive integer'):
+        parse_args('h36m', ['--threads', '0'])
+
+
+def test_help_lists_only_the_datasets_own_flags_with_defaults():
+    from common.arguments import build_parser
+    h36m, hp = build_parser('h36m').format_help(), build_parser('mpi_inf_3dhp').format_help()
+    for flag in ('--action-dropout', '--keypoints', 'with -k gt', '--eval-action'):
+        assert flag in h36m and flag not in hp, flag
+    assert '(default: S1,S5,S6,S7,S8)' in h36m and '(default: S9,S11)' in h36m
+    assert '(default: TS1,TS2,TS3,TS4,TS5,TS6)' in ' '.join(hp.split())
+    assert parse_args('mpi_inf_3dhp', []).action_dropout == 0.0
+
+
+def test_bare_visualisation_file_names_go_into_the_checkpoint_folder():
+    flags = ['-c', 'checkpoint/model_h36m', '--evaluate', 'best_epoch.bin', '--render']
+    args = parse_args('h36m', [*flags, '--viz-output', 'dance.gif', '--viz-export', 'dance_3d.npy'])
+    assert (args.viz_output, args.viz_export) == ('checkpoint/model_h36m/dance.gif', 'checkpoint/model_h36m/dance_3d.npy')
+    assert parse_args('h36m', [*flags, '--viz-output', './dance.gif']).viz_output == './dance.gif'
+    assert parse_args('h36m', [*flags, '--viz-output', 'out/dance.gif']).viz_output == 'out/dance.gif'

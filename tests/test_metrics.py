@@ -183,4 +183,5 @@ def test_aggregate_poses_shapes():
                                     torch.tensor([0.0, 0, 5]).expand(2, 7, 3), cam)
     assert set(poses) == set(metrics.SETTINGS)
     assert all(p.shape == (2, 3, 7, 17, 3) for p in poses.values())
-    assert metrics.USES_GROUND_TRUTH == {'P-Best': True, 'J-Best': True, 'P-Agg': False, 'J-Agg': False}
+    assert metrics.GROUND_TRUTH_USED == {'P-Best': 'gt_3d_pose (oracle)', 'J-Best': 'gt_3d_pose (oracle)',
+                                         'P-Agg': 'no', 'J-Agg': 'gt_root_camera'}

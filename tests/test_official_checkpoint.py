@@ -19,8 +19,9 @@ import torch
 from common.diffusion import schedule_terms
 from common.errors import UserError
 from common.model import ModelConfig, build_model
-from common.official_checkpoint import (load_official_checkpoint, load_official_state_dict, official_state_dict,
-                                        official_to_ours)
+from common.clip_text import TEXT_TOWERS
+from common.official_checkpoint import (load_official_checkpoint, load_official_model, load_official_state_dict,
+                                        official_state_dict, official_to_ours)
 from common.skeleton import H36M_17
 from common.tokenizer import get_tokenizer
 from model_fixtures import build_tiny_model
@@ -94,6 +95,28 @@ def test_reference_bin_file_with_numpy_rng(tmp_path):
     (tmp_path / 'junk.bin').write_bytes(b'junk')
     with pytest.raises(UserError, match='not a readable FinePOSE checkpoint'):
         load_official_checkpoint(target, tmp_path / 'junk.bin')
+
+
+@pytest.mark.parametrize('layout', ['h36m', 'mpi_inf_3dhp'])
+def test_load_official_model_builds_the_model_from_the_file(layout, tmp_path):
+    """The README's one call: every architecture setting read off the file's shapes."""
+    config = ModelConfig(layout=layout, num_frames=9, width=32, depth=3, mlp_ratio=4.0, timesteps=200,
+                         text_tower=TEXT_TOWERS['tiny'])
+    source = build_tiny_model(**{k: getattr(config, k) for k in ('layout', 'num_frames', 'width', 'depth',
+                                                                 'mlp_ratio', 'timesteps', 'text_tower')}, heads=8)
+    torch.nn.init.normal_(source.denoiser.frame_pos_embed)
+    path = tmp_path / 'best_epoch_20_10.bin'
+    torch.save({'epoch': 20, 'model_pos': official_state_dict(source)}, path)
+    model = load_official_model(path)
+    assert not model.training and model.num_timesteps == 200
+    assert model.denoiser.num_frames == 9 and len(model.denoiser.spatial_blocks) == 3
+    assert model.state_dict().keys() == source.state_dict().keys()
+    torch.testing.assert_close(model.state_dict(), source.state_dict(), rtol=0, atol=0)
+    state = official_state_dict(source)
+    state['module.pose_estimator.clip_text.token_embedding.weight'] = torch.zeros(10, 48)
+    torch.save({'model_pos': state}, path)
+    with pytest.raises(UserError, match='text tower of width 48'):
+        load_official_model(path)
 
 
 @pytest.fixture(scope='module')

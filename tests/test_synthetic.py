@@ -45,7 +45,7 @@ def files(generated):
     out, _ = generated
     return {name: _load(out / name) for name in
             ('data_3d_h36m.npz', 'data_2d_h36m_gt.npz', f'data_2d_h36m_{DETECTOR}.npz',
-             'data_train_3dhp_ori.npz', 'data_test_3dhp_ori.npz')}
+             'data_2d_h36m_cpn_ft_h36m_dbb.npz', 'data_train_3dhp_ori.npz', 'data_test_3dhp_ori.npz')}
 
 
 @pytest.fixture(scope='module')
@@ -307,13 +307,16 @@ def test_command_line_writes_and_reports_every_file(tmp_path):
     out = tmp_path / 'made' / 'here'
     result = _run_cli('--out', str(out), '--frames', '20', '--takes', '1', '--no-3dhp', '--detector-name', 'mydet')
     assert result.returncode == 0, result.stderr
-    names = ['data_3d_h36m.npz', 'data_2d_h36m_gt.npz', 'data_2d_h36m_mydet.npz']
+    names = ['data_3d_h36m.npz', 'data_2d_h36m_gt.npz', 'data_2d_h36m_mydet.npz', 'data_2d_h36m_cpn_ft_h36m_dbb.npz']
     assert sorted(p.name for p in out.iterdir()) == sorted(names)
     lines = result.stdout.strip().splitlines()
     assert len(lines) == len(names) + 1
     for name, line in zip(names, lines):
         assert name in line and line.endswith(' MB')
-    assert lines[-1].startswith('generated 3 files in ') and lines[-1].endswith(' s')
+    assert lines[-1].startswith('generated 4 files in ') and lines[-1].endswith(' s')
+    # The README's -k cpn_ft_h36m_dbb reads the same synthetic detections.
+    mine, readme = (_load(out / name)['positions_2d'].item() for name in names[2:])
+    np.testing.assert_array_equal(readme['S9']['Walking'][3], mine['S9']['Walking'][3])
     world = _load(out / 'data_3d_h36m.npz')['positions_3d'].item()
     assert world['S11']['Walking'].shape == (20, 32, 3)
     umask = os.umask(0)

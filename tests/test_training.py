@@ -148,7 +148,7 @@ def test_distributed_training_and_evaluation_equal_single_process(tiny_dataset, 
     # S1 Walking and Eating: 2 x 4 cameras x 5 clips of 9 frames x 2 (flip) = 80 clips, 2 global batches.
     # The final evaluation: S9, 8 sequences of 5 windows, H=2, K=2.
     flags = ['--data-dir', str(tiny_dataset), *DATA_FLAGS, *TINY_RUN_FLAGS, '-e', '1', '--nolog', '--no-eval',
-             '-b', str(40 * 9), '-num_proposals', '2', '-sampling_timesteps', '2']
+             '-b', '40', '-num_proposals', '2', '-sampling_timesteps', '2']
     _run(tmp_path / 'initial', tiny_dataset, '-e', '0', '--nolog', '--no-eval')
     env = {'OMP_NUM_THREADS': '1', 'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(REPO_ROOT)}
     single = subprocess.run([sys.executable, 'main.py', *flags, '--val-batch-size', '1', '-c', str(tmp_path / 'one')],
@@ -159,7 +159,7 @@ def test_distributed_training_and_evaluation_equal_single_process(tiny_dataset, 
                                   '-c', str(tmp_path / 'two')], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert distributed.returncode == 0, distributed.stderr[-2000:]
     assert 'rank 0 of 2' in distributed.stdout
-    assert 'Training on 320 frames of 8 sequences: 80 clips of 9 frames, 40 per batch' in single.stdout
+    assert 'Training on 320 frames of 8 sequences: 80 clips of 9 frames; 40 clips per batch (-b 40)' in single.stdout
     initial = {k: v for k, v in _weights(tmp_path / 'initial' / 'last_epoch.bin').items() if v.is_floating_point()}
     one, two = _weights(tmp_path / 'one' / 'last_epoch.bin'), _weights(tmp_path / 'two' / 'last_epoch.bin')
     assert one.keys() == two.keys() == _weights(tmp_path / 'initial' / 'last_epoch.bin').keys()
