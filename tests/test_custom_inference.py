@@ -289,7 +289,8 @@ def test_bad_files_are_one_line_errors(case, tmp_path, capsys):
      '--viz-video none.mp4: not found'),
     (['--render'], '--render: pass --viz-output'),
     (['--viz-downsample', '0'], '--viz-downsample 0: expected an integer of at least 1'),
-    (['--focal-length', '-5'], '--focal-length -5.0: expected a positive number'),
+    (['--focal-length', '-5'], '--focal-length -5: expected a positive number'),
+    (['--focal-length', 'inf'], '--focal-length inf: expected a positive number'),
 ])
 def test_bad_flags_are_one_line_errors(workspace, flags, message, capsys, monkeypatch, tmp_path):
     folder, _ = workspace

@@ -15,6 +15,7 @@ from common.tb_logging import TAG_EPOCH_TIME, TAG_LR, TAG_TRAIN_LOSS, TAG_VAL_MP
 from conftest import REPO_ROOT, TINY_RUN_FLAGS
 
 DATA_FLAGS = ['-k', 'synthetic_det', '-str', 'S1', '-ste', 'S9', '-a', 'Walking,Eating']
+EVALUATED_STEM = 'best_epoch_H3_K2_action-gt_flip_seed1_synthetic_det_S9_a-Walking+Eating'
 
 
 def _run(tmp_dir, dataset, *flags, capsys=None):
@@ -72,12 +73,12 @@ def test_evaluate_prints_and_writes_every_setting(two_epoch_run, tiny_dataset, c
     for label in ('P-Best*', 'J-Best*', 'P-Agg', 'J-Agg', 'Protocol #1', 'Protocol #2', 'Walking', 'Eating',
                   'Ground truth used', '--eval-action gt'):
         assert label in out
-    document = json.loads((two_epoch_run / 'best_epoch_H3_K2.json').read_text())
+    document = json.loads((two_epoch_run / f'{EVALUATED_STEM}.json').read_text())
     assert set(document['average']) == {f'{s}/P{p}' for s in metrics.SETTINGS for p in (1, 2)}
     assert all(len(values) == 2 for values in document['average'].values())
     average = document['average']
     assert average['J-Best/P1'][-1] <= average['P-Best/P1'][-1] + 1e-6    # J-Best is the per-joint oracle
-    rows = (two_epoch_run / 'best_epoch_H3_K2.csv').read_text().splitlines()
+    rows = (two_epoch_run / f'{EVALUATED_STEM}.csv').read_text().splitlines()
     assert rows[0].startswith('action,setting,protocol,step,error_mm')
     assert len(rows) == 1 + 3 * 4 * 2 * 2                                # (2 actions + Average) x 4 x 2 x 2
 
