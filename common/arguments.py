@@ -235,10 +235,11 @@ def check_numeric_flags(args, names: dict):
                             else f'{names[dest]} {value}: expected {expected}')
 
 
-def check_sampling_steps(sampling_timesteps: int, timesteps: int, source: str):
-    """DDIM steps cannot exceed the model's diffusion steps; ``source`` says where those come from."""
+def check_sampling_steps(sampling_timesteps: int, timesteps: int, checkpoint=None):
+    """DDIM steps cannot exceed the model's diffusion steps (those of ``checkpoint`` when it sets them)."""
     if sampling_timesteps > timesteps:
-        raise UserError(f'-sampling_timesteps {sampling_timesteps} exceeds {source} {timesteps}')
+        raise UserError(f'-sampling_timesteps {sampling_timesteps} exceeds -timestep {timesteps}'
+                        + (f' of {checkpoint}' if checkpoint else ''))
 
 
 def parse_args(dataset: str, argv=None):
@@ -258,7 +259,7 @@ def parse_args(dataset: str, argv=None):
     if args.overwrite and (args.resume or args.evaluate):
         raise UserError('--overwrite starts a new training run; it cannot be used with -r or --evaluate')
     if not (args.evaluate or args.resume):   # otherwise the checkpoint's diffusion steps count (experiment.py)
-        check_sampling_steps(args.sampling_timesteps, args.timestep, '-timestep')
+        check_sampling_steps(args.sampling_timesteps, args.timestep)
     if hasattr(args, 'render'):
         _check_inference_flags(args)
     if args.epochs is None:

@@ -108,14 +108,14 @@ def read_model_checkpoint(args, name: str, flag: str, layout: str):
             raise UserError(f'--clip-weights {args.clip_weights}: {path} is an official checkpoint and carries its '
                             'own CLIP text tower; drop --clip-weights')
         config = model_config_from_args(args, layout)
-        check_sampling_steps(args.sampling_timesteps, config.timesteps, '-timestep')
+        check_sampling_steps(args.sampling_timesteps, config.timesteps)
         return path, checkpoint, config, f'Model configuration from the flags (official checkpoint {path})'
     config = config_from_dict(checkpoint['model_config'])
     if config.layout != layout:
         raise UserError(f'{flag} {path}: a model for the {config.layout} layout, but this data has the '
                         f'{layout} layout')
     described = adopt_checkpoint_config(args, config, path)
-    check_sampling_steps(args.sampling_timesteps, config.timesteps, f'the -timestep of {path},')
+    check_sampling_steps(args.sampling_timesteps, config.timesteps, path)
     return path, checkpoint, config, described
 
 

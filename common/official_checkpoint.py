@@ -147,32 +147,32 @@ def _shape(state: dict, name: str, axis: int):
 
 def official_architecture(state: dict) -> dict:
     """What a reference-layout state dict (``module.`` names) was built as, read from its shapes:
-    {'depth', 'width', 'frames', 'prompt segments', 'text tower'} (None where the entry is absent)."""
+    {'depth', 'width', 'frames', 'prompt layout', 'text tower'} (None where the entry is absent)."""
     segments = sorted(name[len(_PROMPT_VECTORS):] for name in state if name.startswith(_PROMPT_VECTORS))
     layout = None
     if segments:
-        layout = (f'{len(segments)} prompt segments (' + ('Human3.6M, with the action' if 'verb' in segments
-                                                          else 'MPI-INF-3DHP, no action') + ')')
+        layout = (f'{len(segments)} segments (' + ('Human3.6M, with the action' if 'verb' in segments
+                                                   else 'MPI-INF-3DHP, no action') + ')')
     tower_width = _shape(state, 'clip_text.ln_final.weight', 0)
     tower = None if tower_width is None else (
         f'width {tower_width}, {_block_count(state, _ESTIMATOR + "clip_text.transformer.resblocks.")} layers')
     return {'depth': _block_count(state, _ESTIMATOR + 'STEblocks.') or None,
             'width': _shape(state, 'Spatial_patch_to_embedding.weight', 0),
             'frames': _shape(state, 'Temporal_pos_embed', 1),
-            'prompt segments': layout, 'text tower': tower}
+            'prompt layout': layout, 'text tower': tower}
 
 
 # What to change when the checkpoint and the model built from the flags disagree.
-_ARCHITECTURE_REMEDY = {'depth': '-dep', 'width': '-cs', 'frames': '-f',
-                        'prompt segments': 'main.py for Human3.6M, main_3dhp.py for MPI-INF-3DHP',
-                        'text tower': '--text-tower vit-b-32 (the paper\'s CLIP ViT-B/32)'}
+_ARCHITECTURE_REMEDY = {'depth': 'set -dep', 'width': 'set -cs', 'frames': 'set -f',
+                        'prompt layout': 'evaluate it with main.py for Human3.6M, main_3dhp.py for MPI-INF-3DHP',
+                        'text tower': 'set --text-tower vit-b-32, the paper\'s CLIP ViT-B/32'}
 
 
 def check_official_architecture(model, state: dict, source='checkpoint') -> None:
     """Name every difference between a reference state dict and ``model`` (built from the flags):
     depth, width, frames, prompt layout (dataset), text tower; one ``UserError`` line."""
     found, asked = official_architecture(state), official_architecture(official_state_dict(model))
-    differences = [f'{key} {found[key]} in the file, {asked[key]} asked (set {_ARCHITECTURE_REMEDY[key]})'
+    differences = [f'{key} {found[key]} in the file, {asked[key]} asked ({_ARCHITECTURE_REMEDY[key]})'
                    for key in found if found[key] is not None and found[key] != asked[key]]
     if differences:
         raise UserError(f'{source}: the official checkpoint does not fit the model of the flags: '

@@ -1,7 +1,7 @@
 """Flag checks: the original commands parse; bad values are one-line user errors."""
 import pytest
 
-from common.arguments import parse_args
+from common.arguments import NUMERIC_RANGES, build_parser, parse_args
 from common.errors import UserError
 
 PAPER_EVAL = ['-k', 'cpn_ft_h36m_dbb', '-c', 'checkpoint/model_h36m', '-gpu', '0,1', '--nolog',
@@ -43,3 +43,50 @@ def test_frozen_prompts_flag_reaches_the_model():
         args = parse_args('h36m', ['-f', '9', '-cs', '32', '-dep', '1', '--text-tower', 'tiny', *flags])
         model = build_model(model_config_from_args(args, 'h36m'), perm, perm)
         assert model.prompt_encoder.frozen_prompts is frozen
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['-lr', 'nan'], '-lr nan: expected a positive finite learning rate'),
+    (['-lr', '-1'], '-lr -1: expected a positive'),
+    (['-lr', 'inf'], '-lr inf: expected a positive'),
+    (['--weight-decay', '-1'], '--weight-decay -1: expected a finite weight decay >= 0'),
+    (['--val-batch-size', '0'], '--val-batch-size 0: expected a positive number of clips'),
+    (['--drop-path', '1.5'], r'--drop-path 1.5: expected a rate in \[0, 1\)'),
+    (['-scale', '0'], '-scale 0: expected a positive finite scale'),
+    (['-scale', 'nan'], '-scale nan'),
+    (['-lrd', '0'], r'-lrd 0: expected a multiplier in \(0, 1\]'),
+    (['-lrd', '1.5'], '-lrd 1.5'),
+    (['--focal-length', 'inf'], '--focal-length inf: expected a positive number of pixels'),
+    (['--viz-size', 'inf'], '--viz-size inf'),
+    (['--viz-limit', '0'], '--viz-limit 0: expected a positive number of frames, or -1'),
+    (['--seed', '-1'], '--seed -1: expected an integer from 0 to 4294967295'),
+    (['-e', '-1'], '-e -1: expected a number of epochs >= 0'),
+    (['-b', '0'], '-b 0: expected a positive integer'),
+    (['-s', '0'], '-s 0'), (['-dep', '0'], '-dep 0'), (['-timestep', '0'], '-timestep 0'), (['-cf', '0'], '-cf 0'),
+    (['-cs', '0'], '-cs 0: expected a positive multiple of the 8 attention heads'),
+    (['-sampling_timesteps', '0'], '-sampling_timesteps 0: expected at least 1 DDIM step'),
+    (['--action-dropout', 'nan'], '--action-dropout nan'),
+])
+def test_every_bad_number_is_a_one_line_error(flags, message):
+    with pytest.raises(UserError, match=message):
+        parse_args('h36m', flags)
+
+
+@pytest.mark.parametrize('dataset', ['h36m', 'mpi_inf_3dhp'])
+def test_every_numeric_flag_is_range_checked(dataset):
+    numeric = {a.dest for a in build_parser(dataset)._actions if a.type in (int, float)}
+    assert numeric and numeric <= set(NUMERIC_RANGES), numeric - set(NUMERIC_RANGES)
+    defaults = parse_args(dataset, [])                  # every default passes its own check
+    assert all(getattr(defaults, dest) is None or NUMERIC_RANGES[dest][0](getattr(defaults, dest))
+               for dest in numeric)
+
+
+def test_given_flags_tell_explicit_values_from_defaults():
+    args = parse_args('h36m', ['-f', '243', '--number-of-frames', '243', '-cs', '512', '--frozen-prompts'])
+    assert args.given == {'number_of_frames', 'cs', 'frozen_prompts'}
+    assert parse_args('h36m', []).given == set()
+
+
+def test_overwrite_is_for_new_runs_only():
+    with pytest.raises(UserError, match='--overwrite starts a new training run'):
+        parse_args('h36m', ['--overwrite', '-r', 'last_epoch.bin'])
