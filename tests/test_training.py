@@ -90,6 +90,14 @@ def test_evaluate_prints_and_writes_every_setting(two_epoch_run, tiny_dataset, c
     (['-sampling_timesteps', '20', '-timestep', '10'], '-sampling_timesteps 20 exceeds -timestep 10'),
     (['-f', '500'], '-f 500: longer than every sequence'),
     (['-gpu', '0'], '-gpu 0: CUDA is not available'),
+    (['-a', ''], "-a '': expected a comma-separated list of actions (prefixes), or '*' for all"),
+    (['-a', 'Dancing'], "-a: no sequence of the chosen subjects (-str) has an action starting with 'Dancing'"),
+    (['-str', 'S1,S99'], '-str: unknown subject S99; available: S1,'),
+    (['-ste', 'S77'], '-ste: unknown subject S77; available: S1,'),
+    (['--val-subjects', 'S66'], '--val-subjects: unknown subject S66'),
+    (['-ste', ','], "-ste ',': expected a comma-separated list of subjects"),
+    (['-lr', 'nan'], '-lr nan: expected a positive finite learning rate'),
+    (['-scale', '0'], '-scale 0: expected a positive finite scale'),
 ])
 def test_bad_input_is_one_line_and_exit_2(flags, message, tiny_dataset, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
