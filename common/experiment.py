@@ -11,8 +11,9 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from common.arguments import check_sampling_steps, flag_names
+from common.arguments import check_sampling_steps
 from common.atomic import check_writable, remove_stale_temporaries
+from common.checkpoint_config import adopt_checkpoint_config
 from common.checkpoints import config_from_dict, load_model_weights, read_checkpoint
 from common.clip_text import TEXT_TOWERS
 from common.devices import setup_runtime, shutdown
@@ -58,42 +59,6 @@ def model_config_from_args(args, layout: str) -> ModelConfig:
     return ModelConfig(layout=layout, num_frames=args.number_of_frames, width=args.cs, depth=args.dep,
                        drop_path=args.drop_path, timesteps=args.timestep, scale=args.scale,
                        frozen_prompts=args.frozen_prompts, text_tower=TEXT_TOWERS[args.text_tower])
-
-
-# ModelConfig field -> the flag's destination in args (what model_config_from_args reads).
-CONFIG_FLAGS = {'num_frames': 'number_of_frames', 'width': 'cs', 'depth': 'dep', 'drop_path': 'drop_path',
-                'timesteps': 'timestep', 'scale': 'scale', 'frozen_prompts': 'frozen_prompts',
-                'text_tower': 'text_tower'}
-
-
-def _flag_value(config: ModelConfig, field_name: str):
-    value = getattr(config, field_name)
-    if field_name == 'text_tower':
-        return next((name for name, tower in TEXT_TOWERS.items() if tower == value), str(value))
-    return value
-
-
-def _flag_text(name: str, value) -> str:
-    """How a setting reads on the command line: '-f 27', '--frozen-prompts', 'no --frozen-prompts'."""
-    if isinstance(value, bool):
-        return name if value else f'no {name}'
-    return f'{name} {value:g}' if isinstance(value, float) else f'{name} {value}'
-
-
-def adopt_checkpoint_config(args, config: ModelConfig, source) -> str:
-    """Set the model flags of ``args`` to our checkpoint's configuration; a flag given explicitly
-    with another value is a ``UserError``. Returns the one line that says so."""
-    names = flag_names('h36m')
-    for field_name, dest in CONFIG_FLAGS.items():
-        value = _flag_value(config, field_name)
-        if dest in args.given and getattr(args, dest) != value:
-            raise UserError(f'{_flag_text(names[dest], getattr(args, dest))}: contradicts {source}, trained with '
-                            f'{_flag_text(names[dest], value)}; drop the flag (our checkpoints carry their '
-                            'configuration)')
-        setattr(args, dest, value)
-    shown = ' '.join(_flag_text(names[d], _flag_value(config, f)) for f, d in CONFIG_FLAGS.items()
-                     if f != 'frozen_prompts' or config.frozen_prompts)
-    return f'Model configuration from {source} (flags not needed): {shown}'
 
 
 def read_model_checkpoint(args, name: str, flag: str, layout: str):

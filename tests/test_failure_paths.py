@@ -206,3 +206,16 @@ def test_official_checkpoint_uses_the_flags_and_carries_its_text_tower(tiny_data
     with pytest.raises(SystemExit):
         _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, '-dep', '4', '--evaluate', 'best_epoch_20_10.bin')
     _one_line_error(capsys, 'depth 2 in the file, 4 asked (set -dep)')
+
+
+def test_resume_takes_the_configuration_from_the_checkpoint(one_epoch_run, tiny_dataset, tmp_path, capsys):
+    folder = tmp_path / 'run'
+    shutil.copytree(one_epoch_run, folder)
+    capsys.readouterr()
+    _main(folder, tiny_dataset, '-r', 'last_epoch.bin', '-e', '2', '-b', '36', '-s', '9', '--no-eval')
+    out = capsys.readouterr().out
+    assert 'Model configuration from ' + str(folder / 'last_epoch.bin') in out and '-f 9 -cs 32 -dep 2' in out
+    assert read_checkpoint(folder / 'last_epoch.bin')['epoch'] == 2
+    with pytest.raises(SystemExit):
+        _main(folder, tiny_dataset, '-r', 'last_epoch.bin', '-e', '3', '-cs', '64')
+    _one_line_error(capsys, '-cs 64: contradicts', 'trained with -cs 32')
