@@ -18,18 +18,28 @@ from common.inference_run import run_inference
 def _subjects(flag: str, value: str):
     subjects = [s for s in value.split(',') if s]
     if not subjects:
-        raise UserError(f'{flag}: expected a comma-separated list of subjects, e.g. S9,S11')
+        raise UserError(f'{flag} {value!r}: expected a comma-separated list of subjects, e.g. S9,S11')
     return subjects
+
+
+def _actions(value: str):
+    """-a: None for '*' (every action), else the list of action prefixes."""
+    if value == '*':
+        return None
+    actions = [a for a in value.split(',') if a]
+    if not actions:
+        raise UserError(f"-a {value!r}: expected a comma-separated list of actions (prefixes), or '*' for all")
+    return actions
 
 
 def load_data(args) -> ExperimentData:
     dataset = load_h36m(args.data_dir, args.keypoints)
-    actions = None if args.actions == '*' else args.actions.split(',')
+    actions = _actions(args.actions)
     test_subjects = _subjects('-ste', args.subjects_test)
     val_subjects = _subjects('--val-subjects', args.val_subjects) if args.val_subjects else test_subjects
-    train = [] if args.evaluate else dataset.select(_subjects('-str', args.subjects_train), actions)
-    validation = dataset.select(val_subjects, actions)
-    test = dataset.select(test_subjects, actions)
+    train = [] if args.evaluate else dataset.select(_subjects('-str', args.subjects_train), actions, '-str')
+    validation = dataset.select(val_subjects, actions, '--val-subjects' if args.val_subjects else '-ste')
+    test = dataset.select(test_subjects, actions, '-ste')
     return ExperimentData(
         layout='h36m', skeleton=dataset.skeleton, keypoints_mirror=dataset.keypoints_mirror,
         train=train, validation=validation, validation_groups=[s.action_label for s in validation],
@@ -37,7 +47,8 @@ def load_data(args) -> ExperimentData:
         test_action_labels=[s.action_label if args.eval_action == 'gt' else '' for s in test],
         group_title='action', action_source=args.eval_action,
         description={'validation': 'subjects ' + ','.join(val_subjects)
-                     + (' = the test subjects, as the community does' if val_subjects == test_subjects else '')})
+                     + (' = the test subjects, as the community does' if val_subjects == test_subjects else '')},
+        result_tags=(args.keypoints, '+'.join(test_subjects), *([] if actions is None else ['a-' + '+'.join(actions)])))
 
 
 def main(argv=None):
@@ -46,7 +57,7 @@ def main(argv=None):
         args = parse_args('h36m', argv)
         if args.dataset == 'custom' or args.render or args.viz_export:
             return run_inference(args)
-        return run(args, load_data(args))
+        return run(args, load_data)
 
 
 if __name__ == '__main__':

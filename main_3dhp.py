@@ -61,14 +61,15 @@ def load_data(args) -> ExperimentData:
         train=train, validation=test, validation_groups=names, test=test, test_groups=names,
         test_action_labels=[''] * len(test), group_title='sequence', action_source='absent', keep_poses=True,
         on_evaluated=lambda result, folder, stem: export_and_score(result, test, args.annotations, folder),
-        description={'validation': 'the test sequences (valid frames), as the reference does'})
+        description={'validation': 'the test sequences (valid frames), as the reference does'},
+        result_tags=() if sequences == list(TEST_SEQUENCES) else ('+'.join(sequences),))
 
 
 def main(argv=None):
     """Parse ``argv`` (default: sys.argv), then train or evaluate; returns the final EvaluationResult."""
     with exit_on_user_error():
         args = parse_args('mpi_inf_3dhp', argv)
-        return run(args, load_data(args))
+        return run(args, load_data)
 
 
 if __name__ == '__main__':

@@ -2,8 +2,9 @@
 
     python 3dhp_test/score.py checkpoint/model_3dhp/inference_data_J_Agg.mat path/to/mpi_inf_3dhp_test_set
 
-prints the summary and writes the official CSV tables (per DDIM step t) next to the prediction:
-mpii_3dhp_evaluation_{sequencewise,activitywise}_<setting>_t<t>.csv.
+prints the summary and writes the official CSV tables (per DDIM step t) into the current folder,
+or --out: mpii_3dhp_evaluation_{sequencewise,activitywise}_<setting>_t<t>.csv (never beside the
+prediction file, whose folder may not be yours).
 """
 import argparse
 import sys
@@ -45,8 +46,8 @@ def parse_args(argv=None):
                         help='.mat file with TS1..TS6, each 3 x 17 x N x K double, millimetres, root-relative')
     parser.add_argument('annotations', type=Path,
                         help='official test set folder holding TS1..TS6/annot_data.mat')
-    parser.add_argument('--out', type=Path, default=None,
-                        help='folder for the CSV tables (default: the folder of the prediction file)')
+    parser.add_argument('--out', type=Path, default=Path('.'),
+                        help='folder for the CSV tables (default: the current folder)')
     parser.add_argument('--setting', default=None,
                         help='name used in the CSV file names (default: ori_<X> for inference_data_<X>.mat)')
     parser.add_argument('--sequences', default=None,
@@ -65,7 +66,7 @@ def main(argv=None):
         except UserError as err:
             raise UserError(f'{args.predictions}: {err}') from None
         setting = args.setting or default_setting(args.predictions)
-        out_dir = args.out or args.predictions.parent
+        out_dir = args.out
         written = write_score_tables(result, out_dir, setting)
     print(f'{args.predictions} ({setting}), ground truth: annot3 of {", ".join(annotations)}'
           + export_ground_truth_note(args.predictions))

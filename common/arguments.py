@@ -4,6 +4,7 @@ The flags users know from VideoPose3D / D3DP / FinePOSE keep their spelling (``-
 ``-gpu``, ``-num_proposals``, ``-sampling_timesteps``, ...). New flags are ``--kebab-case``.
 """
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -16,6 +17,8 @@ EPOCHS_GT_KEYPOINTS = 120
 # The paper's batch: 1024 frames = 4 clips of 243 frames (training); its evaluation uses -b 4 too.
 CLIPS_PER_BATCH = 4
 VAL_CLIPS_PER_BATCH = 16
+ATTENTION_HEADS = 8           # the denoiser's heads (ModelConfig.heads): -cs must be a multiple
+MAX_SEED = 2 ** 32 - 1        # numpy's RandomState takes seeds up to this
 
 
 def _add_common(parser: argparse.ArgumentParser, dataset: str):
@@ -32,13 +35,17 @@ def _add_common(parser: argparse.ArgumentParser, dataset: str):
     run.add_argument('-cf', '--checkpoint-frequency', type=int, default=20, metavar='N',
                      help='also keep epoch_N.bin every N epochs (default: 20)')
     run.add_argument('-r', '--resume', default='', metavar='FILE', help='checkpoint to resume training from (in -c or a path)')
+    run.add_argument('--overwrite', action='store_true',
+                     help='train from scratch into a -c folder that holds checkpoints of an earlier run: first '
+                          'delete that run\'s checkpoints (last/best/epoch_N.bin) and result files')
     run.add_argument('--evaluate', default='', metavar='FILE',
                      help='evaluate this checkpoint (ours or an official reference .bin; in -c or a path)')
     run.add_argument('--nolog', action='store_true', help='no TensorBoard logs')
     run.add_argument('--export-training-curves', action='store_true', help='write training_curves.png in -c every epoch')
     run.add_argument('-gpu', default=None, metavar='LIST',
                      help="GPUs to use, e.g. 0,1 (DataParallel); '' for CPU; default: all visible GPUs, else CPU")
-    run.add_argument('--seed', type=int, default=1, help='seed of data order, diffusion noise and sampling (default: 1)')
+    run.add_argument('--seed', type=int, default=1,
+                     help=f'seed of data order, diffusion noise and sampling, 0 to {MAX_SEED} (default: 1)')
     run.add_argument('--no-progress', action='store_true', help='no progress bars')
     run.add_argument('--threads', type=int, default=None, metavar='N',
                      help='CPU threads of this process (default: $OMP_NUM_THREADS when set, else all cores; under '
@@ -185,33 +192,102 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
     return parser
 
 
+def given_flags(dataset: str, argv=None) -> set:
+    """The destinations of the flags written on the command line, as opposed to left at their default
+    (so a checkpoint's configuration can fill the others, and a flag that contradicts it is an error)."""
+    parser = build_parser(dataset)
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+def flag_names(dataset: str) -> dict:
+    """dest -> the flag as users type it (its first spelling), e.g. 'number_of_frames' -> '-f'."""
+    return {a.dest: a.option_strings[0] for a in build_parser(dataset)._actions if a.option_strings}
+
+
+def _positive(v):
+    return v > 0
+
+
+def _at_least_one(v):
+    return v >= 1
+
+
+def _not_negative(v):
+    return v >= 0
+
+
+# dest -> (condition, what is expected). Every int and float flag has an entry (a test checks it);
+# floats must also be finite. A value of None (a default resolved later) is not checked.
+NUMERIC_RANGES = {
+    'number_of_frames': (_at_least_one, 'a positive integer'),
+    'checkpoint_frequency': (_at_least_one, 'a positive integer'),
+    'seed': (lambda v: 0 <= v <= MAX_SEED, f'an integer from 0 to {MAX_SEED}'),
+    'cs': (lambda v: v >= ATTENTION_HEADS and v % ATTENTION_HEADS == 0,
+           f'a positive multiple of the {ATTENTION_HEADS} attention heads'),
+    'dep': (_at_least_one, 'a positive integer'),
+    'drop_path': (lambda v: 0 <= v < 1, 'a rate in [0, 1)'),
+    'timestep': (_at_least_one, 'a positive integer'),
+    'scale': (_positive, 'a positive finite scale'),
+    'epochs': (_not_negative, 'a number of epochs >= 0'),
+    'batch_size': (_at_least_one, 'a positive number of clips'),
+    'threads': (_at_least_one, 'a positive number of threads'),
+    'stride': (_at_least_one, 'a positive integer'),
+    'learning_rate': (_positive, 'a positive finite learning rate'),
+    'lr_decay': (lambda v: 0 < v <= 1, 'a multiplier in (0, 1]'),
+    'weight_decay': (_not_negative, 'a finite weight decay >= 0'),
+    'action_dropout': (lambda v: 0 <= v <= 1, 'a probability in [0, 1]'),
+    'val_batch_size': (_at_least_one, 'a positive number of clips'),
+    'num_proposals': (_at_least_one, 'at least 1 hypothesis'),
+    'sampling_timesteps': (_at_least_one, 'at least 1 DDIM step'),
+    'focal_length': (_positive, 'a positive number of pixels'),
+    'viz_camera': (_not_negative, 'an integer of at least 0'),
+    'viz_skip': (_not_negative, 'an integer of at least 0'),
+    'viz_bitrate': (_at_least_one, 'an integer of at least 1'),
+    'viz_limit': (lambda v: v == -1 or v >= 1, 'a positive number of frames, or -1 for all'),
+    'viz_downsample': (_at_least_one, 'an integer of at least 1'),
+    'viz_size': (_positive, 'a positive finite size in inches'),
+}
+
+
+def check_numeric_flags(args, names: dict):
+    """Range-check every numeric flag of ``args`` (see ``NUMERIC_RANGES``); ``names``: ``flag_names``."""
+    for dest, (condition, expected) in NUMERIC_RANGES.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if isinstance(value, float) and not math.isfinite(value) or not condition(value):
+            raise UserError(f'{names[dest]} {value:g}: expected {expected}' if isinstance(value, float)
+                            else f'{names[dest]} {value}: expected {expected}')
+
+
+def check_sampling_steps(sampling_timesteps: int, timesteps: int, checkpoint=None):
+    """DDIM steps cannot exceed the model's diffusion steps (those of ``checkpoint`` when it sets them)."""
+    if sampling_timesteps > timesteps:
+        raise UserError(f'-sampling_timesteps {sampling_timesteps} exceeds -timestep {timesteps}'
+                        + (f' of {checkpoint}' if checkpoint else ''))
+
+
 def parse_args(dataset: str, argv=None):
-    """Parse and check flags; bad values raise ``UserError`` (a one-line message)."""
+    """Parse and check flags; bad values raise ``UserError`` (a one-line message).
+
+    ``args.given`` holds the destinations of the flags written explicitly (``given_flags``).
+    """
     args = build_parser(dataset).parse_args(argv)
+    args.given = given_flags(dataset, argv)
     # What the log shows: the shell command, or the flags when called from Python (the demo, tests).
     args.command_line = shlex.join(['python', *sys.argv] if argv is None else ['flags:', *argv])
+    check_numeric_flags(args, flag_names(dataset))
     if args.resume and args.evaluate:
         raise UserError('--resume and --evaluate cannot be used together')
-    if args.num_proposals < 1:
-        raise UserError(f'-num_proposals {args.num_proposals}: expected at least 1 hypothesis')
-    if args.sampling_timesteps < 1:
-        raise UserError(f'-sampling_timesteps {args.sampling_timesteps}: expected at least 1 DDIM step')
-    if args.sampling_timesteps > args.timestep:
-        raise UserError(f'-sampling_timesteps {args.sampling_timesteps} exceeds -timestep {args.timestep}')
-    for flag, value in (('-f', args.number_of_frames), ('-b', args.batch_size), ('--val-batch-size', args.val_batch_size),
-                        ('-cs', args.cs), ('-dep', args.dep), ('-timestep', args.timestep),
-                        ('-cf', args.checkpoint_frequency), ('--threads', args.threads)):
-        if value is not None and value < 1:
-            raise UserError(f'{flag} {value}: expected a positive integer')
+    if args.overwrite and (args.resume or args.evaluate):
+        raise UserError('--overwrite starts a new training run; it cannot be used with -r or --evaluate')
     if args.stride is not None and args.stride != args.number_of_frames:
         raise UserError(f'-s {args.stride}: training clips are -f {args.number_of_frames} frames long (one clip per '
                         f'batch entry; -b counts clips); pass -f {args.stride} for {args.stride}-frame clips')
-    if args.cs % 8:
-        raise UserError(f'-cs {args.cs}: expected a multiple of the 8 attention heads')
-    if not 0.0 <= args.action_dropout <= 1.0:
-        raise UserError(f'--action-dropout {args.action_dropout}: expected a probability in [0, 1]')
-    if args.epochs is not None and args.epochs < 0:
-        raise UserError(f'-e {args.epochs}: expected a number of epochs >= 0')
+    if not (args.evaluate or args.resume):   # otherwise the checkpoint's diffusion steps count (experiment.py)
+        check_sampling_steps(args.sampling_timesteps, args.timestep)
     if hasattr(args, 'render'):
         _check_inference_flags(args)
     if args.epochs is None:
@@ -242,11 +318,3 @@ def _check_inference_flags(args):
         raise UserError('--render / --viz-export: pass --evaluate CHECKPOINT, the model that predicts the poses')
     if args.render and not args.viz_output:
         raise UserError('--render: pass --viz-output FILE (.gif, .mp4 or .png)')
-    if args.focal_length is not None and not args.focal_length > 0:
-        raise UserError(f'--focal-length {args.focal_length}: expected a positive number of pixels')
-    for flag, value, lowest in (('--viz-downsample', args.viz_downsample, 1), ('--viz-camera', args.viz_camera, 0),
-                                ('--viz-skip', args.viz_skip, 0), ('--viz-bitrate', args.viz_bitrate, 1)):
-        if value < lowest:
-            raise UserError(f'{flag} {value}: expected an integer of at least {lowest}')
-    if not args.viz_size > 0:
-        raise UserError(f'--viz-size {args.viz_size}: expected a positive size in inches')

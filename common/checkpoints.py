@@ -37,8 +37,9 @@ def model_weights(model) -> dict:
 
 
 def save_checkpoint(path, *, model, model_config: ModelConfig, epoch: int, lr: float, optimizer=None,
-                    rng_states=None, best_val=None, history=None) -> None:
-    """Write our checkpoint atomically. ``model`` is the bare ``PoseDiffusion`` (unwrapped)."""
+                    rng_states=None, best_val=None, history=None, run_id=None) -> None:
+    """Write our checkpoint atomically. ``model`` is the bare ``PoseDiffusion`` (unwrapped);
+    ``run_id`` names the training run that wrote it (``training.train``)."""
     tower = model.prompt_encoder.text_tower
     atomic_torch_save({
         'format': FORMAT_NAME,
@@ -53,6 +54,7 @@ def save_checkpoint(path, *, model, model_config: ModelConfig, epoch: int, lr: f
         'rng_states': rng_states,
         'best_val': best_val,
         'history': history or {},
+        'run_id': run_id,
     }, path)
 
 
@@ -82,9 +84,17 @@ def read_checkpoint(path) -> dict:
     return dict(checkpoint, format='official')
 
 
+def check_finite_weights(weights: dict, source) -> None:
+    """A checkpoint with NaN or inf weights (written by a diverged run) predicts nothing useful."""
+    for key, value in weights.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise UserError(f'{source}: parameter {key} holds NaN or inf values (a diverged training run?)')
+
+
 def load_model_weights(model, checkpoint: dict, source) -> None:
-    """Fill ``model`` from a checkpoint returned by ``read_checkpoint``."""
+    """Fill ``model`` from a checkpoint returned by ``read_checkpoint``; non-finite weights are a ``UserError``."""
     if checkpoint['format'] == 'official':
+        check_finite_weights(checkpoint['model_pos'], source)
         load_official_state_dict(model, checkpoint['model_pos'], source=str(source))
         return
     expected = model_weights(model)
@@ -97,6 +107,7 @@ def load_model_weights(model, checkpoint: dict, source) -> None:
     for key, value in weights.items():
         if tuple(value.shape) != tuple(expected[key].shape):
             raise UserError(f'{source}: {key} has shape {tuple(value.shape)}, the model expects {tuple(expected[key].shape)}')
+    check_finite_weights(weights, source)
     model.load_state_dict(weights, strict=False)
     tower = model.prompt_encoder.text_tower
     if checkpoint['clip_fingerprint'] != tower.fingerprint():

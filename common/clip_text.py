@@ -148,14 +148,19 @@ def load_text_tower_weights(tower: CLIPTextTower, path) -> None:
     tower.source = str(path)
 
 
-def build_text_tower(config: TextTowerConfig = TextTowerConfig(), weights=None, require_weights: bool = False) -> CLIPTextTower:
+def build_text_tower(config: TextTowerConfig = TextTowerConfig(), weights=None, require_weights: bool = False,
+                     weights_in_checkpoint: bool = False) -> CLIPTextTower:
     """A frozen text tower with OpenAI's weights from ``weights`` (default ``~/.cache/clip/ViT-B-32.pt``).
 
     No file: a warning and a seeded random tower of the same shape, or a ``UserError`` when
     ``require_weights``. Never downloads. A tower of another shape than ViT-B/32 has no
-    published weights and is always random.
+    published weights and is always random. ``weights_in_checkpoint``: the caller fills the tower
+    from a checkpoint that carries it (an official one), so no file is read and nothing is said.
     """
     tower = CLIPTextTower(config)
+    if weights_in_checkpoint:
+        tower.source = 'awaiting the checkpoint\'s weights'
+        return tower
     if config != TextTowerConfig():
         if weights or require_weights:
             raise UserError('CLIP weights exist only for the ViT-B/32 text tower; drop --text-tower tiny')

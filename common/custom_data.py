@@ -14,6 +14,7 @@ No camera calibration comes with such a video. The camera is assumed to be a pin
 principal point at the image centre and a focal length given in pixels (default: the image width);
 only the J-Agg aggregation uses it (``common.inference``).
 """
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,7 +140,7 @@ def _video_metadata(entries: dict, metadata: dict, path) -> dict:
         value = dict_entry(entries, 'video_metadata', path)
     else:
         raise UserError(f'{path}: metadata has no video_metadata; expected video name -> {{\'w\': width, '
-                        '\'h\': height}} in pixels for every video')
+                        '\'h\': height} in pixels for every video')
     if not isinstance(value, dict):
         raise UserError(f'{path}: video_metadata should hold a dict video name -> {{\'w\', \'h\'}}, '
                         f'found {type(value).__name__}')
@@ -155,11 +156,12 @@ def _video_size(video_metadata: dict, video: str, path):
     try:
         width, height = int(info['w']), int(info['h'])
         fps = float(info.get('fps', DEFAULT_VIDEO_FPS))
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise UserError(f'{path}: video_metadata[{video!r}] is {info!r}; expected {{\'w\': width, \'h\': height}} '
                         'in pixels (and optionally \'fps\')') from None
-    if width < 1 or height < 1 or not fps > 0:
-        raise UserError(f'{path}: video_metadata[{video!r}] is {info!r}; expected a positive width, height and fps')
+    if width < 1 or height < 1 or not 0 < fps < math.inf:
+        raise UserError(f'{path}: video_metadata[{video!r}] is {info!r}; expected a positive width, height and a '
+                        'positive finite fps')
     return width, height, fps
 
 

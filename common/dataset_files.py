@@ -3,7 +3,6 @@
 Every problem with a file (missing, not an archive, a key or shape that is not there, non-finite
 numbers) becomes a one-line ``UserError`` naming the file and what was expected.
 """
-import pickle
 import zipfile
 from pathlib import Path
 
@@ -26,8 +25,9 @@ def load_archive(path, how_to_obtain: str) -> dict:
     try:
         with np.load(path, allow_pickle=True) as archive:
             return {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
-        raise UserError(f'{path}: not a readable .npz archive ({err})') from None
+    except Exception as err:  # zlib.error, TypeError, ... from a damaged file: the file's problem, not a bug
+        detail = next(iter(str(err).splitlines()), '')
+        raise UserError(f'{path}: not a readable .npz archive ({type(err).__name__}: {detail})') from None
 
 
 def dict_entry(entries: dict, key: str, path) -> dict:

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.atomic import atomic_output
+from common.atomic import atomic_output, check_writable
 from common.camera import image_coordinates
 from common.custom_data import load_custom_keypoints
 from common.dataset_files import save_archive
 from common.devices import setup_runtime, shutdown
 from common.errors import UserError
 from common.evaluation import SamplingSettings
-from common.experiment import load_checkpoint_model
+from common.experiment import load_checkpoint_model, report_removed_temporaries
 from common.h36m import load_h36m
 from common.inference import AGGREGATION_NAMES, TRAJECTORY_ESTIMATED, predict
 from common.metrics import mpjpe
@@ -66,9 +66,19 @@ def _describe_sampling(args, path, checkpoint) -> str:
             f'K={count(args.sampling_timesteps, "DDIM step")}, {AGGREGATION_NAMES[args.aggregation]}')
 
 
+def check_finite_predictions(predictions, sequences, checkpoint_path) -> None:
+    """NaN or inf poses are never written: a ``UserError`` naming the checkpoint and the sequence."""
+    for sequence, prediction in zip(sequences, predictions):
+        if not (np.isfinite(prediction.poses_3d).all() and np.isfinite(prediction.trajectory).all()):
+            raise UserError(f'{checkpoint_path}: the model predicts non-finite poses for {sequence.subject} '
+                            f'(keypoints {sequence.camera}); nothing written')
+
+
 def _run_custom(args, runtime):
-    custom = load_custom_keypoints(args.data_dir, args.keypoints, args.focal_length)
     visualising = bool(args.render or args.viz_export)
+    if not visualising:
+        report_removed_temporaries(check_writable(args.checkpoint, '-c'))
+    custom = load_custom_keypoints(args.data_dir, args.keypoints, args.focal_length)
     sequences = [custom.select(args.viz_subject, args.viz_camera)] if visualising else custom.dataset.sequences
     background = _background(args, sequences[0])
     model, path, checkpoint = load_checkpoint_model(args, LAYOUT, custom.dataset.skeleton,
@@ -84,6 +94,7 @@ def _run_custom(args, runtime):
               + '; root trajectory estimated at a fixed depth per video')
     predictions = predict(model, sequences, runtime, _settings(args), [label] * len(sequences), args.aggregation,
                           custom.dataset.skeleton.root, show_progress=not args.no_progress)
+    check_finite_predictions(predictions, sequences, path)
     for sequence, prediction in zip(sequences, predictions):
         print(f'{sequence.subject} [keypoints {sequence.camera}]: {sequence.num_frames} frames -> poses '
               f'{prediction.poses_3d.shape}, estimated root depth {prediction.trajectory[0, 2]:.2f} m')
@@ -139,6 +150,7 @@ def _run_dataset_sequence(args, runtime):
     print(f'Prompt action: {label!r}')
     prediction, = predict(model, [sequence], runtime, _settings(args), [label], args.aggregation,
                           dataset.skeleton.root, show_progress=not args.no_progress)
+    check_finite_predictions([prediction], [sequence], path)
     error = mpjpe(torch.from_numpy(prediction.poses_3d), torch.from_numpy(sequence.positions_3d))
     print(f'{sequence.subject} {sequence.action} camera {sequence.camera}: {sequence.num_frames} frames, '
           f'MPJPE {float(error) * MM_PER_M:.1f} mm')

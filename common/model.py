@@ -30,9 +30,10 @@ class ModelConfig:
 
 
 def build_model(config: ModelConfig, keypoints_mirror, joints_mirror, clip_weights=None,
-                require_clip_weights: bool = False) -> PoseDiffusion:
-    """A FinePOSE model; CLIP text weights from ``clip_weights`` (see ``clip_text.build_text_tower``)."""
-    tower = build_text_tower(config.text_tower, clip_weights, require_clip_weights)
+                require_clip_weights: bool = False, clip_in_checkpoint: bool = False) -> PoseDiffusion:
+    """A FinePOSE model; CLIP text weights from ``clip_weights``, or from the checkpoint loaded next
+    when ``clip_in_checkpoint`` (see ``clip_text.build_text_tower``)."""
+    tower = build_text_tower(config.text_tower, clip_weights, require_clip_weights, clip_in_checkpoint)
     prompt_encoder = FinePromptEncoder(LAYOUTS[config.layout], tower, config.width, heads=config.heads,
                                        frozen_prompts=config.frozen_prompts)
     denoiser = PoseDenoiser(config.num_frames, config.num_joints, config.width, config.depth, config.heads,

@@ -79,6 +79,12 @@ def _resolve_global(name: str):
     return getattr(importlib.import_module(module), attr)
 
 
+def first_sentence(err: Exception) -> str:
+    """The first sentence of an exception's message, whole (torch's load errors run to paragraphs)."""
+    line = next((l.strip() for l in str(err).splitlines() if l.strip()), type(err).__name__)
+    return re.split(r'(?<=[.!?])\s', line, maxsplit=1)[0].rstrip('.')
+
+
 def read_official_checkpoint(path) -> dict:
     """Read a reference ``.bin`` without executing arbitrary pickled code: besides tensors only
     the numpy RNG globals above are allowed."""
@@ -101,7 +107,7 @@ def read_official_checkpoint(path) -> dict:
         raise
     except Exception as err:  # corrupt or foreign file: a user problem, reported in one line
         raise UserError(f'{path}: not a readable FinePOSE checkpoint ({type(err).__name__}: '
-                        f'{str(err).splitlines()[0][:200]})') from None
+                        f'{first_sentence(err)}); expected one of ours or a reference .bin') from None
     if not isinstance(checkpoint, dict) or 'model_pos' not in checkpoint:
         raise UserError(f'{path}: no "model_pos" entry; expected a reference FinePOSE checkpoint')
     return checkpoint
@@ -131,22 +137,70 @@ def official_to_ours(state: dict, timesteps: int, source='checkpoint') -> dict:
     return ours
 
 
+_ESTIMATOR = DATA_PARALLEL_PREFIX + 'pose_estimator.'
+_PROMPT_VECTORS = _ESTIMATOR + 'ctx_'
+
+
+def _block_count(state: dict, prefix: str) -> int:
+    return len({name[len(prefix):].split('.')[0] for name in state if name.startswith(prefix)})
+
+
+def _shape(state: dict, name: str, axis: int):
+    value = state.get(_ESTIMATOR + name)
+    return None if value is None else int(value.shape[axis])
+
+
+def official_architecture(state: dict) -> dict:
+    """What a reference-layout state dict (``module.`` names) was built as, read from its shapes:
+    {'depth', 'width', 'frames', 'prompt layout', 'text tower'} (None where the entry is absent)."""
+    segments = sorted(name[len(_PROMPT_VECTORS):] for name in state if name.startswith(_PROMPT_VECTORS))
+    layout = None
+    if segments:
+        layout = (f'{len(segments)} segments (' + ('Human3.6M, with the action' if 'verb' in segments
+                                                   else 'MPI-INF-3DHP, no action') + ')')
+    tower_width = _shape(state, 'clip_text.ln_final.weight', 0)
+    tower = None if tower_width is None else (
+        f'width {tower_width}, {_block_count(state, _ESTIMATOR + "clip_text.transformer.resblocks.")} layers')
+    return {'depth': _block_count(state, _ESTIMATOR + 'STEblocks.') or None,
+            'width': _shape(state, 'Spatial_patch_to_embedding.weight', 0),
+            'frames': _shape(state, 'Temporal_pos_embed', 1),
+            'prompt layout': layout, 'text tower': tower}
+
+
+# What to change when the checkpoint and the model built from the flags disagree.
+_ARCHITECTURE_REMEDY = {'depth': 'set -dep', 'width': 'set -cs', 'frames': 'set -f',
+                        'prompt layout': 'evaluate it with main.py for Human3.6M, main_3dhp.py for MPI-INF-3DHP',
+                        'text tower': 'set --text-tower vit-b-32, the paper\'s CLIP ViT-B/32'}
+
+
+def check_official_architecture(model, state: dict, source='checkpoint') -> None:
+    """Name every difference between a reference state dict and ``model`` (built from the flags):
+    depth, width, frames, prompt layout (dataset), text tower; one ``UserError`` line."""
+    found, asked = official_architecture(state), official_architecture(official_state_dict(model))
+    differences = [f'{key} {found[key]} in the file, {asked[key]} asked ({_ARCHITECTURE_REMEDY[key]})'
+                   for key in found if found[key] is not None and found[key] != asked[key]]
+    if differences:
+        raise UserError(f'{source}: the official checkpoint does not fit the model of the flags: '
+                        + '; '.join(differences))
+
+
 def load_official_state_dict(model, state: dict, source='checkpoint') -> None:
     """Fill ``model`` (a ``PoseDiffusion``) from a reference-layout state dict; every parameter of
-    ours must be present with the same shape."""
+    ours must be present with the same shape. The CLIP text tower comes from the file too."""
+    check_official_architecture(model, state, source)
     ours = official_to_ours(state, model.num_timesteps, source)
     expected = model.state_dict()
     missing = [k for k in expected if k not in ours]
     if missing:
-        raise UserError(f'{source}: missing {len(missing)} parameters, e.g. {missing[0]}; '
-                        'is it a checkpoint of the other dataset (H36M: ctx_verb; 3DHP: none)?')
+        raise UserError(f'{source}: missing {len(missing)} parameters of this model, e.g. {missing[0]}')
     for key, value in ours.items():
         if key not in expected:
-            raise UserError(f'{source}: parameter {key} has no place in this model (other prompt layout?)')
+            raise UserError(f'{source}: parameter {key} has no place in this model')
         if tuple(value.shape) != tuple(expected[key].shape):
             raise UserError(f'{source}: {key} has shape {tuple(value.shape)}, this model expects '
-                            f'{tuple(expected[key].shape)}; check -f, -cs and -dep')
+                            f'{tuple(expected[key].shape)}')
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in ours.items()})
+    model.prompt_encoder.text_tower.source = f'{source} (official checkpoint)'
 
 
 def load_official_checkpoint(model, path) -> dict:

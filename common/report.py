@@ -2,6 +2,7 @@
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 from common import metrics
@@ -64,6 +65,19 @@ def format_result(result, group_title: str) -> str:
                       + f'{result.frames[group]:9d}\n')
         out.write(f'{"Average":<{width}}' + ''.join(f'{result.average[(x, protocol)][-1]:9.2f}' for x in settings) + '\n')
     return out.getvalue()
+
+
+def result_file_stem(checkpoint_stem: str, settings, action_source: str, *tags: str) -> str:
+    """The name of an evaluation's tables: every setting that changes the numbers is in it, so
+    evaluations of one checkpoint with different settings never overwrite each other.
+
+    settings: ``evaluation.SamplingSettings``; action_source: 'gt' or 'none' (the prompts' action
+    label); tags: the data and anything else that matters (e.g. 'cpn_ft_h36m_dbb', 'S9+S11', 'bf16').
+    'best_epoch', H=20, K=10, flip, seed 1, 'gt' -> 'best_epoch_H20_K10_action-gt_flip_seed1_...'.
+    """
+    parts = [checkpoint_stem, f'H{settings.num_hypotheses}', f'K{settings.num_steps}', f'action-{action_source}',
+             'flip' if settings.flip else 'noflip', f'seed{settings.seed}', *tags]
+    return '_'.join(re.sub(r'[^\w.+=-]', '-', str(p)) for p in parts)
 
 
 def write_result_files(result, folder, stem: str, group_title: str, extra: dict) -> list:

@@ -66,18 +66,18 @@ class PoseDataset:
         """Subject names in the order they first appear."""
         return list(dict.fromkeys(seq.subject for seq in self.sequences))
 
-    def select(self, subjects=None, actions=None) -> list:
+    def select(self, subjects=None, actions=None, subjects_flag: str = '') -> list:
         """The sequences of the given subjects whose action starts with one of the given prefixes.
 
         subjects: list of names (None: all); actions: list of action prefixes, e.g. ['Walk', 'Sitting']
         (None: all), as the ``-a`` flag of VideoPose3D. An unknown subject or a prefix that matches
-        no sequence of the chosen subjects is a ``UserError``.
+        no sequence of the chosen subjects is a ``UserError`` naming ``subjects_flag`` or ``-a``.
         """
         available = self.subjects()
         if subjects is not None:
             unknown = [s for s in subjects if s not in available]
             if unknown:
-                raise UserError(f'{self.name}: unknown subject {", ".join(unknown)}; '
+                raise UserError(f'{subjects_flag or self.name}: unknown subject {", ".join(unknown)}; '
                                 f'available: {", ".join(available)}')
             chosen = set(subjects)
             sequences = [seq for seq in self.sequences if seq.subject in chosen]
@@ -89,6 +89,6 @@ class PoseDataset:
         unmatched = [p for p in prefixes if not any(seq.action.startswith(p) for seq in sequences)]
         if unmatched:
             known = sorted({seq.action_label for seq in sequences})
-            raise UserError(f'{self.name}: no sequence of the chosen subjects has an action starting with '
-                            f'{", ".join(repr(p) for p in unmatched)}; actions: {", ".join(known)}')
+            raise UserError(f'-a: no sequence of the chosen subjects ({subjects_flag or self.name}) has an action '
+                            f'starting with {", ".join(repr(p) for p in unmatched)}; actions: {", ".join(known)}')
         return [seq for seq in sequences if seq.action.startswith(prefixes)]

@@ -19,6 +19,8 @@ draw is keyed by epoch and batch): an interrupted and resumed run ends with the 
 an uninterrupted one.
 """
 import contextlib
+import math
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,7 @@ from tqdm import tqdm
 
 from common.checkpoints import load_model_weights, save_checkpoint
 from common.diffusion import chunk_tokens, clip_chunks
+from common.errors import UserError
 from common.evaluation import SamplingSettings, evaluate
 from common.keyed_random import TRAINING_STREAM, generators_from_seeds, keyed_seed
 from common.tb_logging import TAG_EPOCH_TIME, TAG_LR, TAG_TRAIN_LOSS, TAG_VAL_MPJPE, export_training_curves
@@ -49,6 +52,22 @@ ORIGINAL_LOSS_UNIT_PER_M = {'h36m': 1.0, 'mpi_inf_3dhp': MM_PER_M}
 
 def epoch_checkpoint_name(epoch: int) -> str:
     return f'epoch_{epoch}.bin'
+
+
+class TrainingDiverged(UserError):
+    """A non-finite training loss or validation error: the run stops at once, its last finite
+    epoch kept in ``last_epoch.bin``."""
+
+
+def _kept_epoch(epoch: int) -> str:
+    return f'{LAST_CHECKPOINT} keeps epoch {epoch}' if epoch else 'no checkpoint was written'
+
+
+def check_finite_loss(loss: float, epoch: int, step: int, completed_epochs: int) -> None:
+    """Stop at the first non-finite loss (epoch and step 1-based), naming both."""
+    if not math.isfinite(loss):
+        raise TrainingDiverged(f'training loss is {loss} at epoch {epoch}, step {step}: the run diverged (lower -lr, '
+                               f'check -scale and the data); {_kept_epoch(completed_epochs)}')
 
 
 @dataclass(frozen=True)
@@ -168,14 +187,18 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
 
     validation: ``dict(sequences=..., groups=..., num_frames=..., root=..., batch_size=...)``.
     resume: a checkpoint dict from ``checkpoints.read_checkpoint`` (ours), or None.
-    Returns the history dict; checkpoints are written by rank 0 into ``checkpoint_dir``.
+    Returns the run id written into every checkpoint of this run (kept across resumes), so the
+    caller evaluates only a checkpoint this run wrote; checkpoints are written by rank 0 into
+    ``checkpoint_dir``. A non-finite loss or validation error raises ``TrainingDiverged``.
     """
     checkpoint_dir = Path(checkpoint_dir)
     optimizer = make_optimizer(model, settings)
     epoch, lr = 0, settings.learning_rate
     history = {'train_loss_mm': [], 'val_mpjpe_mm': [], 'lr': [], 'epoch_time_s': []}
     best_val = float('inf')
+    run_id = runtime.gather(secrets.token_hex(8))[0]    # rank 0's, the same in every process
     if resume is not None:
+        run_id = resume.get('run_id')
         load_model_weights(model, resume, resume_source)
         optimizer.load_state_dict(resume['optimizer'])
         epoch, lr = resume['epoch'], resume['lr']
@@ -190,8 +213,9 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
     def snapshot() -> dict:
         return dict(model=model, model_config=model_config, epoch=epoch, lr=lr, optimizer=optimizer,
                     rng_states=_rng_states(train_generator),
-                    best_val=None if best_val == float('inf') else best_val, history=history)
+                    best_val=None if best_val == float('inf') else best_val, history=history, run_id=run_id)
 
+    validating = settings.validate and bool(validation['sequences'])
     if settings.epochs == 0 and resume is None and runtime.is_main:
         # -e 0: the initial weights are the result, a baseline to evaluate.
         for name in (LAST_CHECKPOINT, BEST_CHECKPOINT):
@@ -207,6 +231,7 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
             generators = step_generators(settings.seed, epoch, batch_index, batch.size)
             inputs = prepare_step_inputs(batch, model, generators, settings.action_dropout)
             losses.append(train_step(train_model, optimizer, inputs, runtime, weight_unit))
+            check_finite_loss(losses[-1], epoch + 1, batch_index + 1, epoch)
             batches.set_postfix(loss_mm=f'{losses[-1] * MM_PER_M:.1f}')
         epoch_lr = lr                   # the rate this epoch trained at (printed and logged)
         lr *= settings.lr_decay
@@ -215,26 +240,28 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
         epoch += 1
         train_loss = float(np.mean(losses)) * MM_PER_M
         val = float('nan')
-        if settings.validate and validation['sequences']:
+        if validating:
             result = evaluate(model, validation['sequences'], validation['groups'], runtime, validation['num_frames'],
                               validation['root'], SamplingSettings(1, 1, True, validation['batch_size'], settings.seed),
                               show_progress=settings.show_progress and runtime.is_main)
             val = float(result.average[VALIDATION_SETTING][-1])
+            if not math.isfinite(val):
+                raise TrainingDiverged(f'validation MPJPE is {val} after epoch {epoch}: the model predicts non-finite '
+                                       f'poses; {_kept_epoch(epoch - 1)}')
         elapsed = time.time() - start
         for key, value in (('train_loss_mm', train_loss), ('val_mpjpe_mm', val), ('lr', epoch_lr),
                            ('epoch_time_s', elapsed)):
             history[key].append(value)
-        improved = not settings.validate or val < best_val
-        if settings.validate and val < best_val:
+        improved = not validating or val < best_val
+        if validating and val < best_val:
             best_val = val
         if runtime.is_main:
-            validated = (f'  validation MPJPE {val:.2f} mm' + ('  (best)' if improved else '')
-                         if settings.validate else '')
-            print(f'[{epoch}] time {elapsed:.1f} s  lr {epoch_lr:.3g}  train loss {train_loss:.2f} mm{validated}')
+            validated = f'  validation MPJPE {val:.2f} mm' + ('  (best)' if improved else '') if validating else ''
+            print(f'[{epoch}] time {elapsed:.1f} s  lr {epoch_lr:.3g}  train loss {train_loss:.2f} mm' + validated)
             logger.log(TAG_TRAIN_LOSS, train_loss, epoch)
             logger.log(TAG_LR, epoch_lr, epoch)
             logger.log(TAG_EPOCH_TIME, elapsed, epoch)
-            if settings.validate:
+            if validating:
                 logger.log(TAG_VAL_MPJPE, val, epoch)
             state = snapshot()
             save_checkpoint(checkpoint_dir / LAST_CHECKPOINT, **state)
@@ -245,4 +272,4 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
             if settings.export_curves:
                 export_training_curves(history, checkpoint_dir / 'training_curves.png')
         runtime.barrier()
-    return history
+    return run_id

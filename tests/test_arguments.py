@@ -1,7 +1,7 @@
 """Flag checks: the original commands parse; bad values are one-line user errors."""
 import pytest
 
-from common.arguments import parse_args
+from common.arguments import NUMERIC_RANGES, build_parser, parse_args
 from common.errors import UserError
 
 PAPER_EVAL = ['-k', 'cpn_ft_h36m_dbb', '-c', 'checkpoint/model_h36m', '-gpu', '0,1', '--nolog',
@@ -51,7 +51,7 @@ def test_batch_counts_clips_and_stride_must_match_the_clip_length():
     assert parse_args('h36m', ['-f', '27', '-s', '27']).number_of_frames == 27    # MixSTE's spelling accepted
     with pytest.raises(UserError, match='-s 243: training clips are -f 27 frames long'):
         parse_args('h36m', ['-f', '27', '-s', '243'])
-    with pytest.raises(UserError, match='--val-batch-size 0: expected a positive integer'):
+    with pytest.raises(UserError, match='--val-batch-size 0: expected a positive number of clips'):
         parse_args('h36m', ['--val-batch-size', '0'])
 
 
@@ -63,7 +63,7 @@ def test_threads_default_shares_the_cores_among_local_processes():
     assert default_threads({'LOCAL_WORLD_SIZE': str(cores), 'OMP_NUM_THREADS': '1'}) == 1
     assert default_threads({'LOCAL_WORLD_SIZE': str(4 * cores)}) == 1
     assert parse_args('h36m', ['--threads', '2']).threads == 2
-    with pytest.raises(UserError, match='--threads 0: expected a positive integer'):
+    with pytest.raises(UserError, match='--threads 0: expected a positive number of threads'):
         parse_args('h36m', ['--threads', '0'])
 
 
@@ -83,3 +83,50 @@ def test_bare_visualisation_file_names_go_into_the_checkpoint_folder():
     assert (args.viz_output, args.viz_export) == ('checkpoint/model_h36m/dance.gif', 'checkpoint/model_h36m/dance_3d.npy')
     assert parse_args('h36m', [*flags, '--viz-output', './dance.gif']).viz_output == './dance.gif'
     assert parse_args('h36m', [*flags, '--viz-output', 'out/dance.gif']).viz_output == 'out/dance.gif'
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['-lr', 'nan'], '-lr nan: expected a positive finite learning rate'),
+    (['-lr', '-1'], '-lr -1: expected a positive'),
+    (['-lr', 'inf'], '-lr inf: expected a positive'),
+    (['--weight-decay', '-1'], '--weight-decay -1: expected a finite weight decay >= 0'),
+    (['--val-batch-size', '0'], '--val-batch-size 0: expected a positive number of clips'),
+    (['--drop-path', '1.5'], r'--drop-path 1.5: expected a rate in \[0, 1\)'),
+    (['-scale', '0'], '-scale 0: expected a positive finite scale'),
+    (['-scale', 'nan'], '-scale nan'),
+    (['-lrd', '0'], r'-lrd 0: expected a multiplier in \(0, 1\]'),
+    (['-lrd', '1.5'], '-lrd 1.5'),
+    (['--focal-length', 'inf'], '--focal-length inf: expected a positive number of pixels'),
+    (['--viz-size', 'inf'], '--viz-size inf'),
+    (['--viz-limit', '0'], '--viz-limit 0: expected a positive number of frames, or -1'),
+    (['--seed', '-1'], '--seed -1: expected an integer from 0 to 4294967295'),
+    (['-e', '-1'], '-e -1: expected a number of epochs >= 0'),
+    (['-b', '0'], '-b 0: expected a positive number of clips'),
+    (['-s', '0'], '-s 0'), (['-dep', '0'], '-dep 0'), (['-timestep', '0'], '-timestep 0'), (['-cf', '0'], '-cf 0'),
+    (['-cs', '0'], '-cs 0: expected a positive multiple of the 8 attention heads'),
+    (['-sampling_timesteps', '0'], '-sampling_timesteps 0: expected at least 1 DDIM step'),
+    (['--action-dropout', 'nan'], '--action-dropout nan'),
+])
+def test_every_bad_number_is_a_one_line_error(flags, message):
+    with pytest.raises(UserError, match=message):
+        parse_args('h36m', flags)
+
+
+@pytest.mark.parametrize('dataset', ['h36m', 'mpi_inf_3dhp'])
+def test_every_numeric_flag_is_range_checked(dataset):
+    numeric = {a.dest for a in build_parser(dataset)._actions if a.type in (int, float)}
+    assert numeric and numeric <= set(NUMERIC_RANGES), numeric - set(NUMERIC_RANGES)
+    defaults = parse_args(dataset, [])                  # every default passes its own check
+    assert all(getattr(defaults, dest) is None or NUMERIC_RANGES[dest][0](getattr(defaults, dest))
+               for dest in numeric)
+
+
+def test_given_flags_tell_explicit_values_from_defaults():
+    args = parse_args('h36m', ['-f', '243', '--number-of-frames', '243', '-cs', '512', '--frozen-prompts'])
+    assert args.given == {'number_of_frames', 'cs', 'frozen_prompts'}
+    assert parse_args('h36m', []).given == set()
+
+
+def test_overwrite_is_for_new_runs_only():
+    with pytest.raises(UserError, match='--overwrite starts a new training run'):
+        parse_args('h36m', ['--overwrite', '-r', 'last_epoch.bin'])

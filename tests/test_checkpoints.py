@@ -1,4 +1,5 @@
 """Our checkpoint format: atomic save, round trip, CLIP fingerprint check, official files recognised."""
+import errno
 import os
 
 import pytest
@@ -52,7 +53,9 @@ def test_incompatible_model_is_a_user_error(tmp_path):
         load_model_weights(build_tiny_model(num_frames=11), read_checkpoint(path), path)
 
 
-def test_interrupted_save_keeps_the_previous_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize('failure', ['os_error', 'torch_wrapped'])
+def test_failed_save_is_one_line_and_keeps_the_previous_file(tmp_path, monkeypatch, failure):
+    """A full disk: torch.save reports it as a RuntimeError whose context is the OSError."""
     model = build_tiny_model()
     path = tmp_path / 'last_epoch.bin'
     _save(model, path)
@@ -60,12 +63,41 @@ def test_interrupted_save_keeps_the_previous_file(tmp_path, monkeypatch):
 
     def broken_save(obj, f, *args, **kwargs):
         f.write(b'partial')
-        raise OSError('disk full')
+        disk_full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if failure == 'os_error':
+            raise disk_full
+        try:
+            raise disk_full
+        except OSError:
+            raise RuntimeError('[enforce fail at inline_container.cc] unexpected pos')
     monkeypatch.setattr(torch, 'save', broken_save)
-    with pytest.raises(OSError, match='disk full'):
+    with pytest.raises(UserError) as error:
         _save(model, path)
+    assert str(error.value) == f'cannot write {path}: No space left on device'
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ['last_epoch.bin']
+
+
+def test_checkpoint_with_nan_weights_is_refused(tmp_path):
+    model = build_tiny_model()
+    with torch.no_grad():
+        model.denoiser.head[-1].weight[0, 0] = float('nan')
+    path = tmp_path / 'last_epoch.bin'
+    _save(model, path)
+    with pytest.raises(UserError, match=r'parameter denoiser\.head\.1\.weight holds NaN or inf values'):
+        load_model_weights(build_tiny_model(), read_checkpoint(path), path)
+
+
+def test_damaged_checkpoint_message_is_whole(tmp_path):
+    path = tmp_path / 'best_epoch.bin'
+    _save(build_tiny_model(), path)
+    data = bytearray(path.read_bytes())
+    path.write_bytes(bytes(data[:len(data) // 2]))
+    with pytest.raises(UserError) as error:
+        read_checkpoint(path)
+    message = str(error.value)
+    assert message.startswith(f'{path}: not a readable FinePOSE checkpoint (')
+    assert message.endswith('); expected one of ours or a reference .bin') and '\n' not in message
 
 
 def test_official_checkpoint_is_recognised(tmp_path):

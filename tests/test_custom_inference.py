@@ -5,6 +5,10 @@ Keypoints come from the synthetic generator's projections; the model is the tiny
 """
 import json
 import re
+import stat
+import struct
+import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -270,7 +274,70 @@ BAD_FILES = {
                                                         'video_metadata': {'v': {'w': 9, 'h': 9}}},
                        'is not the Human3.6M 17-joint layout'),
     'NaN keypoint': ({'v': [np.full((5, 17, 2), np.nan)]}, 'dict', 'NaN or inf values, first in frame 0'),
+    'infinite fps': ({'v': [np.zeros((5, 17, 2))]}, {'video_metadata': {'v': {'w': 9, 'h': 9, 'fps': float('inf')}}},
+                     'expected a positive width, height and a positive finite fps'),
+    'infinite width': ({'v': [np.zeros((5, 17, 2))]}, {'video_metadata': {'v': {'w': float('inf'), 'h': 9}}},
+                       r"video_metadata\['v'\] is .*; expected \{'w': width, 'h': height\} in pixels"),
 }
+
+
+def test_missing_video_size_message_has_no_stray_braces(tmp_path):
+    _write_custom(tmp_path, {'v': [np.zeros((5, 17, 2))]}, {'num_joints': 17})
+    with pytest.raises(UserError) as error:
+        load_custom_keypoints(tmp_path, 'bad')
+    assert str(error.value).endswith("expected video name -> {'w': width, 'h': height} in pixels for every video")
+
+
+def test_damaged_npz_is_a_one_line_error(workspace, tmp_path):
+    """Flipped bytes inside the compressed keypoints (zlib errors, pickle errors, bad CRC, ...)."""
+    folder, _ = workspace
+    source = folder / 'data_2d_custom_mine.npz'
+    with zipfile.ZipFile(source) as archive:
+        member = archive.getinfo('positions_2d.npy')
+    data = bytearray(source.read_bytes())
+    name_length, extra_length = struct.unpack('<HH', data[member.header_offset + 26:member.header_offset + 30])
+    start = member.header_offset + 30 + name_length + extra_length
+    messages = set()
+    for offset in range(start, start + member.compress_size, max(1, member.compress_size // 25)):
+        damaged = bytearray(data)
+        damaged[offset] ^= 0xFF
+        (tmp_path / 'data_2d_custom_bad.npz').write_bytes(bytes(damaged))
+        with pytest.raises(UserError) as error:
+            load_custom_keypoints(tmp_path, 'bad')
+        messages.add(str(error.value).split(': ', 1)[1].split(' (')[0])
+    assert messages == {'not a readable .npz archive'}
+
+
+def test_nan_weights_are_an_error_not_nan_output(workspace, tmp_path, capsys):
+    folder, _ = workspace
+    model = build_tiny_model()
+    with torch.no_grad():
+        model.denoiser.joint_embed.weight.fill_(float('nan'))
+    save_checkpoint(tmp_path / 'diverged.bin', model=model, model_config=tiny_config(), epoch=1, lr=0.0)
+    with pytest.raises(SystemExit) as exit_info:
+        main.main(['-d', 'custom', '-k', 'mine', '--data-dir', str(folder), '-c', str(tmp_path),
+                   '--evaluate', 'diverged.bin', *SAMPLING])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and 'holds NaN or inf values' in err
+    assert not (tmp_path / 'custom_mine_3d.npz').exists()
+
+
+def test_non_finite_predictions_are_never_written(workspace, tmp_path, monkeypatch, capsys):
+    import common.inference_run as inference_run
+    folder, _ = workspace
+    real_predict = inference_run.predict
+
+    def nan_predict(*args, **kwargs):
+        predictions = real_predict(*args, **kwargs)
+        predictions[0].poses_3d[0, 0, 0] = np.nan
+        return predictions
+    monkeypatch.setattr(inference_run, 'predict', nan_predict)
+    with pytest.raises(SystemExit):
+        main.main(['-d', 'custom', '-k', 'mine', '--data-dir', str(folder), '-c', str(tmp_path),
+                   '--evaluate', str(folder / 'tiny.bin'), *SAMPLING])
+    assert 'the model predicts non-finite poses for walk.mp4' in capsys.readouterr().err
+    assert not (tmp_path / 'custom_mine_3d.npz').exists()
 
 
 @pytest.mark.parametrize('case', list(BAD_FILES))
@@ -301,7 +368,8 @@ def test_bad_files_are_one_line_errors(case, tmp_path, capsys):
      '--viz-video none.mp4: not found'),
     (['--render'], '--render: pass --viz-output'),
     (['--viz-downsample', '0'], '--viz-downsample 0: expected an integer of at least 1'),
-    (['--focal-length', '-5'], '--focal-length -5.0: expected a positive number'),
+    (['--focal-length', '-5'], '--focal-length -5: expected a positive number'),
+    (['--focal-length', 'inf'], '--focal-length inf: expected a positive number'),
 ])
 def test_bad_flags_are_one_line_errors(workspace, flags, message, capsys):
     folder, _ = workspace

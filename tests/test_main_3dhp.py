@@ -1,5 +1,6 @@
 """main_3dhp.py end to end on tiny synthetic MPI-INF-3DHP files: train, evaluate, export the four
 .mat files in the official layout, and score them (library call and 3dhp_test/score.py)."""
+import shutil
 import subprocess
 import sys
 
@@ -88,9 +89,17 @@ def test_independent_error_on_valid_frames(evaluated):
 
 
 def test_score_command_reads_the_export(evaluated, tmp_path):
+    """The tables go into the current folder (or --out), never beside the prediction file."""
     folder, annotations, _, result = evaluated
+    inputs, work = tmp_path / 'inputs', tmp_path / 'work'
+    inputs.mkdir(), work.mkdir()
+    shutil.copy(folder / 'inference_data_J_Agg.mat', inputs)
     done = subprocess.run([sys.executable, str(REPO_ROOT / '3dhp_test' / 'score.py'),
-                           str(folder / 'inference_data_J_Agg.mat'), str(annotations)],
-                          capture_output=True, text=True, cwd=tmp_path)
+                           str(inputs / 'inference_data_J_Agg.mat'), str(annotations)],
+                          capture_output=True, text=True, cwd=work)
     assert done.returncode == 0, done.stderr
     assert 'PCK' in done.stdout and 'AUC' in done.stdout
+    assert [p.name for p in inputs.iterdir()] == ['inference_data_J_Agg.mat']
+    assert sorted(p.name for p in work.iterdir()) == sorted(
+        f'mpii_3dhp_evaluation_{kind}_ori_J_Agg_t{t}.csv' for kind in ('sequencewise', 'activitywise')
+        for t in range(1, STEPS + 1))

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from common.clip_text import TextTowerConfig, build_text_tower
 from common.diffusion import schedule_terms
 from common.errors import UserError
 from common.model import ModelConfig, build_model
@@ -24,7 +25,7 @@ from common.official_checkpoint import (load_official_checkpoint, load_official_
                                         official_state_dict, official_to_ours)
 from common.skeleton import H36M_17
 from common.tokenizer import get_tokenizer
-from model_fixtures import build_tiny_model
+from model_fixtures import build_tiny_model, tiny_config
 
 PERM = H36M_17.mirror_permutation()
 PARITY_TAG = 'f27_d4'
@@ -74,12 +75,41 @@ def test_schedule_mismatch_and_wrong_layout_are_user_errors():
     state = official_state_dict(model)
     with pytest.raises(UserError, match='differs from a 500-step cosine schedule'):
         official_to_ours(state, 500)
-    other = build_tiny_model(layout='mpi_inf_3dhp')
-    with pytest.raises(UserError, match='has no place in this model'):
-        load_official_state_dict(other, state)
     state['module.pose_estimator.extra.weight'] = torch.zeros(1)
     with pytest.raises(UserError, match='unexpected parameter module.pose_estimator.extra.weight'):
         official_to_ours(state, 1000)
+
+
+@pytest.mark.parametrize('asked, message', [
+    (dict(depth=3), r'depth 2 in the file, 3 asked \(set -dep\)'),
+    (dict(width=64), r'width 32 in the file, 64 asked \(set -cs\)'),
+    (dict(num_frames=11), r'frames 9 in the file, 11 asked \(set -f\)'),
+    (dict(layout='mpi_inf_3dhp'), r'prompt layout 7 segments \(Human3\.6M, with the action\) in the file, '
+                                  r'6 segments \(MPI-INF-3DHP, no action\) asked \(evaluate it with main\.py'),
+    (dict(text_tower=TextTowerConfig(width=64, layers=3, heads=2, embed_dim=64)),
+     r'text tower width 64, 2 layers in the file, width 64, 3 layers asked \(set --text-tower vit-b-32'),
+    (dict(depth=3, width=64), r'depth 2 in the file, 3 asked \(set -dep\); width 32 in the file, 64 asked'),
+])
+def test_architecture_mismatch_names_what_differs(asked, message):
+    """One line that says which setting differs, found in the file versus asked by the flags."""
+    state = official_state_dict(build_tiny_model())
+    with pytest.raises(UserError, match=message) as error:
+        load_official_state_dict(build_tiny_model(**asked), state, source='best_epoch_20_10.bin')
+    assert 'other dataset' not in str(error.value) and '\n' not in str(error.value)
+
+
+def test_official_checkpoint_supplies_the_text_tower_without_a_warning():
+    """Built for an official checkpoint, the ViT-B/32 tower is neither read from a file nor
+    announced as random (the checkpoint fills it), and --require-clip-weights is satisfied."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        tower = build_text_tower(TextTowerConfig(), weights=None, require_weights=True, weights_in_checkpoint=True)
+    assert tower.config == TextTowerConfig()
+    model = build_tiny_model()
+    target = build_model(tiny_config(), PERM, PERM, require_clip_weights=True, clip_in_checkpoint=True)
+    load_official_state_dict(target, official_state_dict(model), source='best_epoch_20_10.bin')
+    assert target.prompt_encoder.text_tower.source == 'best_epoch_20_10.bin (official checkpoint)'
+    torch.testing.assert_close(target.state_dict(), model.state_dict())
 
 
 def test_reference_bin_file_with_numpy_rng(tmp_path):

@@ -16,6 +16,7 @@ from conftest import REPO_ROOT, TINY_RUN_FLAGS
 from model_fixtures import assert_same_updates
 
 DATA_FLAGS = ['-k', 'synthetic_det', '-str', 'S1', '-ste', 'S9', '-a', 'Walking,Eating']
+EVALUATED_STEM = 'best_epoch_H3_K2_action-gt_flip_seed1_synthetic_det_S9_a-Walking+Eating'
 
 
 def _run(tmp_dir, dataset, *flags, capsys=None):
@@ -73,18 +74,20 @@ def test_evaluate_prints_and_writes_every_setting(two_epoch_run, tiny_dataset, c
     for label in ('P-Best*', 'J-Best*', 'P-Agg', 'J-Agg', 'Protocol #1', 'Protocol #2', 'Walking', 'Eating',
                   'Ground truth used', '--eval-action gt'):
         assert label in out
-    document = json.loads((two_epoch_run / 'best_epoch_H3_K2.json').read_text())
+    document = json.loads((two_epoch_run / f'{EVALUATED_STEM}.json').read_text())
     assert set(document['average']) == {f'{s}/P{p}' for s in metrics.SETTINGS for p in (1, 2)}
     assert all(len(values) == 2 for values in document['average'].values())
     average = document['average']
     assert average['J-Best/P1'][-1] <= average['P-Best/P1'][-1] + 1e-6    # J-Best is the per-joint oracle
-    rows = (two_epoch_run / 'best_epoch_H3_K2.csv').read_text().splitlines()
+    rows = (two_epoch_run / f'{EVALUATED_STEM}.csv').read_text().splitlines()
     assert rows[0].startswith('action,setting,protocol,step,error_mm')
     assert len(rows) == 1 + 3 * 4 * 2 * 2                                # (2 actions + Average) x 4 x 2 x 2
 
 
-def _table(path) -> dict:
-    """{'average' / group: {setting/protocol: [mm per step]}} of a result JSON."""
+def _table(folder, prefix) -> dict:
+    """{'average' / group: {setting/protocol: [mm per step]}} of the one result JSON named
+    ``prefix*`` in ``folder`` (the rest of the name lists the evaluation's settings)."""
+    (path,) = folder.glob(f'{prefix}*.json')
     document = json.loads(path.read_text())
     return {'average': document['average'], **{g: {k: v for k, v in values.items() if k != 'frames'}
                                                for g, values in document['groups'].items()}}
@@ -104,7 +107,7 @@ def test_evaluation_does_not_depend_on_the_batch_size(two_epoch_run, tiny_datase
     for name, flags in (('b1', ['-b', '1']), ('b2', ['-b', '2']), ('b7', ['-b', '7']), ('walking', ['-a', 'Walking'])):
         _run(tmp_path / name, tiny_dataset, '--evaluate', str(two_epoch_run / 'best_epoch.bin'), '-num_proposals', '3',
              '-sampling_timesteps', '2', '--p2', *flags)
-        tables[name] = _table(tmp_path / name / 'best_epoch_H3_K2.json')
+        tables[name] = _table(tmp_path / name, 'best_epoch_H3_K2_')
     assert sorted(tables['b1']) == ['Eating', 'Walking', 'average'] and len(tables['b1']['average']) == 8
     for name in ('b2', 'b7'):
         difference = _max_table_difference(tables[name], tables['b1'])
@@ -121,6 +124,14 @@ def test_evaluation_does_not_depend_on_the_batch_size(two_epoch_run, tiny_datase
     (['-sampling_timesteps', '20', '-timestep', '10'], '-sampling_timesteps 20 exceeds -timestep 10'),
     (['-f', '500'], '-f 500: longer than every sequence'),
     (['-gpu', '0'], '-gpu 0: CUDA is not available'),
+    (['-a', ''], "-a '': expected a comma-separated list of actions (prefixes), or '*' for all"),
+    (['-a', 'Dancing'], "-a: no sequence of the chosen subjects (-str) has an action starting with 'Dancing'"),
+    (['-str', 'S1,S99'], '-str: unknown subject S99; available: S1,'),
+    (['-ste', 'S77'], '-ste: unknown subject S77; available: S1,'),
+    (['--val-subjects', 'S66'], '--val-subjects: unknown subject S66'),
+    (['-ste', ','], "-ste ',': expected a comma-separated list of subjects"),
+    (['-lr', 'nan'], '-lr nan: expected a positive finite learning rate'),
+    (['-scale', '0'], '-scale 0: expected a positive finite scale'),
 ])
 def test_bad_input_is_one_line_and_exit_2(flags, message, tiny_dataset, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -164,7 +175,7 @@ def test_distributed_training_and_evaluation_equal_single_process(tiny_dataset, 
     one, two = _weights(tmp_path / 'one' / 'last_epoch.bin'), _weights(tmp_path / 'two' / 'last_epoch.bin')
     assert one.keys() == two.keys() == _weights(tmp_path / 'initial' / 'last_epoch.bin').keys()
     assert_same_updates(initial, one, two)
-    difference = _max_table_difference(_table(tmp_path / 'two' / 'best_epoch_H2_K2.json'),
-                                       _table(tmp_path / 'one' / 'best_epoch_H2_K2.json'))
+    difference = _max_table_difference(_table(tmp_path / 'two', 'best_epoch_H2_K2_'),
+                                       _table(tmp_path / 'one', 'best_epoch_H2_K2_'))
     print(f'2 processes, -b 7 vs 1 process, -b 1: max |diff| {difference:.2e} mm')
     assert difference <= 0.01

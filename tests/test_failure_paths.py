@@ -1,0 +1,221 @@
+"""Failure paths of main.py that must never mislead: a diverged run stops at once, a used -c folder
+is refused (or cleared with --overwrite), our checkpoints' configuration drives --evaluate and -r,
+write failures and leftovers are handled, and result files of different settings coexist."""
+import os
+import shutil
+import time
+
+import pytest
+import torch
+
+import common.training as training
+import main as h36m_main
+from common.checkpoints import read_checkpoint, save_checkpoint
+from conftest import TINY_RUN_FLAGS
+from test_training import DATA_FLAGS
+
+BASE = ['-gpu', '', '--no-progress', '--nolog', *DATA_FLAGS]
+
+
+def _main(folder, dataset, *flags):
+    return h36m_main.main(['--data-dir', str(dataset), '-c', str(folder), *BASE, *flags])
+
+
+def _one_line_error(capsys, *fragments):
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and err.count('\n') == 1, err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope='module')
+def one_epoch_run(tiny_dataset, tmp_path_factory):
+    """A finished 1-epoch run of the tiny model (-f 9, width 32) with one evaluation table."""
+    folder = tmp_path_factory.mktemp('one_epoch')
+    _main(folder, tiny_dataset, *TINY_RUN_FLAGS, '-e', '1', '--nolog')
+    return folder
+
+
+def test_diverged_run_stops_at_the_first_non_finite_loss(tiny_dataset, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, '-e', '3', '-lr', '1e38')
+    assert exit_info.value.code == 2
+    _one_line_error(capsys, 'training loss is nan at epoch 1, step 2', 'no checkpoint was written')
+    assert not list(tmp_path.glob('*.bin')) and not list(tmp_path.glob('*.csv'))
+
+
+ONE_STEP_PER_EPOCH = ['-b', '80']   # 8 sequences x 5 clips of 9 frames x 2 (flip) = 80 clips
+
+
+def test_divergence_later_keeps_the_last_finite_epoch(tiny_dataset, tmp_path, capsys, monkeypatch):
+    real_step, losses = training.train_step, iter([None, float('inf')])
+
+    def diverging_in_epoch_2(*args):
+        loss = real_step(*args)
+        return next(losses) or loss
+    monkeypatch.setattr(training, 'train_step', diverging_in_epoch_2)
+    with pytest.raises(SystemExit) as exit_info:
+        _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, *ONE_STEP_PER_EPOCH, '-e', '3')
+    assert exit_info.value.code == 2
+    _one_line_error(capsys, 'training loss is inf at epoch 2, step 1', 'last_epoch.bin keeps epoch 1')
+    assert read_checkpoint(tmp_path / 'last_epoch.bin')['epoch'] == 1
+    assert read_checkpoint(tmp_path / 'best_epoch.bin')['epoch'] == 1
+    assert not list(tmp_path.glob('*.csv'))                 # no evaluation after a diverged run
+
+
+def test_validation_never_reports_nan(tiny_dataset, tmp_path, capsys, monkeypatch):
+    import common.evaluation as evaluation
+    real_evaluate = evaluation.evaluate
+
+    def nan_result(*args, **kwargs):
+        result = real_evaluate(*args, **kwargs)
+        result.average[training.VALIDATION_SETTING][-1] = float('nan')
+        return result
+    monkeypatch.setattr(training, 'evaluate', nan_result)
+    with pytest.raises(SystemExit):
+        _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, *ONE_STEP_PER_EPOCH, '-e', '2')
+    out, err = capsys.readouterr()
+    assert 'nan mm' not in out + err
+    assert err.count('\n') == 1 and 'validation MPJPE is nan after epoch 1' in err
+    assert not (tmp_path / 'best_epoch.bin').exists() and not (tmp_path / 'last_epoch.bin').exists()
+
+
+def test_used_folder_is_refused_and_left_byte_identical(one_epoch_run, tiny_dataset, capsys):
+    before = _snapshot(one_epoch_run)
+    with pytest.raises(SystemExit) as exit_info:
+        _main(one_epoch_run, tiny_dataset, *TINY_RUN_FLAGS, '-cs', '64', '-e', '1')
+    assert exit_info.value.code == 2
+    _one_line_error(capsys, 'already holds checkpoints of an earlier run (best_epoch.bin, last_epoch.bin)',
+                    '-r last_epoch.bin', '--overwrite')
+    assert _snapshot(one_epoch_run) == before
+
+
+def test_overwrite_deletes_only_the_earlier_runs_files(one_epoch_run, tiny_dataset, tmp_path):
+    folder = tmp_path / 'run'
+    shutil.copytree(one_epoch_run, folder)
+    ours = ['epoch_20.bin', 'inference_data_J_Agg.mat', 'best_epoch_H9_K9_action-none_flip_seed1_x.csv',
+            'mpii_3dhp_evaluation_sequencewise_ori_J_Agg_t1.csv', 'training_curves.png',
+            'tensorboard/events.out.tfevents.1.host']
+    foreign = ['best_epoch_20_10.bin', 'notes.txt', 'best_epoch.bin.bak', 'tensorboard/notes.txt']
+    (folder / 'tensorboard').mkdir()
+    for name in ours + foreign:
+        (folder / name).write_bytes(b'x')
+    _main(folder, tiny_dataset, *TINY_RUN_FLAGS, '-cs', '64', '-e', '1', '--overwrite', '--no-eval')
+    assert all((folder / name).read_bytes() == b'x' for name in foreign)
+    assert not any((folder / name).exists() for name in ours)
+    assert read_checkpoint(folder / 'last_epoch.bin')['model_config']['width'] == 64
+    assert read_checkpoint(folder / 'best_epoch.bin')['model_config']['width'] == 64
+
+
+def test_final_evaluation_refuses_a_best_checkpoint_of_another_run(one_epoch_run, tiny_dataset, tmp_path, capsys):
+    """Resuming from a path outside -c into a folder whose best_epoch.bin is another run's."""
+    start = tmp_path / 'start.bin'
+    save_checkpoint(start, **_checkpoint_fields(one_epoch_run / 'last_epoch.bin', run_id='run-a'))
+    shutil.copy(one_epoch_run / 'best_epoch.bin', tmp_path / 'best_epoch.bin')
+    with pytest.raises(SystemExit) as exit_info:
+        _main(tmp_path, tiny_dataset, '-r', str(start), '-e', '1')
+    assert exit_info.value.code == 2
+    _one_line_error(capsys, 'best_epoch.bin was not written by this run')
+
+
+def _checkpoint_fields(path, run_id):
+    """The arguments of save_checkpoint that rebuild ``path`` under another run id."""
+    from common.checkpoints import config_from_dict
+    from common.model import build_model
+    from common.skeleton import H36M_17
+    checkpoint = read_checkpoint(path)
+    config = config_from_dict(checkpoint['model_config'])
+    model = build_model(config, H36M_17.mirror_permutation(), H36M_17.mirror_permutation())
+    model.load_state_dict(checkpoint['model'], strict=False)
+
+    class Optimizer:
+        def state_dict(self):
+            return checkpoint['optimizer']
+    return dict(model=model, model_config=config, epoch=checkpoint['epoch'], lr=checkpoint['lr'], optimizer=Optimizer(),
+                rng_states=checkpoint['rng_states'], best_val=checkpoint['best_val'], history=checkpoint['history'],
+                run_id=run_id)
+
+
+def test_evaluate_takes_the_configuration_from_our_checkpoint(tiny_dataset, tmp_path, capsys):
+    """A 27-frame checkpoint on 40-frame sequences, without -f/-cs/-dep/--text-tower (default -f 243)."""
+    _main(tmp_path, tiny_dataset, '-f', '27', '-cs', '32', '-dep', '2', '--text-tower', 'tiny', '-timestep', '4',
+          '-e', '0', '--no-eval')
+    capsys.readouterr()
+    result = _main(tmp_path, tiny_dataset, '--evaluate', 'last_epoch.bin', '-sampling_timesteps', '2')
+    out = capsys.readouterr().out
+    assert 'Model configuration from' in out and '-f 27 -cs 32 -dep 2' in out and '--text-tower tiny' in out
+    assert result.settings.num_steps == 2
+    for flags, message in ((['-f', '9'], '-f 9: contradicts'), (['-dep', '3'], '-dep 3: contradicts'),
+                           (['--text-tower', 'vit-b-32'], '--text-tower vit-b-32: contradicts'),
+                           (['-sampling_timesteps', '5'], '-sampling_timesteps 5 exceeds -timestep 4 of')):
+        with pytest.raises(SystemExit) as exit_info:
+            _main(tmp_path, tiny_dataset, '--evaluate', 'last_epoch.bin', *flags)
+        assert exit_info.value.code == 2
+        _one_line_error(capsys, message)
+
+
+def test_unwritable_folder_fails_before_any_work(tiny_dataset, tmp_path, capsys):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    with pytest.raises(SystemExit) as exit_info:
+        _main(blocker / 'run', tiny_dataset, *TINY_RUN_FLAGS, '-e', '1')
+    assert exit_info.value.code == 2
+    _one_line_error(capsys, f'-c {blocker / "run"}: cannot write there')
+
+
+def test_stale_temporary_files_of_ours_are_removed_at_start(one_epoch_run, tiny_dataset, tmp_path, capsys):
+    folder = tmp_path / 'run'
+    shutil.copytree(one_epoch_run, folder)
+    stale, fresh = folder / '.last_epoch.bin.0123456789abcdef.tmp', folder / '.best_epoch.bin.fedcba9876543210.tmp'
+    foreign = [folder / '.last_epoch.bin.tmp', folder / '.notes.0123456789abcdef.txt', folder / 'x.0123456789abcdef.tmp']
+    for path in (stale, fresh, *foreign):
+        path.write_bytes(b'partial')
+    old = time.time() - 3600
+    for path in (stale, *foreign):
+        os.utime(path, (old, old))
+    _main(folder, tiny_dataset, '--evaluate', 'best_epoch.bin')
+    assert not stale.exists() and fresh.exists() and all(p.exists() for p in foreign)
+    assert f'Removed 1 temporary files left by an interrupted save in {folder}: {stale.name}' in capsys.readouterr().out
+
+
+def test_gt_and_none_tables_both_survive(one_epoch_run, tiny_dataset, tmp_path):
+    folder = tmp_path / 'run'
+    shutil.copytree(one_epoch_run, folder)
+    for action in ('gt', 'none'):
+        _main(folder, tiny_dataset, '--evaluate', 'best_epoch.bin', '--eval-action', action)
+    _main(folder, tiny_dataset, '--evaluate', 'best_epoch.bin', '--no-test-time-flip')
+    stems = sorted(p.stem for p in folder.glob('best_epoch_H1_K1_*.json'))
+    assert stems == ['best_epoch_H1_K1_action-gt_flip_seed1_synthetic_det_S9_a-Walking+Eating',
+                     'best_epoch_H1_K1_action-gt_noflip_seed1_synthetic_det_S9_a-Walking+Eating',
+                     'best_epoch_H1_K1_action-none_flip_seed1_synthetic_det_S9_a-Walking+Eating']
+
+
+def test_official_checkpoint_uses_the_flags_and_carries_its_text_tower(tiny_dataset, tmp_path, capsys):
+    from common.official_checkpoint import official_state_dict
+    from model_fixtures import build_tiny_model
+    torch.save({'epoch': 80, 'model_pos': official_state_dict(build_tiny_model())}, tmp_path / 'best_epoch_20_10.bin')
+    _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, '--evaluate', 'best_epoch_20_10.bin', '--require-clip-weights')
+    out = capsys.readouterr().out
+    assert 'Model configuration from the flags (official checkpoint' in out
+    assert 'CLIP text tower: ' + str(tmp_path / 'best_epoch_20_10.bin') + ' (official checkpoint)' in out
+    with pytest.raises(SystemExit):
+        _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, '-dep', '4', '--evaluate', 'best_epoch_20_10.bin')
+    _one_line_error(capsys, 'depth 2 in the file, 4 asked (set -dep)')
+
+
+def test_resume_takes_the_configuration_from_the_checkpoint(one_epoch_run, tiny_dataset, tmp_path, capsys):
+    folder = tmp_path / 'run'
+    shutil.copytree(one_epoch_run, folder)
+    capsys.readouterr()
+    _main(folder, tiny_dataset, '-r', 'last_epoch.bin', '-e', '2', '-b', '4', '--no-eval')
+    out = capsys.readouterr().out
+    assert 'Model configuration from ' + str(folder / 'last_epoch.bin') in out and '-f 9 -cs 32 -dep 2' in out
+    assert read_checkpoint(folder / 'last_epoch.bin')['epoch'] == 2
+    with pytest.raises(SystemExit):
+        _main(folder, tiny_dataset, '-r', 'last_epoch.bin', '-e', '3', '-cs', '64')
+    _one_line_error(capsys, '-cs 64: contradicts', 'trained with -cs 32')
