@@ -6,13 +6,13 @@
     python main.py -d custom -k myvideos -c checkpoint/model_h36m --evaluate best_epoch.bin \
         -num_proposals 20 -sampling_timesteps 10 -b 4 --render --viz-output out.gif
 
-``-d custom``, ``--render`` and ``--viz-export`` are handled by ``common.inference_run``.
+``-d custom``, ``--render`` and ``--viz-export`` are handled by ``common.run.inference_run``.
 """
-from common.arguments import parse_args
-from common.errors import UserError, exit_on_user_error
-from common.experiment import ExperimentData, run
-from common.h36m import load_h36m
-from common.inference_run import run_inference
+from common.core.errors import UserError, exit_on_user_error
+from common.data.h36m import load_h36m
+from common.run.arguments import parse_args
+from common.run.experiment import ExperimentData, run
+from common.run.inference_run import run_inference
 
 
 def _subjects(flag: str, value: str):

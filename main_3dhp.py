@@ -11,14 +11,14 @@ PCK and AUC are computed and printed right away.
 """
 from pathlib import Path
 
-from common.arguments import parse_args
-from common.errors import UserError, exit_on_user_error
-from common.experiment import ExperimentData, run
-from common.metrics import GROUND_TRUTH_USED
-from common.mpi_inf_3dhp import TEST_SEQUENCES, load_3dhp_test, load_3dhp_train, read_test_annotations
-from common.mpi_inf_3dhp_scoring import format_summary, save_predictions_mat, score_predictions, write_score_tables
-from common.report import setting_label
-from common.units import MM_PER_M
+from common.core.errors import UserError, exit_on_user_error
+from common.core.units import MM_PER_M
+from common.data.mpi_inf_3dhp import TEST_SEQUENCES, load_3dhp_test, load_3dhp_train, read_test_annotations
+from common.evaluation.metrics import GROUND_TRUTH_USED
+from common.evaluation.mpi_inf_3dhp_scoring import format_summary, save_predictions_mat, score_predictions, write_score_tables
+from common.evaluation.report import setting_label
+from common.run.arguments import parse_args
+from common.run.experiment import ExperimentData, run
 
 TRAIN_FILE = 'data_train_3dhp_ori.npz'
 TEST_FILE = 'data_test_3dhp_ori.npz'

@@ -15,7 +15,7 @@ function mpii_score_predictions(prediction_file, annotation_root, out_dir, setti
 %     mpii_3dhp_evaluation_sequencewise_<setting>_t<t>.csv
 %     mpii_3dhp_evaluation_activitywise_<setting>_t<t>.csv
 %   with the layout and definitions of the official scorer; see README.md in this folder.
-%   Written for this project from those definitions; common/mpi_inf_3dhp_scoring.py computes
+%   Written for this project from those definitions; common/evaluation/mpi_inf_3dhp_scoring.py computes
 %   the same numbers in Python.
 
 if nargin < 3 || isempty(out_dir)

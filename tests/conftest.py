@@ -48,7 +48,7 @@ TINY_RUN_FLAGS = ['-gpu', '', '-f', '9', '-b', '4', '-cs', '32', '-dep', '2', '-
 def tiny_dataset(tmp_path_factory) -> Path:
     """A folder with tiny synthetic Human3.6M and MPI-INF-3DHP files in the real layouts
     (one take of 40 frames per action; detector keypoints named ``synthetic_det``)."""
-    from common import synthetic
+    from common.synthetic import writer as synthetic
     out = tmp_path_factory.mktemp('tiny_dataset')
     synthetic.generate(out, seed=5, frames=TINY_DATA_FRAMES, takes=1)
     return out

@@ -2,9 +2,9 @@
 and how their trained weights are compared."""
 import warnings
 
-from common.clip_text import TextTowerConfig
-from common.model import ModelConfig, build_model
-from common.skeleton import H36M_17, MPI_INF_3DHP_17
+from common.data.skeleton import H36M_17, MPI_INF_3DHP_17
+from common.model.build import ModelConfig, build_model
+from common.model.clip_text import TextTowerConfig
 
 TINY_TOWER = TextTowerConfig(width=64, layers=2, heads=2, embed_dim=64)
 

@@ -1,8 +1,8 @@
 """Flag checks: the original commands parse; bad values are one-line user errors."""
 import pytest
 
-from common.arguments import NUMERIC_RANGES, build_parser, parse_args
-from common.errors import UserError
+from common.core.errors import UserError
+from common.run.arguments import NUMERIC_RANGES, build_parser, parse_args
 
 PAPER_EVAL = ['-k', 'cpn_ft_h36m_dbb', '-c', 'checkpoint/model_h36m', '-gpu', '0,1', '--nolog',
               '--evaluate', 'best_epoch_20_10.bin', '-num_proposals', '20', '-sampling_timesteps', '10', '-b', '4']
@@ -35,9 +35,9 @@ def test_bad_values(flags, message):
 
 
 def test_frozen_prompts_flag_reaches_the_model():
-    from common.experiment import model_config_from_args
-    from common.model import build_model
-    from common.skeleton import H36M_17
+    from common.run.experiment import model_config_from_args
+    from common.model.build import build_model
+    from common.data.skeleton import H36M_17
     perm = H36M_17.mirror_permutation()
     for flags, frozen in (([], False), (['--frozen-prompts'], True)):
         args = parse_args('h36m', ['-f', '9', '-cs', '32', '-dep', '1', '--text-tower', 'tiny', *flags])
@@ -56,7 +56,7 @@ def test_batch_counts_clips_and_stride_must_match_the_clip_length():
 
 
 def test_threads_default_shares_the_cores_among_local_processes():
-    from common.arguments import default_threads
+    from common.run.arguments import default_threads
     cores = default_threads({})
     assert cores >= 1
     assert default_threads({'OMP_NUM_THREADS': '3'}) == 3
@@ -68,7 +68,7 @@ def test_threads_default_shares_the_cores_among_local_processes():
 
 
 def test_help_lists_only_the_datasets_own_flags_with_defaults():
-    from common.arguments import build_parser
+    from common.run.arguments import build_parser
     h36m, hp = build_parser('h36m').format_help(), build_parser('mpi_inf_3dhp').format_help()
     for flag in ('--action-dropout', '--keypoints', 'with -k gt', '--eval-action'):
         assert flag in h36m and flag not in hp, flag

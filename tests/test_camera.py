@@ -6,7 +6,8 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from common import camera, h36m_cameras
+from common.data import camera
+from common.data import h36m_cameras
 
 
 def _random_camera_points(rng, n=50):

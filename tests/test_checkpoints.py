@@ -5,10 +5,10 @@ import os
 import pytest
 import torch
 
-from common.checkpoints import (TEXT_TOWER_PREFIX, config_from_dict, load_model_weights, read_checkpoint,
+from common.run.checkpoints import (TEXT_TOWER_PREFIX, config_from_dict, load_model_weights, read_checkpoint,
                                 save_checkpoint)
-from common.errors import UserError
-from common.official_checkpoint import official_state_dict
+from common.core.errors import UserError
+from common.model.official_checkpoint import official_state_dict
 from model_fixtures import build_tiny_model, tiny_config
 
 

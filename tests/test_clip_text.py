@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from common.clip_text import CLIPTextTower, TextTowerConfig, build_text_tower, load_text_tower_weights
-from common.errors import UserError
-from common.openai_clip import clip_source_module
-from common.tokenizer import get_tokenizer
+from common.core.errors import UserError
+from common.model.clip_text import CLIPTextTower, TextTowerConfig, build_text_tower, load_text_tower_weights
+from common.model.openai_clip import clip_source_module
+from common.model.tokenizer import get_tokenizer
 
 CONFIG = TextTowerConfig(width=64, layers=2, heads=2, embed_dim=48)
 

@@ -16,18 +16,18 @@ import torch
 from PIL import Image
 
 import main
-from common import keypoints as keypoints_cli
-from common import synthetic
-from common.camera import intrinsic_vector, project_to_2d_linear
-from common.checkpoints import save_checkpoint
-from common.custom_data import load_custom_keypoints
-from common.errors import UserError
-from common.evaluation import SamplingSettings
-from common.inference import aggregate, estimate_root_trajectory, sample_last_step
-from common.skeleton import H36M_17
-from common.synthetic_body import random_body
-from common.video_io import Mp4Writer, read_frames
-from common.visualization import DOTS_PER_INCH, render_animation, video_frames
+from common.core.errors import UserError
+from common.data import keypoints as keypoints_cli
+from common.data.camera import intrinsic_vector, project_to_2d_linear
+from common.data.custom_data import load_custom_keypoints
+from common.data.skeleton import H36M_17
+from common.data.video_io import Mp4Writer, read_frames
+from common.evaluation.inference import aggregate, estimate_root_trajectory, sample_last_step
+from common.evaluation.protocol import SamplingSettings
+from common.run.checkpoints import save_checkpoint
+from common.run.visualization import DOTS_PER_INCH, render_animation, video_frames
+from common.synthetic import writer as synthetic
+from common.synthetic.body import random_body
 from model_fixtures import build_tiny_model, tiny_config
 
 WINDOW = 9                  # frames per clip of the tiny model
@@ -324,7 +324,7 @@ def test_nan_weights_are_an_error_not_nan_output(workspace, tmp_path, capsys):
 
 
 def test_non_finite_predictions_are_never_written(workspace, tmp_path, monkeypatch, capsys):
-    import common.inference_run as inference_run
+    import common.run.inference_run as inference_run
     folder, _ = workspace
     real_predict = inference_run.predict
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from common.tokenizer import get_tokenizer
+from common.model.tokenizer import get_tokenizer
 from model_fixtures import build_tiny_model
 
 TOK = get_tokenizer()

@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
-from common.diffusion import ddim_time_pairs, schedule_terms
-from common.keyed_random import generators_from_seeds, keyed_seed
-from common.skeleton import H36M_17, flip_horizontal
-from common.tokenizer import get_tokenizer
+from common.core.keyed_random import generators_from_seeds, keyed_seed
+from common.data.skeleton import H36M_17, flip_horizontal
+from common.model.diffusion import ddim_time_pairs, schedule_terms
+from common.model.tokenizer import get_tokenizer
 from model_fixtures import build_tiny_model
 
 TOK = get_tokenizer()

@@ -5,12 +5,12 @@ import copy
 import pytest
 import torch
 
-import common.diffusion as diffusion
-from common.devices import Runtime
-from common.keyed_random import generators_from_seeds
-from common.model import ExecutionOptions, apply_execution_options
-from common.tokenizer import get_tokenizer
-from common.training import TrainSettings, make_optimizer, step_generators, train_step
+import common.model.diffusion as diffusion
+from common.core.keyed_random import generators_from_seeds
+from common.model.build import ExecutionOptions, apply_execution_options
+from common.model.tokenizer import get_tokenizer
+from common.run.devices import Runtime
+from common.run.training import TrainSettings, make_optimizer, step_generators, train_step
 from model_fixtures import assert_same_updates, build_tiny_model
 
 TOK = get_tokenizer()

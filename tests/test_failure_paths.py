@@ -8,9 +8,9 @@ import time
 import pytest
 import torch
 
-import common.training as training
+import common.run.training as training
 import main as h36m_main
-from common.checkpoints import read_checkpoint, save_checkpoint
+from common.run.checkpoints import read_checkpoint, save_checkpoint
 from conftest import TINY_RUN_FLAGS
 from test_training import DATA_FLAGS
 
@@ -69,7 +69,7 @@ def test_divergence_later_keeps_the_last_finite_epoch(tiny_dataset, tmp_path, ca
 
 
 def test_validation_never_reports_nan(tiny_dataset, tmp_path, capsys, monkeypatch):
-    import common.evaluation as evaluation
+    import common.evaluation.protocol as evaluation
     real_evaluate = evaluation.evaluate
 
     def nan_result(*args, **kwargs):
@@ -125,9 +125,9 @@ def test_final_evaluation_refuses_a_best_checkpoint_of_another_run(one_epoch_run
 
 def _checkpoint_fields(path, run_id):
     """The arguments of save_checkpoint that rebuild ``path`` under another run id."""
-    from common.checkpoints import config_from_dict
-    from common.model import build_model
-    from common.skeleton import H36M_17
+    from common.run.checkpoints import config_from_dict
+    from common.model.build import build_model
+    from common.data.skeleton import H36M_17
     checkpoint = read_checkpoint(path)
     config = config_from_dict(checkpoint['model_config'])
     model = build_model(config, H36M_17.mirror_permutation(), H36M_17.mirror_permutation())
@@ -196,7 +196,7 @@ def test_gt_and_none_tables_both_survive(one_epoch_run, tiny_dataset, tmp_path):
 
 
 def test_official_checkpoint_uses_the_flags_and_carries_its_text_tower(tiny_dataset, tmp_path, capsys):
-    from common.official_checkpoint import official_state_dict
+    from common.model.official_checkpoint import official_state_dict
     from model_fixtures import build_tiny_model
     torch.save({'epoch': 80, 'model_pos': official_state_dict(build_tiny_model())}, tmp_path / 'best_epoch_20_10.bin')
     _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, '--evaluate', 'best_epoch_20_10.bin', '--require-clip-weights')

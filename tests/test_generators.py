@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from common.generators import ChunkedGenerator, make_windows, stitch_windows, window_starts
-from common.sequences import Sequence
+from common.data.generators import ChunkedGenerator, make_windows, stitch_windows, window_starts
+from common.data.sequences import Sequence
 
 J = 5
 # Joints 1 <-> 3 and 2 <-> 4 are mirror pairs; 0 is central.

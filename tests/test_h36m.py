@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from common.errors import UserError
-from common.h36m import load_h36m
-from common.h36m_cameras import EXTRINSICS, INTRINSICS
-from common.skeleton import H36M_KEPT_JOINTS
+from common.core.errors import UserError
+from common.data.h36m import load_h36m
+from common.data.h36m_cameras import EXTRINSICS, INTRINSICS
+from common.data.skeleton import H36M_KEPT_JOINTS
 
 NUM_FRAMES = 10
 EXTRA_2D_FRAMES = 3          # camera 2 of every action has this many more 2D frames than 3D

@@ -10,11 +10,11 @@ import re
 import numpy as np
 import pytest
 
-from common import keypoints as cli
-from common import synthetic
-from common.custom_data import load_custom_keypoints
-from common.synthetic_body import random_body
-from common.video_io import Mp4Writer
+from common.data import keypoints as cli
+from common.data.custom_data import load_custom_keypoints
+from common.data.video_io import Mp4Writer
+from common.synthetic import writer as synthetic
+from common.synthetic.body import random_body
 
 FRAMES = 12
 SIZE = (1000, 1002)               # the synthetic Human3.6M cameras' images

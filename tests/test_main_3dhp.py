@@ -10,9 +10,9 @@ import pytest
 import scipy.io
 
 import main_3dhp
-from common import metrics
-from common.mpi_inf_3dhp import TEST_FILE, TEST_SEQUENCES
-from common.mpi_inf_3dhp_scoring import load_predictions_mat
+from common.data.mpi_inf_3dhp import TEST_FILE, TEST_SEQUENCES
+from common.evaluation import metrics
+from common.evaluation.mpi_inf_3dhp_scoring import load_predictions_mat
 from conftest import REPO_ROOT, TINY_RUN_FLAGS
 
 PELVIS = 14

@@ -5,8 +5,8 @@ import torch
 from scipy.linalg import orthogonal_procrustes
 from scipy.spatial.transform import Rotation
 
-from common import metrics
-from common.camera import intrinsic_vector, project_to_2d
+from common.data.camera import intrinsic_vector, project_to_2d
+from common.evaluation import metrics
 
 
 def test_mpjpe_hand_example():

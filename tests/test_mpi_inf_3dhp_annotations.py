@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from common.errors import UserError
-from common.mpi_inf_3dhp import read_test_annotations
+from common.core.errors import UserError
+from common.data.mpi_inf_3dhp import read_test_annotations
 
 
 def test_real_ts5_ts6_frame_counts(mpi_inf_3dhp_annotations):

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from common.camera import image_coordinates, project_to_2d_linear
-from common.errors import EXIT_USER_ERROR, UserError
-from common.mpi_inf_3dhp import (convert_test_annotations, load_3dhp_test, load_3dhp_train, main,
+from common.core.errors import EXIT_USER_ERROR, UserError
+from common.data.camera import image_coordinates, project_to_2d_linear
+from common.data.mpi_inf_3dhp import (convert_test_annotations, load_3dhp_test, load_3dhp_train, main,
                                  read_test_annotations)
 
 PELVIS = 14

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import scipy.io
 
-from common.errors import EXIT_USER_ERROR, UserError
-from common.mpi_inf_3dhp import read_test_annotations
-from common.mpi_inf_3dhp_scoring import (AUC_THRESHOLDS_MM, GROUPED_JOINTS, GROUP_NAMES, OFFICIAL_JOINT_NAMES,
+from common.core.errors import EXIT_USER_ERROR, UserError
+from common.data.mpi_inf_3dhp import read_test_annotations
+from common.evaluation.mpi_inf_3dhp_scoring import (AUC_THRESHOLDS_MM, GROUPED_JOINTS, GROUP_NAMES, OFFICIAL_JOINT_NAMES,
                                          format_summary, load_predictions_mat, save_predictions_mat,
                                          score_predictions, score_table_paths, write_score_tables)
-from common.skeleton import MPI_INF_3DHP_17
+from common.data.skeleton import MPI_INF_3DHP_17
 from conftest import REPO_ROOT
 
 PERFECT_AUC = 100.0 * 30 / 31       # threshold 0 with a strict '<' counts nothing

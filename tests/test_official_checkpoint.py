@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 import torch
 
-from common.clip_text import TextTowerConfig, build_text_tower
-from common.diffusion import schedule_terms
-from common.errors import UserError
-from common.model import ModelConfig, build_model
-from common.clip_text import TEXT_TOWERS
-from common.official_checkpoint import (load_official_checkpoint, load_official_model, load_official_state_dict,
+from common.core.errors import UserError
+from common.model.build import ModelConfig, build_model
+from common.model.clip_text import TextTowerConfig, build_text_tower
+from common.model.clip_text import TEXT_TOWERS
+from common.model.diffusion import schedule_terms
+from common.model.official_checkpoint import (load_official_checkpoint, load_official_model, load_official_state_dict,
                                         official_state_dict, official_to_ours)
-from common.skeleton import H36M_17
-from common.tokenizer import get_tokenizer
+from common.data.skeleton import H36M_17
+from common.model.tokenizer import get_tokenizer
 from model_fixtures import build_tiny_model, tiny_config
 
 PERM = H36M_17.mirror_permutation()

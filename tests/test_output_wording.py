@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import main as h36m_main
-from common import metrics
-from common.evaluation import EvaluationResult, SamplingSettings
-from common.report import count, format_result, ground_truth_notice, setting_label, write_result_files
+from common.evaluation import metrics
+from common.evaluation.protocol import EvaluationResult, SamplingSettings
+from common.evaluation.report import count, format_result, ground_truth_notice, setting_label, write_result_files
 from conftest import TINY_RUN_FLAGS
 
 

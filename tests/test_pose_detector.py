@@ -15,9 +15,9 @@ import pytest
 pytest.importorskip('mediapipe')
 skimage_data = pytest.importorskip('skimage.data')
 
-from common import keypoints as cli  # noqa: E402
-from common.keypoint_formats import MEDIAPIPE_33  # noqa: E402
-from common.pose_detector import detect_landmarks  # noqa: E402
+from common.data import keypoints as cli  # noqa: E402
+from common.data.keypoint_formats import MEDIAPIPE_33  # noqa: E402
+from common.data.pose_detector import detect_landmarks  # noqa: E402
 
 FACE = (175, 70, 275, 185)              # x0, y0, x1, y1 pixels
 RIGHT_SHOULDER = (60, 220, 140, 300)    # the person's right: the image's left

@@ -1,8 +1,8 @@
 """FPP: layouts, shapes, gradients into the learnable prompt vectors, empty actions."""
 import torch
 
-from common.prompts import H36M_LAYOUT, MPI_INF_3DHP_LAYOUT
-from common.tokenizer import get_tokenizer
+from common.model.prompts import H36M_LAYOUT, MPI_INF_3DHP_LAYOUT
+from common.model.tokenizer import get_tokenizer
 from model_fixtures import build_tiny_model
 
 TOK = get_tokenizer()

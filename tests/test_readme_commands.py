@@ -35,7 +35,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.video_io import Mp4Writer
+from common.data.video_io import Mp4Writer
 from conftest import REPO_ROOT
 from test_keypoints import COCO_NAMES, _in_format, _results
 from test_main_3dhp import write_official_annotations
@@ -179,9 +179,9 @@ def _write_fixtures(root: Path):
     """What a newcomer brings besides the synthetic set: the official checkpoints the README
     evaluates (tiny, in the reference's layout), a video with its detector's keypoints, and the
     official MPI-INF-3DHP test annotations (of the synthetic test sequences)."""
-    from common.clip_text import TEXT_TOWERS
-    from common.model import ModelConfig, build_model
-    from common.official_checkpoint import LAYOUT_SKELETONS, official_state_dict
+    from common.model.clip_text import TEXT_TOWERS
+    from common.model.build import ModelConfig, build_model
+    from common.model.official_checkpoint import LAYOUT_SKELETONS, official_state_dict
     for layout, folder in (('h36m', 'model_h36m'), ('mpi_inf_3dhp', 'model_3dhp')):
         config = ModelConfig(layout=layout, num_frames=int(SHRINK['-f']), width=int(SHRINK['-cs']),
                              depth=int(SHRINK['-dep']), text_tower=TEXT_TOWERS[SHRINK['--text-tower']])
@@ -202,7 +202,7 @@ def _write_fixtures(root: Path):
 @pytest.fixture(scope='module')
 def checkout(tmp_path_factory):
     """A folder laid out like the repository after the README's set-up, the code linked in."""
-    from common import synthetic
+    from common.synthetic import writer as synthetic
     root = tmp_path_factory.mktemp('readme_checkout')
     for entry in REPO_ROOT.iterdir():
         if entry.name not in ('data', 'checkpoint') and not entry.name.startswith('.'):

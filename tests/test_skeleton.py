@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from common.skeleton import H36M_17, MPI_INF_3DHP_17, flip_horizontal, h36m_17_parents_from_32, reduce_h36m_32_to_17
+from common.data.skeleton import H36M_17, MPI_INF_3DHP_17, flip_horizontal, h36m_17_parents_from_32, reduce_h36m_32_to_17
 
 
 def test_h36m_17_tree_derives_from_the_32_joint_skeleton():

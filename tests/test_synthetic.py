@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from common import camera, synthetic
-from common.errors import UserError
-from common.h36m_cameras import EXTRINSICS, INTRINSICS
-from common.mpi_inf_3dhp import TEST_CAMERAS
-from common.skeleton import H36M_17, H36M_32_PARENTS, H36M_KEPT_JOINTS, MPI_INF_3DHP_17
-from common.synthetic_motion import ACTIONS
+from common.core.errors import UserError
+from common.data import camera
+from common.data.h36m_cameras import EXTRINSICS, INTRINSICS
+from common.data.mpi_inf_3dhp import TEST_CAMERAS
+from common.data.skeleton import H36M_17, H36M_32_PARENTS, H36M_KEPT_JOINTS, MPI_INF_3DHP_17
+from common.synthetic import writer as synthetic
+from common.synthetic.motion import ACTIONS
 from conftest import REPO_ROOT
 
 SEED = 3
@@ -370,8 +371,8 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
 def test_project_loaders_read_back_exactly_what_was_generated(generated):
     """The loaders (their own conversion code) give back the generator's camera-frame,
     root-relative 3D, its trajectory and its normalised 2D, for both datasets."""
-    from common.h36m import load_h36m
-    from common.mpi_inf_3dhp import load_3dhp_test, load_3dhp_train
+    from common.data.h36m import load_h36m
+    from common.data.mpi_inf_3dhp import load_3dhp_test, load_3dhp_train
     out, data = generated
     loaded = load_h36m(out, 'gt')
     assert len(loaded.sequences) == 7 * len(ACTIONS) * TAKES * 4

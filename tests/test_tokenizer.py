@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from common.errors import UserError
-from common.openai_clip import clip_source_module
-from common.tokenizer import CONTEXT_LENGTH, get_tokenizer
+from common.core.errors import UserError
+from common.model.openai_clip import clip_source_module
+from common.model.tokenizer import CONTEXT_LENGTH, get_tokenizer
 
 PROMPTS = ['A person walking', '', 'Ünïcödé café, naïve déjà vu', 'WALKING THE DOG', 'SittingDown',
            "don't stop!!  &amp; 12 people, 3.5 m/s", ' '.join(f'word{i % 7}' for i in range(100))]

@@ -10,8 +10,8 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import main as h36m_main
-from common import metrics
-from common.tb_logging import TAG_EPOCH_TIME, TAG_LR, TAG_TRAIN_LOSS, TAG_VAL_MPJPE
+from common.evaluation import metrics
+from common.run.tb_logging import TAG_EPOCH_TIME, TAG_LR, TAG_TRAIN_LOSS, TAG_VAL_MPJPE
 from conftest import REPO_ROOT, TINY_RUN_FLAGS
 from model_fixtures import assert_same_updates
 

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from common.errors import UserError
-from common.video_io import Mp4Writer, read_frames, video_info
-from common.visualization import video_frames
+from common.core.errors import UserError
+from common.data.video_io import Mp4Writer, read_frames, video_info
+from common.run.visualization import video_frames
 
 FRAMES = 7
 

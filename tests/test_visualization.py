@@ -1,7 +1,7 @@
 """Rendering helpers: frame downsampling."""
 import numpy as np
 
-from common.visualization import downsample_frames
+from common.run.visualization import downsample_frames
 
 
 def test_downsample_averages_groups_and_drops_the_incomplete_one():

@@ -41,19 +41,19 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from common.atomic import write_text_atomic  # noqa: E402  (after the path; the package is imported before torch)
+from common.core.atomic import write_text_atomic  # noqa: E402  (after the path; the package is imported before torch)
 
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count  # noqa: E402
 
-from common.clip_text import TEXT_TOWERS  # noqa: E402
-from common.devices import Runtime  # noqa: E402
-from common.keyed_random import generators_from_seeds  # noqa: E402
-from common.model import ExecutionOptions, ModelConfig, apply_execution_options, build_model  # noqa: E402
-from common.skeleton import H36M_17  # noqa: E402
-from common.tokenizer import get_tokenizer  # noqa: E402
-from common.training import TrainSettings, make_optimizer, step_generators, train_step  # noqa: E402
-from common.units import MM_PER_M  # noqa: E402
+from common.core.keyed_random import generators_from_seeds  # noqa: E402
+from common.core.units import MM_PER_M  # noqa: E402
+from common.data.skeleton import H36M_17  # noqa: E402
+from common.model.build import ExecutionOptions, ModelConfig, apply_execution_options, build_model  # noqa: E402
+from common.model.clip_text import TEXT_TOWERS  # noqa: E402
+from common.model.tokenizer import get_tokenizer  # noqa: E402
+from common.run.devices import Runtime  # noqa: E402
+from common.run.training import TrainSettings, make_optimizer, step_generators, train_step  # noqa: E402
 
 CPU_THREADS = 2
 DEFAULT_REPEATS = 3

@@ -1,0 +1,127 @@
+"""Atomic file writes: a crash or a full disk never leaves a truncated output behind.
+
+A failed write (read-only folder, full disk) is a one-line ``UserError`` naming the file and the
+OS error; the file already there is untouched. Temporary files are named ``.<name>.<16 hex>.tmp``
+(``atomic_output``) or ``.<stem>.<16 hex>.tmp<suffix>`` (``atomic_path``); a process killed while
+writing leaves one behind, which ``remove_stale_temporaries`` deletes on the next run.
+"""
+import os
+import re
+import secrets
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from common.core.errors import UserError
+
+NEW_FILE_MODE = 0o666   # minus the umask, as for any file the user creates
+TOKEN_BYTES = 8
+TEMPORARY_NAME = re.compile(r'\..+\.[0-9a-f]{%d}\.tmp(\.[A-Za-z0-9]+)?' % (2 * TOKEN_BYTES))
+# A temporary file being written is modified continuously; one untouched this long was abandoned
+# (its writer was killed), not left by a save still in progress in another process.
+STALE_TEMPORARY_AGE_S = 60.0
+
+
+def _os_error(err: BaseException):
+    """The OSError behind ``err`` (torch.save reports a failed write as a RuntimeError whose
+    context is the OSError), or None."""
+    while err is not None and not isinstance(err, OSError):
+        err = err.__cause__ or err.__context__
+    return err
+
+
+def write_failure(path, err: OSError) -> UserError:
+    return UserError(f'cannot write {path}: {err.strerror or err}')
+
+
+def _temporary(path: Path, suffix: str = '') -> Path:
+    return path.with_name(f'.{path.name if not suffix else path.stem}.{secrets.token_hex(TOKEN_BYTES)}.tmp{suffix}')
+
+
+@contextmanager
+def atomic_output(path):
+    """Yield an open binary file; when the block succeeds it replaces ``path`` in one rename.
+
+    The temporary file lives in the destination folder (same filesystem, so the rename is
+    atomic), gets the usual permissions (``tempfile.mkstemp`` would restrict them to the owner)
+    and is removed if the block fails. Creates the folder if needed.
+    """
+    path = Path(path)
+    tmp = _temporary(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE)
+    except OSError as err:
+        raise write_failure(path, err) from None
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        failure = _os_error(err)
+        if failure is not None:
+            raise write_failure(path, failure) from None
+        raise
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary file name for writers that open files themselves (the GIF and MP4
+    writers of ``common.run.visualization``); when the block succeeds the file replaces ``path`` in one rename.
+
+    The name keeps ``path``'s suffix, so writers that choose the format by extension still do.
+    Creates the folder if needed; a failed block leaves no temporary file.
+    """
+    path = Path(path)
+    tmp = _temporary(path, path.suffix)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise write_failure(path, err) from None
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        failure = _os_error(err)
+        if failure is not None:
+            raise write_failure(path, failure) from None
+        raise
+
+
+def write_bytes_atomic(path, data: bytes) -> None:
+    with atomic_output(path) as f:
+        f.write(data)
+
+
+def write_text_atomic(path, text: str) -> None:
+    write_bytes_atomic(path, text.encode('utf-8'))
+
+
+def remove_stale_temporaries(folder, older_than_s: float = STALE_TEMPORARY_AGE_S) -> list:
+    """Delete our abandoned temporary files in ``folder`` (names matching ``TEMPORARY_NAME``,
+    untouched for ``older_than_s`` seconds); returns the removed paths. Nothing else is touched."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    now, removed = time.time(), []
+    for path in sorted(folder.iterdir()):
+        if TEMPORARY_NAME.fullmatch(path.name) and path.is_file() and now - path.stat().st_mtime > older_than_s:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def check_writable(folder, flag: str) -> Path:
+    """Create ``folder`` if needed and make sure a file can be written in it, before any work;
+    a ``UserError`` naming ``flag``, the folder and the OS error otherwise."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = _temporary(folder / 'write_test')
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE))
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f'{flag} {folder}: cannot write there ({err.strerror or err})') from None
+    return folder

@@ -1,0 +1,156 @@
+"""Your video's 2D keypoints -> ``data/data_2d_custom_NAME.npz``, the file ``main.py -d custom -k NAME`` reads.
+
+    python -m common.keypoints convert --from {coco,halpe,openpose,mediapipe,h36m} INPUT \\
+        --out data/data_2d_custom_NAME.npz (--video VIDEO | --video-size W H [--fps F])
+        [--person auto|ID] [--min-confidence C]
+    python -m common.keypoints detect VIDEO --out data/data_2d_custom_NAME.npz [--person auto]
+
+``convert`` reads a detector's file (``common.data.keypoint_readers``), follows one person through the
+video and fills gaps (``common.data.keypoint_tracks``), converts the joints to the Human3.6M 17-joint
+order (``common.data.keypoint_formats``, where the rules for joints a format lacks are written down) and
+writes the custom file (VideoPose3D's layout, ``common.data.custom_data``). ``detect`` runs MediaPipe's
+BlazePose on the video first (``common.data.pose_detector``; optional, see requirements-detector.txt).
+
+This module imports only numpy (and PyAV for ``detect``), so that ``detect`` runs in the separate
+environment MediaPipe needs (it pins numpy < 2), without torch.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from common.core.errors import UserError, exit_on_user_error
+from common.data.dataset_files import save_archive
+from common.data.keypoint_readers import FORMATS, MEDIAPIPE_COORDINATES, read_keypoints
+from common.data.keypoint_tracks import AUTO_PERSON, DEFAULT_MIN_CONFIDENCE, fill_gaps, follow_person
+from common.data.skeleton import H36M_17
+
+CUSTOM_FILE_PREFIX = 'data_2d_custom_'    # as common.data.custom_data (not imported: it needs torch)
+DEFAULT_FPS = 30.0
+VIEW_KEY = 'custom'
+
+
+def convert_detections(layout, frames: list, person, min_confidence: float, source: str) -> np.ndarray:
+    """Frames of ``Detection``s in ``layout`` -> (N, 17, 2) pixels, Human3.6M order; prints what was done."""
+    joints = layout.used_joints()
+    track = follow_person(frames, layout.num_joints, person, min_confidence, joints, source)
+    following = ('the most confident person, then the nearest to the previous box' if person == AUTO_PERSON
+                 else f'tracker id {person}')
+    print(f'{source}: {len(frames)} frames of {layout.name} keypoints; {track.frames_without_people} frames with '
+          f'0 people, {track.frames_with_several} with several; following {following}')
+    filled = fill_gaps(track.keypoints, min_confidence, joints, source)
+    print(f'Filled by linear interpolation in time (ends held): {filled.frames_missing} frames without the person, '
+          f'{filled.joints_filled} joint positions below confidence {min_confidence:g} (--min-confidence)')
+    if filled.never_confident:
+        names = ', '.join(layout.joint_names[j] for j in filled.never_confident)
+        print(f'Warning: {names} below confidence {min_confidence:g} in every frame: kept as detected')
+    return layout.to_h36m(filled.keypoints)
+
+
+def save_custom_keypoints(path, video: str, keypoints_px: np.ndarray, width: int, height: int, fps: float) -> Path:
+    """Write one video's (N, 17, 2) pixel keypoints in VideoPose3D's custom layout (``common.data.custom_data``)."""
+    metadata = {'layout_name': 'h36m', 'num_joints': H36M_17.num_joints,
+                'keypoints_symmetry': [list(H36M_17.joints_left), list(H36M_17.joints_right)],
+                'video_metadata': {video: {'w': int(width), 'h': int(height), 'fps': float(fps)}}}
+    return save_archive(path, positions_2d={video: {VIEW_KEY: [keypoints_px.astype(np.float32)]}}, metadata=metadata)
+
+
+def custom_name(out) -> str:
+    """'data/data_2d_custom_dance.npz' -> 'dance' (the -k NAME of main.py); a UserError for other names."""
+    name = Path(out).name
+    if not (name.startswith(CUSTOM_FILE_PREFIX) and name.endswith('.npz') and len(name) > len(CUSTOM_FILE_PREFIX) + 4):
+        raise UserError(f'--out {out}: expected a file named {CUSTOM_FILE_PREFIX}NAME.npz (main.py -d custom -k NAME '
+                        'reads it)')
+    return name[len(CUSTOM_FILE_PREFIX):-len('.npz')]
+
+
+def _person(value: str):
+    if value == AUTO_PERSON:
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a tracker id (an integer), found {value!r}") from None
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m common.keypoints', description=__doc__.split('\n')[0])
+    commands = parser.add_subparsers(dest='command', required=True)
+    convert = commands.add_parser('convert', help="convert a detector's keypoint file")
+    convert.add_argument('--from', dest='file_format', required=True, choices=FORMATS,
+                         help='the file\'s format (see README, "Your own video")')
+    convert.add_argument('input', metavar='INPUT', help='the file (a folder for openpose)')
+    convert.add_argument('--video', default=None, metavar='VIDEO',
+                         help='the video the keypoints come from: its width, height, frame rate and file name are used')
+    convert.add_argument('--video-size', type=int, nargs=2, metavar=('W', 'H'),
+                         help='width and height of the video in pixels (without --video; no keypoint format stores them)')
+    convert.add_argument('--mediapipe-coordinates', choices=MEDIAPIPE_COORDINATES, default='normalised',
+                         help='--from mediapipe: landmarks normalised to [0, 1] (MediaPipe\'s output, default) or pixels')
+    detect = commands.add_parser('detect', help='find the keypoints in a video with MediaPipe (optional install)')
+    detect.add_argument('input', metavar='VIDEO', help='any video FFmpeg reads (a still image works too)')
+    for command in (convert, detect):
+        command.add_argument('--out', required=True, metavar='data/data_2d_custom_NAME.npz', help='the file to write')
+        command.add_argument('--fps', type=float, default=None, metavar='F',
+                             help='frame rate of the renderings (default: the video\'s, else 30)')
+        command.add_argument('--person', type=_person, default=AUTO_PERSON, metavar='auto|ID',
+                             help="'auto' (default): the most confident person, then the nearest to the previous "
+                                  "frame's box; ID: the format's tracker id (halpe idx, openpose person_id)")
+        command.add_argument('--min-confidence', type=float, default=DEFAULT_MIN_CONFIDENCE, metavar='C',
+                             help=f'joints below this score are interpolated in time (default: {DEFAULT_MIN_CONFIDENCE})')
+        command.add_argument('--video-name', default=None, metavar='NAME',
+                             help='the video\'s key in the file, --viz-subject of main.py (default: the file name of '
+                                  '--video, else of INPUT)')
+    args = parser.parse_args(argv)
+    _check_args(args)
+    return args
+
+
+def _check_args(args):
+    custom_name(args.out)
+    if args.fps is not None and not args.fps > 0:
+        raise UserError(f'--fps {args.fps}: expected a positive number of frames per second')
+    if not 0.0 <= args.min_confidence <= 1.0:
+        raise UserError(f'--min-confidence {args.min_confidence}: expected a score in [0, 1]')
+    if getattr(args, 'video_size', None) is not None and min(args.video_size) < 1:
+        raise UserError(f'--video-size {" ".join(map(str, args.video_size))}: expected a positive width and height')
+
+
+def _convert(args):
+    fps = args.fps
+    if args.video is not None:
+        from common.data.video_io import video_info
+        width, height, video_fps = video_info(args.video, flag='--video')
+        args.video_size = args.video_size or (width, height)
+        fps = fps or video_fps
+    if args.video_size is None:
+        raise UserError(f'{args.input}: pass --video VIDEO or --video-size W H, the video\'s width and height in pixels '
+                        '(keypoint files do not store them; the model needs them to normalise the keypoints)')
+    if args.person != AUTO_PERSON and args.file_format in ('coco', 'mediapipe', 'h36m'):
+        raise UserError(f'--person {args.person}: --from {args.file_format} files have no tracker ids; use --person auto')
+    layout, frames = read_keypoints(args.file_format, args.input, args.video_size, args.mediapipe_coordinates)
+    keypoints = convert_detections(layout, frames, args.person, args.min_confidence, args.input)
+    return keypoints, args.video_size, fps or DEFAULT_FPS
+
+
+def _detect(args):
+    from common.data.pose_detector import detect_video
+    if args.person != AUTO_PERSON:
+        raise UserError(f'--person {args.person}: MediaPipe\'s pose solution follows one person; use --person auto')
+    layout, frames, (width, height, fps) = detect_video(args.input)
+    keypoints = convert_detections(layout, frames, AUTO_PERSON, args.min_confidence, args.input)
+    return keypoints, (width, height), args.fps or fps or DEFAULT_FPS
+
+
+def main(argv=None):
+    with exit_on_user_error():
+        args = parse_args(argv)
+        keypoints, (width, height), fps = _convert(args) if args.command == 'convert' else _detect(args)
+        video = args.video_name or Path(getattr(args, 'video', None) or args.input).name
+        save_custom_keypoints(args.out, video, keypoints, width, height, fps)
+        print(f'Wrote {args.out}: video {video!r}, {keypoints.shape[0]} frames (N, 17, 2) px of {width}x{height} '
+              f'at {fps:g} fps; predict with: python main.py -d custom -k {custom_name(args.out)} ...')
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])

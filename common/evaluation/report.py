@@ -1,0 +1,110 @@
+"""Evaluation tables: printed summary, and the same numbers as CSV and JSON files."""
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+from common.core.atomic import write_text_atomic
+from common.evaluation import metrics
+
+PROTOCOL_NAMES = {1: 'Protocol #1 (MPJPE)', 2: 'Protocol #2 (P-MPJPE)'}
+
+
+def count(n: int, noun: str, nouns: str = None) -> str:
+    """'1 epoch', '3 epochs', '1 hypothesis' with nouns='hypotheses'."""
+    return f'{n} {noun if n == 1 else nouns or noun + "s"}'
+
+
+# The mark after a setting's name in printed tables, by what it takes from the ground truth.
+GROUND_TRUTH_MARKS = {metrics.GT_NONE: '', metrics.GT_ORACLE: '*', metrics.GT_ROOT_CAMERA: '+'}
+ACTION_SOURCES = {
+    'gt': 'Prompts use the ground-truth action label of each sequence (--eval-action gt); '
+          '--eval-action none evaluates without it.',
+    'none': 'Prompts use no action label (--eval-action none): the action segment of every prompt is empty.',
+    'absent': 'Prompts have no action segment (MPI-INF-3DHP has no action labels).',
+}
+
+
+def setting_label(setting: str) -> str:
+    """'P-Best' -> 'P-Best*' (oracle), 'J-Agg' -> 'J-Agg+' (ground-truth root and camera), 'P-Agg' as is."""
+    return setting + GROUND_TRUTH_MARKS[metrics.GROUND_TRUTH_USED[setting]]
+
+
+def ground_truth_notice(action_source: str) -> str:
+    """Which reported numbers use ground truth beyond the 2D input, and which action label the prompts had.
+
+    action_source: a key of ``ACTION_SOURCES``."""
+    return '\n'.join([
+        'Ground truth used: * oracle settings (P-Best, J-Best): hypotheses chosen by their error against the '
+        'ground-truth 3D pose;',
+        '                   + J-Agg: reprojects with the ground-truth root trajectory and camera, as in the paper; '
+        'P-Agg: none.',
+        ACTION_SOURCES[action_source]])
+
+
+def format_result(result, group_title: str) -> str:
+    """Per-step averages for every setting and protocol, then the per-group table at the last step."""
+    settings = metrics.SETTINGS
+    s = result.settings
+    out = io.StringIO()
+    out.write(f'H={count(s.num_hypotheses, "hypothesis", "hypotheses")}, K={count(s.num_steps, "DDIM step")}, '
+              f'test-time flip {"on" if s.flip else "off"}; errors in mm, averaged over '
+              f'{count(len(result.groups), group_title)}\n')
+    for protocol in result.protocols:
+        out.write(f'\n{PROTOCOL_NAMES[protocol]}, average over {group_title}s\n')
+        out.write('step ' + ''.join(f'{setting_label(x):>9}' for x in settings) + '\n')
+        steps = len(result.average[(settings[0], protocol)])
+        for k in range(steps):
+            out.write(f'{k + 1:>4} ' + ''.join(f'{result.average[(x, protocol)][k]:9.2f}' for x in settings) + '\n')
+        width = max(len(str(g)) for g in [*result.groups, group_title, 'Average']) + 2
+        out.write(f'\n{PROTOCOL_NAMES[protocol]} per {group_title}, step {steps}\n')
+        out.write(f'{group_title:<{width}}' + ''.join(f'{setting_label(x):>9}' for x in settings) + '   frames\n')
+        for group, errors in result.groups.items():
+            out.write(f'{str(group):<{width}}' + ''.join(f'{errors[(x, protocol)][-1]:9.2f}' for x in settings)
+                      + f'{result.frames[group]:9d}\n')
+        out.write(f'{"Average":<{width}}' + ''.join(f'{result.average[(x, protocol)][-1]:9.2f}' for x in settings) + '\n')
+    return out.getvalue()
+
+
+def result_file_stem(checkpoint_stem: str, settings, action_source: str, *tags: str) -> str:
+    """The name of an evaluation's tables: every setting that changes the numbers is in it, so
+    evaluations of one checkpoint with different settings never overwrite each other.
+
+    settings: ``evaluation.SamplingSettings``; action_source: 'gt' or 'none' (the prompts' action
+    label); tags: the data and anything else that matters (e.g. 'cpn_ft_h36m_dbb', 'S9+S11', 'bf16').
+    'best_epoch', H=20, K=10, flip, seed 1, 'gt' -> 'best_epoch_H20_K10_action-gt_flip_seed1_...'.
+    """
+    parts = [checkpoint_stem, f'H{settings.num_hypotheses}', f'K{settings.num_steps}', f'action-{action_source}',
+             'flip' if settings.flip else 'noflip', f'seed{settings.seed}', *tags]
+    return '_'.join(re.sub(r'[^\w.+=-]', '-', str(p)) for p in parts)
+
+
+def write_result_files(result, folder, stem: str, group_title: str, extra: dict) -> list:
+    """``stem``.csv (long format: one row per group, setting, protocol and step) and ``stem``.json."""
+    folder = Path(folder)
+    rows = []
+    for group, errors in list(result.groups.items()) + [('Average', result.average)]:
+        for (setting, protocol), values in errors.items():
+            for k, value in enumerate(values):
+                rows.append({group_title: group, 'setting': setting, 'protocol': protocol, 'step': k + 1,
+                             'error_mm': round(float(value), 4),
+                             'ground_truth_used': metrics.GROUND_TRUTH_USED[setting]})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    csv_path, json_path = folder / f'{stem}.csv', folder / f'{stem}.json'
+    write_text_atomic(csv_path, buffer.getvalue())
+    s = result.settings
+    document = {
+        **extra,
+        'num_hypotheses': s.num_hypotheses, 'num_steps': s.num_steps, 'test_time_flip': s.flip, 'seed': s.seed,
+        'ground_truth_used': dict(metrics.GROUND_TRUTH_USED),
+        'average': {f'{x}/P{p}': [round(float(v), 4) for v in vals] for (x, p), vals in result.average.items()},
+        'groups': {str(g): {'frames': result.frames[g],
+                            **{f'{x}/P{p}': [round(float(v), 4) for v in vals] for (x, p), vals in e.items()}}
+                   for g, e in result.groups.items()},
+    }
+    write_text_atomic(json_path, json.dumps(document, indent=1))
+    return [csv_path, json_path]

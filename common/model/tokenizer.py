@@ -1,0 +1,60 @@
+"""CLIP token ids, computed by OpenAI's own tokenizer.
+
+The byte-pair encoding is CLIP's ``SimpleTokenizer`` from the installed ``clip-anytorch``
+(``clip/simple_tokenizer.py``, loaded by file through ``common.model.openai_clip``; the package's
+``__init__`` is never imported). This module only frames its ids for the 77-token context:
+``tokenize(["A person walking"])[0]`` is 49406 (start), 320, 2533, 3941, 49407 (end), then zeros.
+"""
+from functools import lru_cache
+
+import torch
+
+from common.core.errors import UserError
+from common.model.openai_clip import clip_source_module
+
+CONTEXT_LENGTH = 77
+START_OF_TEXT = '<|startoftext|>'
+END_OF_TEXT = '<|endoftext|>'
+
+
+class ClipTokenizer:
+    """Text -> CLIP token ids (vocabulary of 49408)."""
+
+    def __init__(self):
+        self.bpe = clip_source_module('simple_tokenizer').SimpleTokenizer()
+        self.sot = self.bpe.encoder[START_OF_TEXT]
+        self.eot = self.bpe.encoder[END_OF_TEXT]
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.bpe.encoder)
+
+    def encode(self, text: str) -> list:
+        """Text -> token ids, without start/end tokens."""
+        return self.bpe.encode(text)
+
+    def tokenize(self, texts, context_length: int = CONTEXT_LENGTH, truncate: bool = True) -> torch.Tensor:
+        """List of texts -> (len(texts), context_length) long tensor: start, ids, end, zeros.
+
+        A text too long for the context keeps its first ``context_length - 1`` tokens (start
+        included) followed by the end-of-text token when ``truncate`` (as the reference does),
+        else raises.
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        out = torch.zeros(len(texts), context_length, dtype=torch.long)
+        for row, text in enumerate(texts):
+            body = [self.sot] + self.encode(text)
+            if len(body) >= context_length:
+                if not truncate:
+                    raise UserError(f'text {text!r} is longer than the {context_length}-token CLIP context')
+                body = body[:context_length - 1]
+            ids = body + [self.eot]
+            out[row, :len(ids)] = torch.tensor(ids)
+        return out
+
+
+@lru_cache(maxsize=1)
+def get_tokenizer() -> ClipTokenizer:
+    """The process-wide tokenizer (building it reads ~50k merges, so it is done once)."""
+    return ClipTokenizer()

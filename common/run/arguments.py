@@ -1,0 +1,320 @@
+"""Command-line flags shared by ``main.py`` (Human3.6M) and ``main_3dhp.py`` (MPI-INF-3DHP).
+
+The flags users know from VideoPose3D / D3DP / FinePOSE keep their spelling (``-k``, ``-c``,
+``-gpu``, ``-num_proposals``, ``-sampling_timesteps``, ...). New flags are ``--kebab-case``.
+"""
+import argparse
+import math
+import os
+import shlex
+import sys
+
+from common.core.errors import UserError
+
+TRAIN_CLIP_FRAMES = 243
+EPOCHS = 100
+EPOCHS_GT_KEYPOINTS = 120
+# The paper's batch: 1024 frames = 4 clips of 243 frames (training); its evaluation uses -b 4 too.
+CLIPS_PER_BATCH = 4
+VAL_CLIPS_PER_BATCH = 16
+ATTENTION_HEADS = 8           # the denoiser's heads (ModelConfig.heads): -cs must be a multiple
+MAX_SEED = 2 ** 32 - 1        # numpy's RandomState takes seeds up to this
+
+
+def _add_common(parser: argparse.ArgumentParser, dataset: str):
+    data = parser.add_argument_group('data')
+    data.add_argument('--data-dir', default='data', metavar='PATH', help='folder with the dataset files (default: data)')
+    data.add_argument('-f', '--number-of-frames', type=int, default=TRAIN_CLIP_FRAMES, metavar='N',
+                      help='frames per clip (default: 243)')
+    data.add_argument('-no-da', '--no-data-augmentation', dest='data_augmentation', action='store_false',
+                      help='disable train-time horizontal flipping')
+
+    run = parser.add_argument_group('run')
+    run.add_argument('-c', '--checkpoint', default='checkpoint', metavar='PATH',
+                     help='folder for checkpoints, logs and evaluation tables (default: checkpoint)')
+    run.add_argument('-cf', '--checkpoint-frequency', type=int, default=20, metavar='N',
+                     help='also keep epoch_N.bin every N epochs (default: 20)')
+    run.add_argument('-r', '--resume', default='', metavar='FILE', help='checkpoint to resume training from (in -c or a path)')
+    run.add_argument('--overwrite', action='store_true',
+                     help='train from scratch into a -c folder that holds checkpoints of an earlier run: first '
+                          'delete that run\'s checkpoints (last/best/epoch_N.bin) and result files')
+    run.add_argument('--evaluate', default='', metavar='FILE',
+                     help='evaluate this checkpoint (ours or an official reference .bin; in -c or a path)')
+    run.add_argument('--nolog', action='store_true', help='no TensorBoard logs')
+    run.add_argument('--export-training-curves', action='store_true', help='write training_curves.png in -c every epoch')
+    run.add_argument('-gpu', default=None, metavar='LIST',
+                     help="GPUs to use, e.g. 0,1 (DataParallel); '' for CPU; default: all visible GPUs, else CPU")
+    run.add_argument('--seed', type=int, default=1,
+                     help=f'seed of data order, diffusion noise and sampling, 0 to {MAX_SEED} (default: 1)')
+    run.add_argument('--no-progress', action='store_true', help='no progress bars')
+    run.add_argument('--threads', type=int, default=None, metavar='N',
+                     help='CPU threads of this process (default: $OMP_NUM_THREADS when set, else all cores; under '
+                          'torchrun the cores divided by the processes on this machine). Runs sharing a machine '
+                          'should split its cores: more threads than cores in all is many times slower')
+
+    model = parser.add_argument_group('model')
+    model.add_argument('-cs', type=int, default=512, metavar='C', help='channels of the denoiser (default: 512)')
+    model.add_argument('-dep', type=int, default=8, metavar='D', help='depth: spatial+temporal block pairs (default: 8)')
+    model.add_argument('--drop-path', type=float, default=0.1, metavar='P', help='stochastic depth rate in training (default: 0.1)')
+    model.add_argument('-timestep', type=int, default=1000, metavar='T', help='diffusion steps (default: 1000)')
+    model.add_argument('-scale', type=float, default=1.0, help='signal scale inside the diffusion (default: 1.0)')
+    model.add_argument('--frozen-prompts', action='store_true',
+                       help='do not train the learnable prompt vectors (the reference behaviour: CLIP under no_grad)')
+    model.add_argument('--clip-weights', default=None, metavar='PATH',
+                       help="OpenAI's CLIP ViT-B/32 weights (default: ~/.cache/clip/ViT-B-32.pt; never downloaded)")
+    model.add_argument('--require-clip-weights', action='store_true',
+                       help='fail instead of using a random text tower when the CLIP weights are missing')
+    model.add_argument('--text-tower', default='vit-b-32', choices=['vit-b-32', 'tiny'],
+                       help="CLIP text tower: 'vit-b-32' (the paper; OpenAI weights) or 'tiny' (a small random "
+                            "CLIP-shaped tower for demos and tests without CLIP weights; default: vit-b-32)")
+
+    train = parser.add_argument_group('training')
+    gt_epochs = f'; {EPOCHS_GT_KEYPOINTS} with -k gt' if dataset == 'h36m' else ''
+    train.add_argument('-e', '--epochs', type=int, default=None, metavar='N',
+                       help=f'training epochs (default: {EPOCHS}{gt_epochs}; 0 saves and evaluates the untrained '
+                            'model)')
+    train.add_argument('-b', '--batch-size', type=int, default=CLIPS_PER_BATCH, metavar='CLIPS',
+                       help=f'clips per batch: per training step (the global batch, whatever the number of '
+                            f'processes) and per sampling batch of --evaluate and inference (default: '
+                            f'{CLIPS_PER_BATCH}, the paper\'s 1024 frames = 4 clips of 243 frames)')
+    train.add_argument('-s', '--stride', type=int, default=None, metavar='N',
+                       help='MixSTE/D3DP spelling of the training clip length; here clips are always -f frames, '
+                            'so -s is accepted only when equal to -f')
+    train.add_argument('-lr', '--learning-rate', type=float, default=6e-5, metavar='LR', help='AdamW learning rate (default: 6e-5)')
+    train.add_argument('-lrd', '--lr-decay', type=float, default=0.993, metavar='F',
+                       help='learning rate multiplier after each epoch (default: 0.993)')
+    train.add_argument('--weight-decay', type=float, default=0.1, help='AdamW weight decay (default: 0.1)')
+    if dataset == 'h36m':
+        train.add_argument('--action-dropout', type=float, default=0.0, metavar='P',
+                           help='probability of training a clip with an empty action prompt, so the model also '
+                                'works without a label (default: 0)')
+    else:
+        parser.set_defaults(action_dropout=0.0)       # 3DHP prompts have no action label to drop
+    train.add_argument('--gradient-scale', default='original', choices=['original', 'plain'],
+                       help="'original' (default): step with L * dL/dw as the original code does (it calls "
+                            "loss.backward(loss), L in its data's unit: metres for Human3.6M, millimetres for "
+                            "MPI-INF-3DHP), so each batch counts by its own loss; 'plain': step with dL/dw")
+    train.add_argument('--no-eval', action='store_true',
+                       help='skip the validation after each epoch (best_epoch.bin is then the last epoch)')
+    train.add_argument('--val-batch-size', type=int, default=VAL_CLIPS_PER_BATCH, metavar='CLIPS',
+                       help='clips per sampling batch when validating and when evaluating right after training '
+                            f'(default: {VAL_CLIPS_PER_BATCH})')
+
+    speed = parser.add_argument_group('speed and memory (results stay the same unless noted)')
+    speed.add_argument('--bf16', action='store_true',
+                       help='run the denoiser under bfloat16 autocast: faster on GPUs and CPUs with AMX, much slower '
+                            'on other CPUs; changes results slightly')
+    speed.add_argument('--compile', action='store_true', help='torch.compile the denoiser (the first steps compile)')
+    speed.add_argument('--activation-checkpointing', action='store_true',
+                       help='recompute the denoiser blocks in the backward pass: much less training memory, '
+                            'about a third more compute')
+
+    evaluation = parser.add_argument_group('evaluation')
+    evaluation.add_argument('-num_proposals', type=int, default=1, metavar='H', help='hypotheses per clip (paper: 20)')
+    evaluation.add_argument('-sampling_timesteps', type=int, default=1, metavar='K', help='DDIM steps (paper: 10)')
+    evaluation.add_argument('--p2', action='store_true', help='also report Protocol #2 (P-MPJPE)')
+    evaluation.add_argument('--no-test-time-flip', dest='test_time_flip', action='store_false',
+                            help='do not average with the horizontally flipped input')
+    return parser
+
+
+def _add_inference(parser: argparse.ArgumentParser):
+    custom = parser.add_argument_group(
+        'inference on your own 2D keypoints (-d custom -k NAME reads data_2d_custom_NAME.npz)')
+    custom.add_argument('--prompt-action', default=None, metavar='TEXT',
+                        help="action word of the prompt, e.g. 'Walking' (default: empty for -d custom; "
+                             'for Human3.6M sequences as --eval-action says)')
+    custom.add_argument('--aggregation', default='j-agg', choices=['p-agg', 'j-agg'],
+                        help="how H hypotheses become one pose: 'p-agg' (their mean) or 'j-agg' (JPMA: per joint "
+                             'the hypothesis whose reprojection is closest to the 2D keypoint; default)')
+    custom.add_argument('--focal-length', type=float, default=None, metavar='PX',
+                        help='-d custom: focal length of the assumed pinhole camera in pixels (principal point at '
+                             "the image centre; used by j-agg); default: the image width, a 53 degree horizontal "
+                             'field of view (Human3.6M cameras: about 1.15 x the width)')
+
+    viz = parser.add_argument_group('visualisation (as in VideoPose3D)')
+    viz.add_argument('--render', action='store_true',
+                     help='render the --viz-subject sequence to --viz-output instead of evaluating the test set')
+    viz.add_argument('--viz-subject', '--viz-video-name', dest='viz_subject', default=None, metavar='NAME',
+                     help='sequence to render or export: a Human3.6M subject (S9), or with -d custom the video name '
+                          '(default for -d custom: the only video of the file)')
+    viz.add_argument('--viz-action', default=None, metavar='NAME',
+                     help="Human3.6M action to render, e.g. 'Walking 1' (ignored with -d custom)")
+    viz.add_argument('--viz-camera', type=int, default=0, metavar='I',
+                     help="camera index (Human3.6M 0-3; -d custom: index in the video's keypoint list; default: 0)")
+    viz.add_argument('--viz-video', default=None, metavar='PATH',
+                     help='video (MP4, MOV, AVI, WebM, ... read with PyAV) or image (GIF, PNG, WebP via Pillow) to '
+                          'draw the 2D keypoints on (default: a blank image)')
+    viz.add_argument('--viz-skip', type=int, default=0, metavar='N', help='skip the first N frames of --viz-video')
+    viz.add_argument('--viz-output', default=None, metavar='FILE',
+                     help='.mp4 (H.264 through PyAV), .gif (Pillow) or .png (the first frame only); a bare file '
+                          'name is written into the -c folder, a path with a folder (./a.gif) where it says')
+    viz.add_argument('--viz-export', default=None, metavar='FILE.npy',
+                     help='save the predicted (N, 17, 3) poses, metres, camera frame, root-relative; a bare file '
+                          'name is written into the -c folder')
+    viz.add_argument('--viz-bitrate', type=int, default=3000, metavar='KBPS', help='.mp4 bitrate (default: 3000)')
+    viz.add_argument('--viz-no-ground-truth', action='store_true', help='do not draw the ground truth')
+    viz.add_argument('--viz-limit', type=int, default=-1, metavar='N',
+                     help='render only the first N frames (default: all)')
+    viz.add_argument('--viz-downsample', type=int, default=1, metavar='N',
+                     help='average every N frames into one (and divide the frame rate by N; default: 1)')
+    viz.add_argument('--viz-size', type=float, default=5.0, metavar='INCHES', help='size of each panel (default: 5)')
+
+
+def build_parser(dataset: str) -> argparse.ArgumentParser:
+    """The parser of ``main.py`` (dataset 'h36m') or ``main_3dhp.py`` ('mpi_inf_3dhp')."""
+    parser = argparse.ArgumentParser(
+        description='FinePOSE on Human3.6M' if dataset == 'h36m' else 'FinePOSE on MPI-INF-3DHP')
+    _add_common(parser, dataset)
+    if dataset == 'h36m':
+        h36m = parser.add_argument_group('Human3.6M')
+        h36m.add_argument('-d', '--dataset', default='h36m', choices=['h36m', 'custom'], help='dataset (default: h36m)')
+        h36m.add_argument('-k', '--keypoints', default='cpn_ft_h36m_dbb', metavar='NAME',
+                          help='2D keypoints file data_2d_h36m_NAME.npz (default: cpn_ft_h36m_dbb)')
+        h36m.add_argument('-str', '--subjects-train', default='S1,S5,S6,S7,S8', metavar='LIST',
+                          help='training subjects (default: S1,S5,S6,S7,S8)')
+        h36m.add_argument('-ste', '--subjects-test', default='S9,S11', metavar='LIST',
+                          help='test subjects (default: S9,S11)')
+        h36m.add_argument('--val-subjects', default=None, metavar='LIST',
+                          help='subjects validated after each epoch (default: the test subjects, as the community does)')
+        h36m.add_argument('-a', '--actions', default='*', metavar='LIST',
+                          help="actions (prefixes) to use, or '*' (default: *, all)")
+        h36m.add_argument('--eval-action', default='gt', choices=['gt', 'none'],
+                          help="action label in the evaluation prompts: 'gt' (the ground-truth label) or 'none' "
+                               "(empty; default: gt)")
+        _add_inference(parser)
+    else:
+        hp = parser.add_argument_group('MPI-INF-3DHP')
+        hp.add_argument('--test-sequences', default='TS1,TS2,TS3,TS4,TS5,TS6', metavar='LIST',
+                        help='test sequences to evaluate and export (default: TS1,TS2,TS3,TS4,TS5,TS6)')
+        hp.add_argument('--annotations', default=None, metavar='PATH',
+                        help='folder with the official TS*/annot_data.mat, to print PCK/AUC after --evaluate')
+    return parser
+
+
+def given_flags(dataset: str, argv=None) -> set:
+    """The destinations of the flags written on the command line, as opposed to left at their default
+    (so a checkpoint's configuration can fill the others, and a flag that contradicts it is an error)."""
+    parser = build_parser(dataset)
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+def flag_names(dataset: str) -> dict:
+    """dest -> the flag as users type it (its first spelling), e.g. 'number_of_frames' -> '-f'."""
+    return {a.dest: a.option_strings[0] for a in build_parser(dataset)._actions if a.option_strings}
+
+
+def _positive(v):
+    return v > 0
+
+
+def _at_least_one(v):
+    return v >= 1
+
+
+def _not_negative(v):
+    return v >= 0
+
+
+# dest -> (condition, what is expected). Every int and float flag has an entry (a test checks it);
+# floats must also be finite. A value of None (a default resolved later) is not checked.
+NUMERIC_RANGES = {
+    'number_of_frames': (_at_least_one, 'a positive integer'),
+    'checkpoint_frequency': (_at_least_one, 'a positive integer'),
+    'seed': (lambda v: 0 <= v <= MAX_SEED, f'an integer from 0 to {MAX_SEED}'),
+    'cs': (lambda v: v >= ATTENTION_HEADS and v % ATTENTION_HEADS == 0,
+           f'a positive multiple of the {ATTENTION_HEADS} attention heads'),
+    'dep': (_at_least_one, 'a positive integer'),
+    'drop_path': (lambda v: 0 <= v < 1, 'a rate in [0, 1)'),
+    'timestep': (_at_least_one, 'a positive integer'),
+    'scale': (_positive, 'a positive finite scale'),
+    'epochs': (_not_negative, 'a number of epochs >= 0'),
+    'batch_size': (_at_least_one, 'a positive number of clips'),
+    'threads': (_at_least_one, 'a positive number of threads'),
+    'stride': (_at_least_one, 'a positive integer'),
+    'learning_rate': (_positive, 'a positive finite learning rate'),
+    'lr_decay': (lambda v: 0 < v <= 1, 'a multiplier in (0, 1]'),
+    'weight_decay': (_not_negative, 'a finite weight decay >= 0'),
+    'action_dropout': (lambda v: 0 <= v <= 1, 'a probability in [0, 1]'),
+    'val_batch_size': (_at_least_one, 'a positive number of clips'),
+    'num_proposals': (_at_least_one, 'at least 1 hypothesis'),
+    'sampling_timesteps': (_at_least_one, 'at least 1 DDIM step'),
+    'focal_length': (_positive, 'a positive number of pixels'),
+    'viz_camera': (_not_negative, 'an integer of at least 0'),
+    'viz_skip': (_not_negative, 'an integer of at least 0'),
+    'viz_bitrate': (_at_least_one, 'an integer of at least 1'),
+    'viz_limit': (lambda v: v == -1 or v >= 1, 'a positive number of frames, or -1 for all'),
+    'viz_downsample': (_at_least_one, 'an integer of at least 1'),
+    'viz_size': (_positive, 'a positive finite size in inches'),
+}
+
+
+def check_numeric_flags(args, names: dict):
+    """Range-check every numeric flag of ``args`` (see ``NUMERIC_RANGES``); ``names``: ``flag_names``."""
+    for dest, (condition, expected) in NUMERIC_RANGES.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if isinstance(value, float) and not math.isfinite(value) or not condition(value):
+            raise UserError(f'{names[dest]} {value:g}: expected {expected}' if isinstance(value, float)
+                            else f'{names[dest]} {value}: expected {expected}')
+
+
+def check_sampling_steps(sampling_timesteps: int, timesteps: int, checkpoint=None):
+    """DDIM steps cannot exceed the model's diffusion steps (those of ``checkpoint`` when it sets them)."""
+    if sampling_timesteps > timesteps:
+        raise UserError(f'-sampling_timesteps {sampling_timesteps} exceeds -timestep {timesteps}'
+                        + (f' of {checkpoint}' if checkpoint else ''))
+
+
+def parse_args(dataset: str, argv=None):
+    """Parse and check flags; bad values raise ``UserError`` (a one-line message).
+
+    ``args.given`` holds the destinations of the flags written explicitly (``given_flags``).
+    """
+    args = build_parser(dataset).parse_args(argv)
+    args.given = given_flags(dataset, argv)
+    # What the log shows: the shell command, or the flags when called from Python (the demo, tests).
+    args.command_line = shlex.join(['python', *sys.argv] if argv is None else ['flags:', *argv])
+    check_numeric_flags(args, flag_names(dataset))
+    if args.resume and args.evaluate:
+        raise UserError('--resume and --evaluate cannot be used together')
+    if args.overwrite and (args.resume or args.evaluate):
+        raise UserError('--overwrite starts a new training run; it cannot be used with -r or --evaluate')
+    if args.stride is not None and args.stride != args.number_of_frames:
+        raise UserError(f'-s {args.stride}: training clips are -f {args.number_of_frames} frames long (one clip per '
+                        f'batch entry; -b counts clips); pass -f {args.stride} for {args.stride}-frame clips')
+    if not (args.evaluate or args.resume):   # otherwise the checkpoint's diffusion steps count (experiment.py)
+        check_sampling_steps(args.sampling_timesteps, args.timestep)
+    if hasattr(args, 'render'):
+        _check_inference_flags(args)
+    if args.epochs is None:
+        args.epochs = EPOCHS_GT_KEYPOINTS if getattr(args, 'keypoints', '') == 'gt' else EPOCHS
+    if args.threads is None:
+        args.threads = default_threads(os.environ)
+    return args
+
+
+def default_threads(environ) -> int:
+    """--threads default: the cores this process may use, shared among the processes torchrun starts
+    on this machine (LOCAL_WORLD_SIZE); outside torchrun an explicit OMP_NUM_THREADS wins."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    local_processes = int(environ.get('LOCAL_WORLD_SIZE', '1'))
+    if local_processes == 1 and environ.get('OMP_NUM_THREADS', '').isdigit() and int(environ['OMP_NUM_THREADS']) > 0:
+        return int(environ['OMP_NUM_THREADS'])
+    return max(1, cores // local_processes)
+
+
+def _check_inference_flags(args):
+    for name in ('viz_output', 'viz_export'):       # outputs of a run belong in its -c folder
+        value = getattr(args, name)
+        if value and not os.path.dirname(value):
+            setattr(args, name, os.path.join(args.checkpoint, value))
+    if args.dataset == 'custom' and not args.evaluate:
+        raise UserError('-d custom: pass --evaluate CHECKPOINT (custom keypoints have no 3D poses to train on)')
+    if (args.render or args.viz_export) and not args.evaluate:
+        raise UserError('--render / --viz-export: pass --evaluate CHECKPOINT, the model that predicts the poses')
+    if args.render and not args.viz_output:
+        raise UserError('--render: pass --viz-output FILE (.gif, .mp4 or .png)')

@@ -1,0 +1,116 @@
+"""Our checkpoint format: one save/load pair, atomic writes, a format version.
+
+A checkpoint holds the epoch, learning rate, model weights, model configuration, optimizer
+state, the RNG state that makes resuming exact (the data order; every other draw is keyed by
+epoch, batch and clip), the best validation error and the training history.
+
+The frozen CLIP text tower (63M parameters) is not stored: the checkpoint records where its
+weights came from and a fingerprint of them, and loading refuses a different tower. Official
+reference checkpoints (``model_pos`` with ``module.`` names, CLIP included) are recognised and
+loaded through ``official_checkpoint``.
+"""
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from common.core.atomic import atomic_output
+from common.core.errors import UserError
+from common.model.build import ModelConfig
+from common.model.clip_text import TextTowerConfig
+from common.model.official_checkpoint import is_official_checkpoint, load_official_state_dict, read_official_checkpoint
+
+FORMAT_NAME = 'finepose'
+FORMAT_VERSION = 1
+TEXT_TOWER_PREFIX = 'prompt_encoder.text_tower.'
+
+
+def atomic_torch_save(obj, path) -> None:
+    """torch.save through ``atomic_output``: an interrupted save never corrupts a checkpoint."""
+    with atomic_output(path) as f:
+        torch.save(obj, f)
+
+
+def model_weights(model) -> dict:
+    """The state dict without the frozen CLIP text tower."""
+    return {k: v for k, v in model.state_dict().items() if not k.startswith(TEXT_TOWER_PREFIX)}
+
+
+def save_checkpoint(path, *, model, model_config: ModelConfig, epoch: int, lr: float, optimizer=None,
+                    rng_states=None, best_val=None, history=None, run_id=None) -> None:
+    """Write our checkpoint atomically. ``model`` is the bare ``PoseDiffusion`` (unwrapped);
+    ``run_id`` names the training run that wrote it (``training.train``)."""
+    tower = model.prompt_encoder.text_tower
+    atomic_torch_save({
+        'format': FORMAT_NAME,
+        'version': FORMAT_VERSION,
+        'epoch': epoch,
+        'lr': lr,
+        'model': model_weights(model),
+        'model_config': dataclasses.asdict(model_config),
+        'clip_fingerprint': tower.fingerprint(),
+        'clip_source': tower.source,
+        'optimizer': optimizer.state_dict() if optimizer is not None else None,
+        'rng_states': rng_states,
+        'best_val': best_val,
+        'history': history or {},
+        'run_id': run_id,
+    }, path)
+
+
+def config_from_dict(values: dict) -> ModelConfig:
+    values = dict(values)
+    values['text_tower'] = TextTowerConfig(**values['text_tower'])
+    return ModelConfig(**values)
+
+
+def read_checkpoint(path) -> dict:
+    """Read one of our checkpoints or an official one (returned as read, with 'format' = 'official')."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f'checkpoint {path} not found')
+    try:
+        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception:  # not ours: an official file may hold a pickled numpy RNG
+        checkpoint = None
+    if isinstance(checkpoint, dict) and checkpoint.get('format') == FORMAT_NAME:
+        if checkpoint.get('version', 0) > FORMAT_VERSION:
+            raise UserError(f'{path}: checkpoint format version {checkpoint["version"]} is newer than this code '
+                            f'({FORMAT_VERSION}); update FinePOSE')
+        return checkpoint
+    checkpoint = read_official_checkpoint(path)
+    if not is_official_checkpoint(checkpoint):
+        raise UserError(f'{path}: neither a FinePOSE checkpoint of this project nor a reference one')
+    return dict(checkpoint, format='official')
+
+
+def check_finite_weights(weights: dict, source) -> None:
+    """A checkpoint with NaN or inf weights (written by a diverged run) predicts nothing useful."""
+    for key, value in weights.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise UserError(f'{source}: parameter {key} holds NaN or inf values (a diverged training run?)')
+
+
+def load_model_weights(model, checkpoint: dict, source) -> None:
+    """Fill ``model`` from a checkpoint returned by ``read_checkpoint``; non-finite weights are a ``UserError``."""
+    if checkpoint['format'] == 'official':
+        check_finite_weights(checkpoint['model_pos'], source)
+        load_official_state_dict(model, checkpoint['model_pos'], source=str(source))
+        return
+    expected = model_weights(model)
+    weights = checkpoint['model']
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    if missing or unexpected:
+        raise UserError(f'{source}: incompatible with this model ({len(missing)} missing, {len(unexpected)} '
+                        f'unexpected parameters, e.g. {(missing or unexpected)[0]})')
+    for key, value in weights.items():
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise UserError(f'{source}: {key} has shape {tuple(value.shape)}, the model expects {tuple(expected[key].shape)}')
+    check_finite_weights(weights, source)
+    model.load_state_dict(weights, strict=False)
+    tower = model.prompt_encoder.text_tower
+    if checkpoint['clip_fingerprint'] != tower.fingerprint():
+        raise UserError(f'{source}: trained with CLIP text weights {checkpoint["clip_source"]} '
+                        f'(fingerprint {checkpoint["clip_fingerprint"]}), but this run uses {tower.source} '
+                        f'(fingerprint {tower.fingerprint()}); pass --clip-weights with the same file')

@@ -1,0 +1,189 @@
+"""What ``main.py`` does for ``-d custom`` and for ``--render`` / ``--viz-export``.
+
+* ``-d custom -k NAME --evaluate CHECKPOINT``: predict every frame of every video of
+  ``data_2d_custom_NAME.npz`` and write ``custom_NAME_3d.npz`` into the ``-c`` folder:
+  ``positions_3d`` video -> [(N, 17, 3) per keypoint array of the video], metres, camera frame,
+  root-relative; ``trajectory`` video -> [(N, 3)], the estimated root positions, metres, camera
+  frame; ``metadata``: how they were made.
+* with ``--render`` and/or ``--viz-export``: predict only the ``--viz-subject`` video (custom) or
+  the ``--viz-subject``/``--viz-action``/``--viz-camera`` sequence (Human3.6M or synthetic), then
+  export its poses (.npy) and/or draw them (``common.run.visualization``) with the ground truth when
+  there is one.
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common.core.atomic import atomic_output, check_writable
+from common.core.errors import UserError
+from common.core.units import MM_PER_M
+from common.data.camera import image_coordinates
+from common.data.custom_data import load_custom_keypoints
+from common.data.dataset_files import save_archive
+from common.data.h36m import load_h36m
+from common.evaluation.inference import AGGREGATION_NAMES, TRAJECTORY_ESTIMATED, predict
+from common.evaluation.metrics import mpjpe
+from common.evaluation.protocol import SamplingSettings
+from common.evaluation.report import count
+from common.run.devices import setup_runtime, shutdown
+from common.run.experiment import load_checkpoint_model, report_removed_temporaries
+from common.run.visualization import check_output, render_animation, video_frames
+
+LAYOUT = 'h36m'       # custom keypoints use the Human3.6M 17-joint order
+
+
+def predictions_file_name(name: str) -> str:
+    """'myvideos' -> 'custom_myvideos_3d.npz' (written into the -c folder)."""
+    return f'custom_{name}_3d.npz'
+
+
+def run_inference(args):
+    """Predict, then export / render, as the flags say (see the module docstring)."""
+    if args.render:
+        check_output(args.viz_output)
+    runtime = setup_runtime(args.gpu, args.threads)
+    try:
+        if runtime.distributed:
+            raise UserError('-d custom / --render / --viz-export run in one process; use -gpu 0,1 instead of torchrun')
+        if args.dataset == 'custom':
+            _run_custom(args, runtime)
+        else:
+            _run_dataset_sequence(args, runtime)
+    finally:
+        shutdown(runtime)
+
+
+def _settings(args) -> SamplingSettings:
+    return SamplingSettings(args.num_proposals, args.sampling_timesteps, args.test_time_flip, args.batch_size,
+                            args.seed)
+
+
+def _describe_sampling(args, path, checkpoint) -> str:
+    trained = f", trained for {count(checkpoint['epoch'], 'epoch')}" if 'epoch' in checkpoint else ''
+    return (f'Predicting with {path} ({checkpoint["format"]} checkpoint{trained}): '
+            f'H={count(args.num_proposals, "hypothesis", "hypotheses")}, '
+            f'K={count(args.sampling_timesteps, "DDIM step")}, {AGGREGATION_NAMES[args.aggregation]}')
+
+
+def check_finite_predictions(predictions, sequences, checkpoint_path) -> None:
+    """NaN or inf poses are never written: a ``UserError`` naming the checkpoint and the sequence."""
+    for sequence, prediction in zip(sequences, predictions):
+        if not (np.isfinite(prediction.poses_3d).all() and np.isfinite(prediction.trajectory).all()):
+            raise UserError(f'{checkpoint_path}: the model predicts non-finite poses for {sequence.subject} '
+                            f'(keypoints {sequence.camera}); nothing written')
+
+
+def _run_custom(args, runtime):
+    visualising = bool(args.render or args.viz_export)
+    if not visualising:
+        report_removed_temporaries(check_writable(args.checkpoint, '-c'))
+    custom = load_custom_keypoints(args.data_dir, args.keypoints, args.focal_length)
+    sequences = [custom.select(args.viz_subject, args.viz_camera)] if visualising else custom.dataset.sequences
+    background = _background(args, sequences[0])
+    model, path, checkpoint = load_checkpoint_model(args, LAYOUT, custom.dataset.skeleton,
+                                                    custom.dataset.keypoints_mirror, runtime)
+    label = args.prompt_action or ''
+    print(_describe_sampling(args, path, checkpoint))
+    print(f'Prompt action: {label!r}' if label else
+          'Prompt action: none (best with a model trained with --action-dropout; --prompt-action WORD sets one)')
+    if args.aggregation == 'j-agg':
+        videos = dict.fromkeys(s.subject for s in sequences)
+        print('J-Agg camera (assumed): principal point at the image centre, focal length '
+              + ', '.join(f'{custom.focal_lengths[v]:.0f} px ({v})' for v in videos)
+              + '; root trajectory estimated at a fixed depth per video')
+    predictions = predict(model, sequences, runtime, _settings(args), [label] * len(sequences), args.aggregation,
+                          custom.dataset.skeleton.root, show_progress=not args.no_progress)
+    check_finite_predictions(predictions, sequences, path)
+    for sequence, prediction in zip(sequences, predictions):
+        print(f'{sequence.subject} [keypoints {sequence.camera}]: {sequence.num_frames} frames -> poses '
+              f'{prediction.poses_3d.shape}, estimated root depth {prediction.trajectory[0, 2]:.2f} m')
+    if visualising:
+        sequence = sequences[0]
+        _export_and_render(args, sequence, predictions[0], custom.dataset.skeleton,
+                           custom.frame_rates[sequence.subject], background, ground_truth=None)
+        return
+    output = Path(args.checkpoint) / predictions_file_name(args.keypoints)
+    positions, trajectories = {}, {}
+    for sequence, prediction in zip(sequences, predictions):
+        positions.setdefault(sequence.subject, []).append(prediction.poses_3d)
+        trajectories.setdefault(sequence.subject, []).append(prediction.trajectory)
+    save_archive(output, positions_3d=positions, trajectory=trajectories, metadata={
+        'units': 'metres', 'frame': 'camera (x right, y down, z forward); positions_3d root-relative',
+        'joints': 'Human3.6M 17', 'source': str(custom.path), 'checkpoint': str(path),
+        'aggregation': AGGREGATION_NAMES[args.aggregation], 'num_hypotheses': args.num_proposals,
+        'sampling_timesteps': args.sampling_timesteps, 'prompt_action': label,
+        'focal_length_px': custom.focal_lengths, 'trajectory': TRAJECTORY_ESTIMATED})
+    print(f'Wrote {output} (positions_3d: video -> list of (N, 17, 3) arrays, metres, camera frame, root-relative)')
+
+
+def _select_sequence(dataset, subject, action, camera: int):
+    """The Human3.6M sequence named by --viz-subject, --viz-action and --viz-camera."""
+    subjects = dataset.subjects()
+    if subject is None or action is None:
+        raise UserError(f'--render / --viz-export on {dataset.name} data: pass --viz-subject and --viz-action '
+                        f'(subjects: {", ".join(subjects)})')
+    if subject not in subjects:
+        raise UserError(f'--viz-subject {subject}: not in the data; subjects: {", ".join(subjects)}')
+    views = [s for s in dataset.sequences if s.subject == subject and s.action == action]
+    if not views:
+        actions = dict.fromkeys(s.action for s in dataset.sequences if s.subject == subject)
+        raise UserError(f'--viz-action {action!r}: subject {subject} has no such action; actions: '
+                        f'{", ".join(actions)}')
+    cameras = [s.camera for s in views]
+    if camera not in cameras:
+        raise UserError(f'--viz-camera {camera}: expected one of {", ".join(map(str, cameras))}')
+    return views[cameras.index(camera)]
+
+
+def _run_dataset_sequence(args, runtime):
+    dataset = load_h36m(args.data_dir, args.keypoints)
+    sequence = _select_sequence(dataset, args.viz_subject, args.viz_action, args.viz_camera)
+    background = _background(args, sequence)
+    model, path, checkpoint = load_checkpoint_model(args, LAYOUT, dataset.skeleton, dataset.keypoints_mirror, runtime)
+    if args.prompt_action is not None:
+        label = args.prompt_action
+    else:
+        label = sequence.action_label if args.eval_action == 'gt' else ''
+    print(_describe_sampling(args, path, checkpoint)
+          + (' (ground-truth root trajectory and camera, as in the paper)' if args.aggregation == 'j-agg' else ''))
+    print(f'Prompt action: {label!r}')
+    prediction, = predict(model, [sequence], runtime, _settings(args), [label], args.aggregation,
+                          dataset.skeleton.root, show_progress=not args.no_progress)
+    check_finite_predictions([prediction], [sequence], path)
+    error = mpjpe(torch.from_numpy(prediction.poses_3d), torch.from_numpy(sequence.positions_3d))
+    print(f'{sequence.subject} {sequence.action} camera {sequence.camera}: {sequence.num_frames} frames, '
+          f'MPJPE {float(error) * MM_PER_M:.1f} mm')
+    ground_truth = None if args.viz_no_ground_truth else sequence.positions_3d
+    _export_and_render(args, sequence, prediction, dataset.skeleton, dataset.fps, background, ground_truth)
+
+
+def _background(args, sequence):
+    """The --viz-video frames to draw on (opened before predicting, so a bad file fails early), or None."""
+    if not (args.render and args.viz_video):
+        return None
+    return video_frames(args.viz_video, args.viz_skip, sequence.resolution)
+
+
+def _export_and_render(args, sequence, prediction, skeleton, fps: float, background, ground_truth):
+    """--viz-export: the (N, 17, 3) poses as .npy; --render: the animation (with ground truth if given).
+
+    background: ``_background``'s frames or None."""
+    if args.viz_export:
+        with atomic_output(args.viz_export) as f:
+            np.save(f, prediction.poses_3d)
+        print(f'Wrote {args.viz_export}: poses {prediction.poses_3d.shape} {prediction.poses_3d.dtype}, metres, '
+              'camera frame, root-relative')
+    if not args.render:
+        return
+    width, height = sequence.resolution
+    poses = {f'Prediction ({AGGREGATION_NAMES[args.aggregation]})': prediction.poses_3d}
+    if ground_truth is not None:
+        poses['Ground truth'] = ground_truth
+    keypoints_px = image_coordinates(sequence.keypoints_2d.astype(np.float64), width, height)
+    written = render_animation(args.viz_output, keypoints_px, poses, skeleton, sequence.resolution, fps,
+                               background, args.viz_limit, args.viz_downsample, args.viz_size, args.viz_bitrate)
+    if Path(args.viz_output).suffix.lower() == '.png':
+        print(f'Wrote {args.viz_output}: the first frame')
+    else:
+        print(f'Wrote {args.viz_output}: {written} frames at {fps / args.viz_downsample:g} fps')

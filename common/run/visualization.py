@@ -1,0 +1,237 @@
+"""Pictures of predictions: the 2D input over a video frame (or a blank image) beside 3D skeletons.
+
+``render_animation`` writes a GIF (Pillow), an MP4 (H.264 through PyAV's bundled FFmpeg,
+``common.data.video_io``) or a PNG of the first frame. Figures are drawn on matplotlib's Agg canvas,
+so no display is needed. ``video_frames`` reads the background frames: still and animated images
+through Pillow, any other video (MP4, MOV, AVI, WebM, ...) through PyAV.
+
+3D panels show camera-frame, root-relative poses the way the camera sees them, turned a little:
+plot x = camera x (right), plot y = camera z (depth), plot z = -camera y (up).
+"""
+import itertools
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from common.core.atomic import atomic_output, atomic_path
+from common.core.errors import UserError
+from common.data.video_io import Mp4Writer, read_frames
+
+DOTS_PER_INCH = 80
+VIEW_ELEVATION_DEG = 15.0
+VIEW_AZIMUTH_DEG = -70.0        # -90 looks straight along the camera axis; turned to show depth
+PLOT_HALF_SIZE_M = 1.0          # 3D panels show a 2 m cube centred on the root joint
+PLOT_TICKS_M = (-PLOT_HALF_SIZE_M / 2, 0.0, PLOT_HALF_SIZE_M / 2)
+# Plot axes (right, depth, up) named by the camera axes they show (``_plot_coordinates``).
+PLOT_AXIS_LABELS = ('x: camera right (m)', 'z: camera forward (m)', '-y: camera up (m)')
+AXIS_FONT_SIZE = 8
+LEFT_COLOUR = 'tab:blue'
+RIGHT_COLOUR = 'tab:red'
+CENTRE_COLOUR = 'black'
+BLANK_COLOUR = (255, 255, 255)
+LINE_WIDTH = 2.0
+KEYPOINT_MARKER_SIZE = 3.0
+MS_PER_S = 1000
+SUFFIXES = ('.gif', '.mp4', '.png')
+
+
+def downsample_frames(array: np.ndarray, factor: int) -> np.ndarray:
+    """(N, ...) -> (N // factor, ...): the mean of each group of ``factor`` consecutive frames
+    (a last incomplete group is dropped), as VideoPose3D's ``--viz-downsample``."""
+    complete = array.shape[0] - array.shape[0] % factor
+    # The k-th frame of every group, for k = 0 .. factor - 1; their mean is the groups' means.
+    kth_frames = [array[k:complete:factor] for k in range(factor)]
+    return np.mean(kth_frames, axis=0)
+
+
+def video_frames(path, skip: int, resolution: tuple):
+    """An iterator of (H, W, 3) uint8 frames of ``path`` from frame ``skip`` on.
+
+    Pillow reads animated and still images (a still image is the background of every frame);
+    other files are decoded by PyAV, scaled to ``resolution`` (width, height) pixels. Missing
+    and unreadable files are ``UserError``s, raised here, before rendering.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f'--viz-video {path}: not found')
+    try:
+        with Image.open(path) as image:
+            num_frames = getattr(image, 'n_frames', 1)
+    except UnidentifiedImageError:
+        return read_frames(path, skip, resolution, flag='--viz-video')
+    if num_frames == 1:
+        with Image.open(path) as image:
+            return itertools.repeat(np.asarray(image.convert('RGB')))
+    if skip >= num_frames:
+        raise UserError(f'--viz-skip {skip}: {path} has only {num_frames} frames')
+    return _pillow_frames(path, skip)
+
+
+def _pillow_frames(path: Path, skip: int):
+    with Image.open(path) as image:
+        for frame in itertools.islice(ImageSequence.Iterator(image), skip, None):
+            yield np.asarray(frame.convert('RGB'))
+
+
+class _GifWriter:
+    """Collect (H, W, 3) uint8 frames and save them as a looping GIF when the block ends without error."""
+
+    def __init__(self, path, fps: float):
+        self.path, self.fps, self.images = Path(path), fps, []
+
+    def __enter__(self):
+        return self
+
+    def write(self, frame: np.ndarray):
+        self.images.append(Image.fromarray(frame))
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None and self.images:
+            self.images[0].save(self.path, format='GIF', save_all=True, append_images=self.images[1:],
+                                duration=round(MS_PER_S / self.fps), loop=0)
+        return False
+
+
+def _writer(output: Path, temporary: Path, fps: float, bitrate: int):
+    """The frame writer for ``output``'s suffix, writing to ``temporary``; None for a PNG (one frame)."""
+    suffix = output.suffix.lower()
+    if suffix == '.gif':
+        return _GifWriter(temporary, fps)
+    if suffix == '.mp4':
+        return Mp4Writer(temporary, fps, bitrate)
+    if suffix == '.png':
+        return None
+    raise UserError(f'--viz-output {output}: expected a file name ending in {", ".join(SUFFIXES)}')
+
+
+def check_output(output) -> None:
+    """Raise now the ``UserError`` that ``render_animation`` would raise for ``output``'s format."""
+    output = Path(output)
+    _writer(output, output, fps=1.0, bitrate=1)
+
+
+def _bone_colour(joint: int, skeleton) -> str:
+    if joint in skeleton.joints_left:
+        return LEFT_COLOUR
+    return RIGHT_COLOUR if joint in skeleton.joints_right else CENTRE_COLOUR
+
+
+def _plot_coordinates(poses: np.ndarray) -> np.ndarray:
+    """(..., 3) camera frame (x right, y down, z forward) -> (..., 3) plot axes (right, depth, up)."""
+    return np.stack([poses[..., 0], poses[..., 2], -poses[..., 1]], axis=-1)
+
+
+class _SkeletonFigure:
+    """The figure: the 2D input panel, then one 3D panel per pose sequence; ``draw(frame)`` updates it."""
+
+    def __init__(self, keypoints_px, poses: dict, skeleton, resolution: tuple, size: float, first_background):
+        self.keypoints_px = keypoints_px
+        self.poses = {title: _plot_coordinates(p) for title, p in poses.items()}
+        self.bones = skeleton.bones()
+        width, height = resolution
+        panels = 1 + len(poses)
+        self.figure = Figure(figsize=(size * panels, size), dpi=DOTS_PER_INCH)
+        FigureCanvasAgg(self.figure)
+        colours = [_bone_colour(child, skeleton) for child, _ in self.bones]
+
+        image_axes = self.figure.add_subplot(1, panels, 1)
+        image_axes.set_xticks([])
+        image_axes.set_yticks([])
+        image_axes.set_title('Input')
+        background = (np.array([[BLANK_COLOUR]], np.uint8) if first_background is None else first_background)
+        self.image = image_axes.imshow(background, extent=(0, width, height, 0))
+        image_axes.set_xlim(0, width)
+        image_axes.set_ylim(height, 0)
+        self.lines_2d = [image_axes.plot([], [], color=c, linewidth=LINE_WIDTH)[0] for c in colours]
+        self.points_2d = image_axes.plot([], [], 'o', color=CENTRE_COLOUR, markersize=KEYPOINT_MARKER_SIZE)[0]
+
+        self.lines_3d = {}
+        for panel, title in enumerate(self.poses, start=2):
+            axes = self.figure.add_subplot(1, panels, panel, projection='3d')
+            axes.view_init(elev=VIEW_ELEVATION_DEG, azim=VIEW_AZIMUTH_DEG)
+            for set_limits in (axes.set_xlim3d, axes.set_ylim3d, axes.set_zlim3d):
+                set_limits(-PLOT_HALF_SIZE_M, PLOT_HALF_SIZE_M)
+            axes.set_box_aspect((1, 1, 1))
+            for set_ticks, set_label, label in zip((axes.set_xticks, axes.set_yticks, axes.set_zticks),
+                                                   (axes.set_xlabel, axes.set_ylabel, axes.set_zlabel),
+                                                   PLOT_AXIS_LABELS):
+                set_ticks(PLOT_TICKS_M)
+                set_label(label, fontsize=AXIS_FONT_SIZE, labelpad=-4)
+            axes.tick_params(labelsize=AXIS_FONT_SIZE, pad=-2)
+            axes.set_title(title)
+            self.lines_3d[title] = [axes.plot([], [], [], color=c, linewidth=LINE_WIDTH)[0] for c in colours]
+        self.figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.92, wspace=0.05)
+
+    def rgb(self) -> np.ndarray:
+        """The figure as drawn now: (H, W, 3) uint8."""
+        self.figure.canvas.draw()
+        return np.asarray(self.figure.canvas.buffer_rgba())[..., :3].copy()
+
+    def draw(self, frame: int, background=None):
+        if background is not None:
+            self.image.set_data(background)
+        keypoints = self.keypoints_px[frame]
+        for line, (child, parent) in zip(self.lines_2d, self.bones):
+            line.set_data(keypoints[[child, parent], 0], keypoints[[child, parent], 1])
+        self.points_2d.set_data(keypoints[:, 0], keypoints[:, 1])
+        for title, lines in self.lines_3d.items():
+            pose = self.poses[title][frame]
+            for line, (child, parent) in zip(lines, self.bones):
+                segment = pose[[child, parent]]
+                line.set_data_3d(segment[:, 0], segment[:, 1], segment[:, 2])
+
+
+def render_animation(output, keypoints_px: np.ndarray, poses: dict, skeleton, resolution: tuple, fps: float,
+                     background=None, limit: int = -1, downsample: int = 1, size: float = 5.0,
+                     bitrate: int = 3000) -> int:
+    """Draw the 2D input beside each 3D pose sequence into ``output`` (.gif, .mp4 or .png).
+
+    keypoints_px: (N, J, 2) pixels of an image of ``resolution`` (width, height);
+    poses: {panel title: (N, J, 3) metres, camera frame, root-relative};
+    background: None (blank) or an iterator of (H, W, 3) uint8 frames aligned with frame 0
+        (``video_frames``); rendering stops early if it runs out;
+    limit: render the first ``limit`` frames (< 1: all); downsample: average every ``downsample``
+        frames into one, at ``fps / downsample``; size: inches per panel.
+    A PNG holds the first frame only. Returns the number of frames written.
+    """
+    output = Path(output)
+    frames_in = keypoints_px.shape[0] if limit < 1 else min(limit, keypoints_px.shape[0])
+    num_frames = frames_in // downsample
+    if num_frames < 1:
+        raise UserError(f'--viz-limit {limit} / --viz-downsample {downsample}: no frame left to render '
+                        f'({keypoints_px.shape[0]} frames)')
+    check_output(output)
+    still = output.suffix.lower() == '.png'
+    if still:
+        num_frames = 1
+    keypoints_px = downsample_frames(keypoints_px[:frames_in], downsample)
+    poses = {title: downsample_frames(p[:frames_in], downsample) for title, p in poses.items()}
+
+    def next_background():
+        if background is None:
+            return None
+        group = list(itertools.islice(background, downsample))
+        return group[0] if len(group) == downsample else None
+
+    first = next_background()
+    if background is not None and first is None:
+        raise UserError('--viz-video: no frame to draw on (the video is shorter than --viz-skip + --viz-downsample)')
+    picture = _SkeletonFigure(keypoints_px, poses, skeleton, resolution, size, first)
+    picture.draw(0)
+    if still:
+        with atomic_output(output) as f:
+            picture.figure.savefig(f, format='png', dpi=DOTS_PER_INCH)
+        return 1
+    written = 0
+    with atomic_path(output) as temporary, _writer(output, temporary, fps / downsample, bitrate) as writer:
+        for frame in range(num_frames):
+            frame_background = first if frame == 0 else next_background()
+            if background is not None and frame_background is None:
+                break
+            picture.draw(frame, frame_background)
+            writer.write(picture.rgb())
+            written += 1
+    return written
