@@ -48,18 +48,19 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 
 from common.core.keyed_random import generators_from_seeds  # noqa: E402
 from common.core.units import MM_PER_M  # noqa: E402
+from common.data.h36m import ACTIONS as H36M_ACTIONS  # noqa: E402
 from common.data.skeleton import H36M_17  # noqa: E402
+from common.evaluation.protocol import action_tokens_for  # noqa: E402
 from common.model.build import ExecutionOptions, ModelConfig, apply_execution_options, build_model  # noqa: E402
 from common.model.clip_text import TEXT_TOWERS  # noqa: E402
-from common.model.tokenizer import get_tokenizer  # noqa: E402
+from common.run.arguments import add_execution_flags  # noqa: E402
 from common.run.devices import Runtime  # noqa: E402
+from common.run.experiment import execution_options_from_args  # noqa: E402
 from common.run.training import TrainSettings, make_optimizer, step_generators, train_step  # noqa: E402
 
 CPU_THREADS = 2
 DEFAULT_REPEATS = 3
 INPUT_SEED = 0
-H36M_ACTIONS = ('Directions', 'Discussion', 'Eating', 'Greeting', 'Phoning', 'Photo', 'Posing', 'Purchases',
-                'Sitting', 'SittingDown', 'Smoking', 'Waiting', 'WalkDog', 'Walking', 'WalkTogether')
 KEYPOINT_SPREAD = 0.3      # random 2D keypoints ~ N(0, 0.3^2), normalised image units
 POSE_SPREAD = 0.2          # random 3D poses ~ N(0, 0.2^2) metres
 GB = 1e9
@@ -149,7 +150,7 @@ def _inputs(row: Row, device):
     keypoints = torch.randn(row.batch, row.frames, 17, 2, generator=g) * KEYPOINT_SPREAD
     poses = torch.randn(row.batch, row.frames, 17, 3, generator=g) * POSE_SPREAD
     labels = [H36M_ACTIONS[i % len(H36M_ACTIONS)] for i in range(row.batch)]
-    return keypoints.to(device), poses.to(device), get_tokenizer().tokenize(labels).to(device)
+    return keypoints.to(device), poses.to(device), action_tokens_for(labels).to(device)
 
 
 def _train_step_runner(model, row: Row, device):
@@ -354,10 +355,7 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, default=CPU_THREADS, metavar='N',
                         help=f'torch CPU threads (default: {CPU_THREADS}, as for the figures of the original)')
     parser.add_argument('--json', default=None, metavar='OUT', help='also write the results to this JSON file')
-    parser.add_argument('--bf16', action='store_true', help='bfloat16 autocast in the denoiser (changes results)')
-    parser.add_argument('--compile', action='store_true', help='torch.compile the denoiser (compiled before timing)')
-    parser.add_argument('--activation-checkpointing', action='store_true',
-                        help='recompute the denoiser blocks in the backward pass (training memory)')
+    add_execution_flags(parser)
     parser.add_argument('--override', default='{}', metavar='JSON',
                         help='replace row fields for every selected row, e.g. \'{"frames": 9, "width": 32, '
                              '"text_tower": "tiny"}\' (no comparison with the original then); fields: ' + ', '.join(OVERRIDABLE))
@@ -379,7 +377,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.worker is not None:
         return worker_main(json.loads(args.worker))
-    options = ExecutionOptions(bf16=args.bf16, compile=args.compile, activation_checkpointing=args.activation_checkpointing)
+    options = execution_options_from_args(args)
     rows = apply_overrides([ROWS_BY_NAME[n] for n in args.rows.split(',')], json.loads(args.override))
     machine = machine_description(args.device)
     machine['matmul_gflops'] = {'float32': matmul_peak_gflops(args.device, args.threads)}

@@ -24,6 +24,8 @@ from common.data.skeleton import H36M_17, reduce_h36m_32_to_17
 
 FPS = 50.0
 MOCAP_JOINTS = 32
+ACTIONS = ('Directions', 'Discussion', 'Eating', 'Greeting', 'Phoning', 'Photo', 'Posing', 'Purchases', 'Sitting',
+           'SittingDown', 'Smoking', 'Waiting', 'WalkDog', 'Walking', 'WalkTogether')
 POSITIONS_3D_FILE = 'data_3d_h36m.npz'
 KEYPOINTS_FILE_PREFIX = 'data_2d_h36m_'
 

@@ -100,14 +100,7 @@ def _add_common(parser: argparse.ArgumentParser, dataset: str):
                        help='clips per sampling batch when validating and when evaluating right after training '
                             f'(default: {VAL_CLIPS_PER_BATCH})')
 
-    speed = parser.add_argument_group('speed and memory (results stay the same unless noted)')
-    speed.add_argument('--bf16', action='store_true',
-                       help='run the denoiser under bfloat16 autocast: faster on GPUs and CPUs with AMX, much slower '
-                            'on other CPUs; changes results slightly')
-    speed.add_argument('--compile', action='store_true', help='torch.compile the denoiser (the first steps compile)')
-    speed.add_argument('--activation-checkpointing', action='store_true',
-                       help='recompute the denoiser blocks in the backward pass: much less training memory, '
-                            'about a third more compute')
+    add_execution_flags(parser.add_argument_group('speed and memory (results stay the same unless noted)'))
 
     evaluation = parser.add_argument_group('evaluation')
     evaluation.add_argument('-num_proposals', type=int, default=1, metavar='H', help='hypotheses per clip (paper: 20)')
@@ -116,6 +109,17 @@ def _add_common(parser: argparse.ArgumentParser, dataset: str):
     evaluation.add_argument('--no-test-time-flip', dest='test_time_flip', action='store_false',
                             help='do not average with the horizontally flipped input')
     return parser
+
+
+def add_execution_flags(group):
+    """--bf16, --compile, --activation-checkpointing (``model.build.ExecutionOptions``; also tools/benchmark.py)."""
+    group.add_argument('--bf16', action='store_true',
+                       help='run the denoiser under bfloat16 autocast: faster on GPUs and CPUs with AMX, much slower '
+                            'on other CPUs; changes results slightly')
+    group.add_argument('--compile', action='store_true', help='torch.compile the denoiser (the first steps compile)')
+    group.add_argument('--activation-checkpointing', action='store_true',
+                       help='recompute the denoiser blocks in the backward pass: much less training memory, '
+                            'about a third more compute')
 
 
 def _add_inference(parser: argparse.ArgumentParser):

@@ -85,6 +85,11 @@ def read_model_checkpoint(args, name: str, flag: str, layout: str):
     return path, checkpoint, config, described
 
 
+def execution_options_from_args(args) -> ExecutionOptions:
+    """The flags of ``arguments.add_execution_flags`` as ``ExecutionOptions``."""
+    return ExecutionOptions(bf16=args.bf16, compile=args.compile, activation_checkpointing=args.activation_checkpointing)
+
+
 def resolve_checkpoint(name: str, checkpoint_dir: Path, flag: str) -> Path:
     """A checkpoint given as a path, or as a file name inside the -c folder (the reference's way)."""
     for candidate in (Path(name), checkpoint_dir / name):
@@ -119,8 +124,7 @@ def _parameter_counts(model):
 def _build(args, config: ModelConfig, skeleton, keypoints_mirror, runtime, clip_in_checkpoint: bool = False):
     model = build_model(config, keypoints_mirror, skeleton.mirror_permutation(), args.clip_weights,
                         args.require_clip_weights, clip_in_checkpoint)
-    options = ExecutionOptions(bf16=args.bf16, compile=args.compile, activation_checkpointing=args.activation_checkpointing)
-    return apply_execution_options(model.to(runtime.device), options)
+    return apply_execution_options(model.to(runtime.device), execution_options_from_args(args))
 
 
 def build_checkpoint_model(args, path, checkpoint, config, skeleton, keypoints_mirror, runtime):
