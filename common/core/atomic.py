@@ -39,6 +39,24 @@ def _temporary(path: Path, suffix: str = '') -> Path:
 
 
 @contextmanager
+def _replacing(path: Path, suffix: str):
+    """Yield a fresh temporary name beside ``path``; when the block succeeds that file replaces
+    ``path`` in one rename. A failed block removes it, and an OS error behind the failure becomes
+    ``write_failure``'s one line."""
+    tmp = _temporary(path, suffix)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        failure = _os_error(err)
+        if failure is not None:
+            raise write_failure(path, failure) from None
+        raise
+
+
+@contextmanager
 def atomic_output(path):
     """Yield an open binary file; when the block succeeds it replaces ``path`` in one rename.
 
@@ -47,22 +65,9 @@ def atomic_output(path):
     and is removed if the block fails. Creates the folder if needed.
     """
     path = Path(path)
-    tmp = _temporary(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE)
-    except OSError as err:
-        raise write_failure(path, err) from None
-    try:
-        with os.fdopen(fd, 'wb') as f:
+    with _replacing(path, '') as tmp:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE), 'wb') as f:
             yield f
-        os.replace(tmp, path)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
-        failure = _os_error(err)
-        if failure is not None:
-            raise write_failure(path, failure) from None
-        raise
 
 
 @contextmanager
@@ -74,20 +79,8 @@ def atomic_path(path):
     Creates the folder if needed; a failed block leaves no temporary file.
     """
     path = Path(path)
-    tmp = _temporary(path, path.suffix)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise write_failure(path, err) from None
-    try:
+    with _replacing(path, path.suffix) as tmp:
         yield tmp
-        os.replace(tmp, path)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
-        failure = _os_error(err)
-        if failure is not None:
-            raise write_failure(path, failure) from None
-        raise
 
 
 def write_bytes_atomic(path, data: bytes) -> None:
