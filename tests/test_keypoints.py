@@ -215,25 +215,27 @@ def test_low_confidence_joints_and_missing_frames_are_interpolated(truth, tmp_pa
     frames = [i for i in range(FRAMES) if i not in (0, 7)]      # frame 0 and 7 without a detection
     path = _write_json(tmp_path / 'gaps.json', _results(coco[frames], [f'{i:04d}.png' for i in frames]))
     converted, out = _convert(tmp_path, capsys, 'coco', path)
-    # ids 0001..0011: frame 0 of the file is image 1 (the numbers start at the smallest), image 7 is frame 6
-    expected = _expected(truth, COCO_NAMES)[1:]
-    wrist = truth[1:, H36M['left_wrist']]
-    for frame in (2, 3, 4):                             # images 3..5 between images 2 and 6
-        expected[frame, H36M['left_wrist']] = wrist[1] + (wrist[5] - wrist[1]) * (frame - 1) / 4
-    expected[8, H36M['left_wrist']] = (wrist[7] + wrist[9]) / 2          # image 9 between 8 and 10
-    expected[6] = (expected[5] + expected[7]) / 2                        # image 7 missing: all joints
-    expected[6, H36M['left_wrist']] = (expected[5, H36M['left_wrist']] + wrist[7]) / 2
+    # ids 0001..0011: image i is frame i; frame 0 (no image) holds image 1's pose
+    expected = _expected(truth, COCO_NAMES)
+    wrist = truth[:, H36M['left_wrist']]
+    for frame in (3, 4, 5):                             # images 3..5 between images 2 and 6
+        expected[frame, H36M['left_wrist']] = wrist[2] + (wrist[6] - wrist[2]) * (frame - 2) / 4
+    expected[9, H36M['left_wrist']] = (wrist[8] + wrist[10]) / 2         # image 9 between 8 and 10
+    expected[7] = (expected[6] + expected[8]) / 2                        # image 7 missing: all joints
+    expected[0] = expected[1]
     np.testing.assert_allclose(converted, expected, atol=1e-3)
-    assert 'Filled by linear interpolation in time (ends held): 1 frames without the person, 4 joint positions' in out
+    assert ('Frames without the person, filled: 1 before the first detection (its pose held), 0 after the last '
+            '(its pose held), 1 in between (linear interpolation in time)') in out
+    assert 'Joint positions filled in time (interpolated, ends held): 4 below confidence 0.3 (--min-confidence)' in out
     converted, out = _convert(tmp_path, capsys, 'coco', path, '--min-confidence', 0.05)
-    assert '0 joint positions' in out
+    assert '0 below confidence 0.05' in out
 
 
 def test_missing_first_frames_hold_the_first_detection(truth, tmp_path, capsys):
     coco = _in_format(truth, COCO_NAMES)
     people = [[] for _ in range(3)] + [[_coco_to_body_25(frame)] for frame in coco[3:]]
     converted, out = _convert(tmp_path, capsys, 'openpose', _openpose_folder(tmp_path / 'late', people))
-    assert '3 frames with 0 people' in out and '3 frames without the person' in out
+    assert '3 frames with 0 people' in out and '3 before the first detection (its pose held)' in out
     np.testing.assert_allclose(converted[:3], np.repeat(converted[3:4], 3, axis=0))
     np.testing.assert_allclose(converted[3:], _expected(truth, COCO_NAMES)[3:], atol=1e-3)
 
@@ -340,7 +342,8 @@ def test_written_file_is_what_main_reads(truth, tmp_path, capsys):
 
 def test_video_gives_size_rate_and_name(truth, tmp_path, capsys):
     with Mp4Writer(tmp_path / 'dance.mp4', fps=24) as writer:
-        writer.write(np.zeros((20, 30, 3), np.uint8))
+        for _ in range(FRAMES):
+            writer.write(np.zeros((20, 30, 3), np.uint8))
     np.save(tmp_path / 'k.npy', _in_format(truth, COCO_NAMES))
     out = tmp_path / 'data_2d_custom_dance.npz'
     cli.main(['convert', '--from', 'coco', str(tmp_path / 'k.npy'), '--video', str(tmp_path / 'dance.mp4'),
@@ -349,3 +352,154 @@ def test_video_gives_size_rate_and_name(truth, tmp_path, capsys):
         assert saved['metadata'].item()['video_metadata'] == {'dance.mp4': {'w': 30, 'h': 20, 'fps': 24.0}}
     _one_line_error(capsys, ['convert', '--from', 'coco', tmp_path / 'k.npy', '--video', tmp_path / 'k.npy',
                              '--out', out], r'--video .*k\.npy: FFmpeg cannot read this file')
+
+
+VIDEO_FRAMES = 36                  # a video whose person is detected in frames 20..29 only
+FIRST_SEEN, LAST_SEEN = 20, 29
+
+
+@pytest.fixture(scope='module')
+def long_truth():
+    """(VIDEO_FRAMES, 17, 2) float64 pixels, Human3.6M order: a synthetic walk seen by camera 0."""
+    body = random_body(np.random.default_rng(4))
+    take = synthetic.build_h36m_take(4, 'S9', body, 'Walking', 0, synthetic.SIZES['demo'], frames=VIDEO_FRAMES)
+    return take.views[0].keypoints_px.astype(np.float64)
+
+
+def _video(path, frames=VIDEO_FRAMES):
+    with Mp4Writer(path, fps=25) as writer:
+        for value in range(frames):
+            writer.write(np.full((16, 16, 3), value, np.uint8))
+    return path
+
+
+def _late_detections(long_truth, tmp_path, file_format):
+    """A detector's file of the video whose person appears in frames 20..29 only -> (path, expected conversion)."""
+    seen = range(FIRST_SEEN, LAST_SEEN + 1)
+    if file_format == 'openpose':          # files from frame 10 on (0..9 not written), nobody before frame 20
+        coco = _in_format(long_truth, COCO_NAMES)
+        folder = tmp_path / 'json'
+        folder.mkdir()
+        for frame in range(10, LAST_SEEN + 1):
+            people = [_coco_to_body_25(coco[frame])] if frame in seen else []
+            _write_json(folder / f'dance_{frame:012d}_keypoints.json',
+                        {'people': [{'person_id': [-1], 'pose_keypoints_2d': p.ravel().tolist()} for p in people]})
+        return folder, _expected(long_truth, COCO_NAMES)
+    names = COCO_NAMES if file_format == 'coco' else HALPE_NAMES
+    keypoints = _in_format(long_truth, names)
+    ids = [f'frame_{i:06d}.jpg' for i in seen] if file_format == 'coco' else list(seen)
+    path = _write_json(tmp_path / 'results.json', _results(keypoints[FIRST_SEEN:LAST_SEEN + 1], ids, idx=1))
+    return path, _expected(long_truth, names)
+
+
+@pytest.mark.parametrize('file_format', ['coco', 'halpe', 'openpose'])
+def test_late_and_early_detections_keep_the_videos_frame_numbers(long_truth, tmp_path, capsys, file_format):
+    source, expected = _late_detections(long_truth, tmp_path, file_format)
+    seen = slice(FIRST_SEEN, LAST_SEEN + 1)
+    converted, out = _convert(tmp_path, capsys, file_format, source)
+    assert converted.shape == (LAST_SEEN + 1, 17, 2)              # without the video: up to the last number
+    np.testing.assert_allclose(converted[seen], expected[seen], atol=1e-3)
+    np.testing.assert_allclose(converted[:FIRST_SEEN], np.repeat(converted[FIRST_SEEN:FIRST_SEEN + 1], 20, 0))
+    assert f'{FIRST_SEEN} before the first detection (its pose held), 0 after the last' in out
+    kind = {'coco': 'image_id', 'halpe': 'image_id', 'openpose': 'file'}[file_format]
+    assert f'Frame numbering: {kind} 0 is frame 0; {LAST_SEEN + 1} frames, to the last {kind}' in out
+
+    converted, out = _convert(tmp_path, capsys, file_format, source, '--video', _video(tmp_path / 'dance.mp4'))
+    assert converted.shape == (VIDEO_FRAMES, 17, 2)               # exactly the video's frames
+    np.testing.assert_allclose(converted[seen], expected[seen], atol=1e-3)
+    np.testing.assert_allclose(converted[LAST_SEEN + 1:], np.repeat(converted[LAST_SEEN:LAST_SEEN + 1], 6, 0))
+    assert (f'Frames without the person, filled: {FIRST_SEEN} before the first detection (its pose held), '
+            f'{VIDEO_FRAMES - 1 - LAST_SEEN} after the last (its pose held), 0 in between') in out
+    assert f'{VIDEO_FRAMES} frames of dance.mp4' in out and f'{VIDEO_FRAMES} frames (N, 17, 2)' in out
+
+
+def test_frames_beyond_the_video_are_refused_and_first_frame_renumbers(long_truth, tmp_path, capsys):
+    """Ids 1..36 (frames extracted with ffmpeg's %d) for a 36-frame video: refused, then --first-frame 1."""
+    keypoints = _in_format(long_truth, COCO_NAMES)
+    path = _write_json(tmp_path / 'one_based.json', _results(keypoints, range(1, VIDEO_FRAMES + 1)))
+    video = _video(tmp_path / 'dance.mp4')
+    argv = ['convert', '--from', 'coco', path, '--out', tmp_path / 'data_2d_custom_x.npz', '--video', video]
+    _one_line_error(capsys, argv, r"one_based\.json: image_id 36 names frame 36, beyond the 36 frames of dance\.mp4 "
+                                  r'\(frames 0\.\.35; .*\(numbered from 1\? pass --first-frame 1\)')
+    _one_line_error(capsys, argv + ['--first-frame', 2], r'image_id 1 is frame 1, before --first-frame 2')
+    converted, out = _convert(tmp_path, capsys, 'coco', path, '--video', video, '--first-frame', 1)
+    np.testing.assert_allclose(converted, _expected(long_truth, COCO_NAMES), atol=1e-3)
+    assert 'image_id 1 is frame 0 (--first-frame)' in out and '0 before the first detection' in out
+
+
+def test_ids_that_are_no_frame_numbers_must_match_the_videos_count(long_truth, tmp_path, capsys):
+    keypoints = _in_format(long_truth, COCO_NAMES)[:5]
+    path = _write_json(tmp_path / 'named.json', _results(keypoints, ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg', 'e.jpg']))
+    converted, out = _convert(tmp_path, capsys, 'coco', path)
+    assert "image_ids without a number: frames in image_id order, frame 0 = 'a.jpg'" in out
+    np.testing.assert_allclose(converted, _expected(long_truth[:5], COCO_NAMES), atol=1e-3)
+    _one_line_error(capsys, ['convert', '--from', 'coco', path, '--out', tmp_path / 'data_2d_custom_x.npz',
+                             '--video', _video(tmp_path / 'dance.mp4')],
+                    r'named\.json: image_ids without a number, so its 5 entries cannot be placed on the 36 frames')
+
+
+def test_nan_coordinates_are_counted_apart_from_low_confidence(truth, tmp_path, capsys):
+    h36m = np.concatenate([truth, np.full((FRAMES, 17, 1), 0.9)], axis=-1)
+    h36m[4, H36M['left_wrist'], :2] = np.nan                  # no coordinates, confidence 0.9
+    h36m[5, H36M['left_wrist'], 0] = np.inf
+    h36m[6, H36M['right_knee'], 2] = 0.1                      # located, not confident
+    np.save(tmp_path / 'nan.npy', h36m)
+    converted, out = _convert(tmp_path, capsys, 'h36m', tmp_path / 'nan.npy')
+    assert '1 below confidence 0.3 (--min-confidence), 2 without coordinates (NaN or infinite in the file)' in out
+    wrist = truth[:, H36M['left_wrist']]
+    np.testing.assert_allclose(converted[4:6, H36M['left_wrist']], [wrist[3] + (wrist[6] - wrist[3]) * k / 3
+                                                                    for k in (1, 2)], atol=1e-3)
+    coco = _in_format(truth, COCO_NAMES)
+    coco[2, COCO_NAMES.index('right_ankle'), :2] = np.nan      # JSON's NaN literal
+    converted, out = _convert(tmp_path, capsys, 'coco', _write_json(tmp_path / 'nan.json',
+                                                                    _results(coco, range(FRAMES))))
+    assert '0 below confidence 0.3 (--min-confidence), 1 without coordinates' in out
+    assert np.isfinite(converted).all()
+
+
+def test_detect_keeps_every_decoded_frame(long_truth, tmp_path, capsys, monkeypatch):
+    """The detector (faked: no MediaPipe here) finds the person in frames 20..29 of a 36-frame video."""
+    from common.data import pose_detector
+    coco = _in_format(long_truth, COCO_NAMES)
+
+    def landmarks_of(frames):           # BlazePose's 33 landmarks, normalised, from the COCO joints they share
+        landmarks = []
+        for index, _ in enumerate(frames):
+            if not FIRST_SEEN <= index <= LAST_SEEN:
+                landmarks.append(None)
+                continue
+            frame = np.zeros((33, 4))
+            for k, name in enumerate(BLAZEPOSE_NAMES):
+                point = coco[index, COCO_NAMES.index(name)] if name in COCO_NAMES else coco[index, 0]
+                frame[k] = (point[0] / 16, point[1] / 16, 0.0, 0.9)
+            landmarks.append(frame)
+        return landmarks
+    monkeypatch.setattr(pose_detector, '_pose_solution', lambda: None)
+    monkeypatch.setattr(pose_detector, 'detect_landmarks', landmarks_of)
+    out_file = tmp_path / 'data_2d_custom_dance.npz'
+    cli.main(['detect', str(_video(tmp_path / 'dance.mp4')), '--out', str(out_file)])
+    out = capsys.readouterr().out
+    with np.load(out_file, allow_pickle=True) as saved:
+        converted = saved['positions_2d'].item()['dance.mp4']['custom'][0]
+    assert converted.shape == (VIDEO_FRAMES, 17, 2)
+    np.testing.assert_allclose(converted[FIRST_SEEN:LAST_SEEN + 1],
+                               _expected(long_truth, COCO_NAMES)[FIRST_SEEN:LAST_SEEN + 1], atol=1e-3)
+    assert 'Frames without the person, filled: 20 before the first detection (its pose held), 6 after the last' in out
+
+
+def test_unwritable_out_is_refused_before_reading(tmp_path, capsys):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    _one_line_error(capsys, ['convert', '--from', 'coco', tmp_path / 'missing.json', '--video-size', 9, 9,
+                             '--out', blocker / 'data_2d_custom_x.npz'], r'--out .*a_file: cannot write there')
+
+
+def test_frame_numbers_start_at_the_first_frame_not_the_first_detection():
+    from common.data.frame_numbering import NumberedEntries, place_on_video
+    late = place_on_video(NumberedEntries({n: [n] for n in range(200, 210)}, 'image_id'), 'late.json')
+    assert len(late.frames) == 210 and late.frames[:200] == [[]] * 200 and late.frames[205] == [205]
+    coco_ids = place_on_video(NumberedEntries({139 + 1000 * n: [n] for n in range(5)}, 'image_id'), 'val.json')
+    assert coco_ids.frames == [[0], [1], [2], [3], [4]] and 'no frame numbers' in coco_ids.numbering
+    with pytest.raises(cli.UserError, match=r'--first-frame 1: val\.json has 5 image_ids spread over 139\.\.4139'):
+        place_on_video(NumberedEntries({139 + 1000 * n: [n] for n in range(5)}, 'image_id'), 'val.json',
+                       first_frame=1)

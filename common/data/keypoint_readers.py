@@ -12,30 +12,26 @@ one-line ``UserError`` naming the file and what was expected.
   to [0, 1] of the image (MediaPipe's output) or pixels.
 * h36m: ``(N, 17, 2|3)`` ``.npy`` already in the Human3.6M order.
 
-Frames of JSON results: an ``image_id`` is a frame number (an int, or the last number in a file
-name such as ``frame_000012.jpg``); the frames run from the smallest to the largest number, so a
-number without any entry is a frame without people. Ids without numbers are sorted as text, and
-numbers spread more than ``MAX_FRAME_SPREAD`` times wider than their count (COCO's own image ids,
-not frame numbers) are only put in order.
+Frames: every reader keeps the file's own numbering (``image_id``, the number in an OpenPose file's
+name, an array's row); ``common.data.frame_numbering`` places the entries on the video's frames.
+A NaN or infinite value of a joint is kept as a joint without coordinates (``Detection``).
 """
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 
 from common.core.errors import UserError
+from common.data.frame_numbering import NumberedEntries
 from common.data.keypoint_formats import expected_joint_counts, layout_for
 from common.data.keypoint_tracks import Detection
 
 FORMATS = ('coco', 'halpe', 'openpose', 'mediapipe', 'h36m')
 MEDIAPIPE_COORDINATES = ('normalised', 'pixels')
-_NUMBER = re.compile(r'\d+')
-MAX_FRAME_SPREAD = 10
 
 
 def read_keypoints(file_format: str, path, video_size=None, mediapipe_coordinates='normalised'):
-    """(layout, frames) of ``path``: frames is a list of N lists of ``Detection``s in pixels.
+    """(layout, ``NumberedEntries``) of ``path``: each entry a list of ``Detection``s in pixels.
 
     video_size: (width, height) px, needed to turn MediaPipe's normalised coordinates into pixels.
     """
@@ -76,27 +72,6 @@ def _keypoints(values, file_format: str, where: str):
     return layout, flat.reshape(-1, 3)[:layout.num_joints]
 
 
-def _frame_order(image_ids: list) -> list:
-    """The frame index of every distinct image id (see the module docstring)."""
-    numbers = [image_id if isinstance(image_id, int) else _last_number(str(image_id)) for image_id in image_ids]
-    if all(n is not None for n in numbers) and len(set(numbers)) == len(numbers):
-        first = min(numbers)
-        if max(numbers) - first < MAX_FRAME_SPREAD * len(numbers):
-            return [n - first for n in numbers]
-        ranks = sorted(range(len(image_ids)), key=numbers.__getitem__)
-    else:
-        ranks = sorted(range(len(image_ids)), key=lambda i: str(image_ids[i]))
-    order = [0] * len(image_ids)
-    for frame, i in enumerate(ranks):
-        order[i] = frame
-    return order
-
-
-def _last_number(text: str):
-    found = _NUMBER.findall(text)
-    return int(found[-1]) if found else None
-
-
 def _read_results_json(file_format: str, path: Path):
     results = _load_json(path)
     confidence_from_visibility = isinstance(results, dict) and 'annotations' in results
@@ -116,17 +91,14 @@ def _read_results_json(file_format: str, path: Path):
             keypoints[:, 2] = keypoints[:, 2] > 0
         layouts.add(layout.name)
         image_id = result['image_id']
-        image_id = image_id if isinstance(image_id, (int, str)) else str(image_id)
+        if isinstance(image_id, float) and image_id.is_integer():
+            image_id = int(image_id)                  # 12.0 is frame 12, not the last number of '12.0'
+        image_id = image_id if isinstance(image_id, (int, str)) and not isinstance(image_id, bool) else str(image_id)
         detections.setdefault(image_id, []).append(
             Detection(keypoints, _number(result.get('score'), where), _track_id(result.get('idx'), where)))
     if len(layouts) > 1:
         raise UserError(f'{path}: entries mix joint layouts ({", ".join(sorted(layouts))}); expected one')
-    ids = list(detections)
-    order = _frame_order(ids)
-    frames = [[] for _ in range(max(order) + 1)]
-    for image_id, frame in zip(ids, order):
-        frames[frame] = detections[image_id]
-    return layout, frames
+    return layout, NumberedEntries(detections, 'image_id')
 
 
 def _number(value, where):
@@ -148,11 +120,10 @@ def _track_id(value, where):
 def _read_openpose(folder: Path):
     if not folder.is_dir():
         raise UserError(f'{folder}: expected a folder of OpenPose per-frame JSON files (--write_json)')
-    files = sorted(folder.glob('*.json'), key=lambda p: [int(t) if t.isdigit() else t
-                                                          for t in re.split(r'(\d+)', p.name)])
+    files = sorted(folder.glob('*.json'))
     if not files:
         raise UserError(f'{folder}: no .json files; expected OpenPose\'s per-frame files (people[].pose_keypoints_2d)')
-    frames, layouts = [], set()
+    frames, layouts = {}, set()
     for path in files:
         content = _load_json(path)
         if not isinstance(content, dict) or not isinstance(content.get('people'), list):
@@ -166,12 +137,13 @@ def _read_openpose(folder: Path):
             layouts.add(layout.name)
             track = _track_id(person.get('person_id'), where)
             detections.append(Detection(keypoints, track_id=None if track is None or track < 0 else track))
-        frames.append(detections)
+        frames[path.stem] = detections
+    numbered = NumberedEntries(frames, 'file')
     if not layouts:
-        return layout_for('openpose', 25), frames
+        return layout_for('openpose', 25), numbered
     if len(layouts) > 1:
         raise UserError(f'{folder}: files mix joint layouts ({", ".join(sorted(layouts))}); expected one')
-    return layout, frames
+    return layout, numbered
 
 
 def _read_array(file_format: str, path: Path, video_size, coordinates: str):
@@ -200,6 +172,5 @@ def _read_array(file_format: str, path: Path, video_size, coordinates: str):
         array = np.concatenate([xy, confidence[..., None]], axis=-1)
     elif array.shape[2] == 2:
         array = np.concatenate([array, np.ones(array.shape[:2] + (1,))], axis=-1)
-    array[~np.isfinite(array).all(axis=-1), 2] = 0.0     # a NaN joint counts as not detected
-    frames = [[] if np.isnan(frame[:, :2]).all() else [Detection(np.nan_to_num(frame, nan=0.0))] for frame in array]
-    return layout, frames
+    frames = {row: [] if not np.isfinite(frame[:, :2]).any() else [Detection(frame)] for row, frame in enumerate(array)}
+    return layout, NumberedEntries(frames, 'row')

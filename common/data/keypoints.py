@@ -2,14 +2,17 @@
 
     python -m common.keypoints convert --from {coco,halpe,openpose,mediapipe,h36m} INPUT \\
         --out data/data_2d_custom_NAME.npz (--video VIDEO | --video-size W H [--fps F])
-        [--person auto|ID] [--min-confidence C]
+        [--person auto|ID] [--min-confidence C] [--first-frame N]
     python -m common.keypoints detect VIDEO --out data/data_2d_custom_NAME.npz [--person auto]
 
-``convert`` reads a detector's file (``common.data.keypoint_readers``), follows one person through the
-video and fills gaps (``common.data.keypoint_tracks``), converts the joints to the Human3.6M 17-joint
-order (``common.data.keypoint_formats``, where the rules for joints a format lacks are written down) and
+``convert`` reads a detector's file (``common.data.keypoint_readers``), places its frames on the
+video's (``common.data.frame_numbering``: frame i of the file is frame i of the video, with exactly
+the video's frame count when the video is given), follows one person through the video and fills
+gaps (``common.data.keypoint_tracks``), converts the joints to the Human3.6M 17-joint order
+(``common.data.keypoint_formats``, where the rules for joints a format lacks are written down) and
 writes the custom file (VideoPose3D's layout, ``common.data.custom_data``). ``detect`` runs MediaPipe's
-BlazePose on the video first (``common.data.pose_detector``; optional, see requirements-detector.txt).
+BlazePose on every frame of the video first (``common.data.pose_detector``; optional, see
+requirements-detector.txt). Both print what was filled, and how.
 
 This module imports only numpy (and PyAV for ``detect``), so that ``detect`` runs in the separate
 environment MediaPipe needs (it pins numpy < 2), without torch.
@@ -21,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from common.core.errors import UserError, exit_on_user_error
+from common.core.output_paths import check_output_file
 from common.data.dataset_files import save_archive
+from common.data.frame_numbering import VideoFrames, place_on_video
 from common.data.keypoint_readers import FORMATS, MEDIAPIPE_COORDINATES, read_keypoints
 from common.data.keypoint_tracks import AUTO_PERSON, DEFAULT_MIN_CONFIDENCE, fill_gaps, follow_person
 from common.data.skeleton import H36M_17
@@ -31,17 +36,24 @@ DEFAULT_FPS = 30.0
 VIEW_KEY = 'custom'
 
 
-def convert_detections(layout, frames: list, person, min_confidence: float, source: str) -> np.ndarray:
-    """Frames of ``Detection``s in ``layout`` -> (N, 17, 2) pixels, Human3.6M order; prints what was done."""
+def convert_detections(layout, placed: VideoFrames, person, min_confidence: float, source: str) -> np.ndarray:
+    """Frames of ``Detection``s in ``layout`` on the video's frames (``frame_numbering.place_on_video``)
+    -> (N, 17, 2) pixels, Human3.6M order, frame i = video frame i; prints what was done."""
     joints = layout.used_joints()
+    frames = placed.frames
     track = follow_person(frames, layout.num_joints, person, min_confidence, joints, source)
     following = ('the most confident person, then the nearest to the previous box' if person == AUTO_PERSON
                  else f'tracker id {person}')
     print(f'{source}: {len(frames)} frames of {layout.name} keypoints; {track.frames_without_people} frames with '
           f'0 people, {track.frames_with_several} with several; following {following}')
-    filled = fill_gaps(track.keypoints, min_confidence, joints, source)
-    print(f'Filled by linear interpolation in time (ends held): {filled.frames_missing} frames without the person, '
-          f'{filled.joints_filled} joint positions below confidence {min_confidence:g} (--min-confidence)')
+    print(f'Frame numbering: {placed.numbering}')
+    filled = fill_gaps(track, min_confidence, joints, layout.joint_names, source)
+    print(f'Frames without the person, filled: {filled.frames_before} before the first detection (its pose held), '
+          f'{filled.frames_after} after the last (its pose held), {filled.frames_between} in between (linear '
+          'interpolation in time)')
+    print(f'Joint positions filled in time (interpolated, ends held): {filled.joints_below_confidence} below '
+          f'confidence {min_confidence:g} (--min-confidence), {filled.joints_missing} without coordinates (NaN or '
+          'infinite in the file)')
     if filled.never_confident:
         names = ', '.join(layout.joint_names[j] for j in filled.never_confident)
         print(f'Warning: {names} below confidence {min_confidence:g} in every frame: kept as detected')
@@ -87,6 +99,9 @@ def parse_args(argv=None):
                          help='width and height of the video in pixels (without --video; no keypoint format stores them)')
     convert.add_argument('--mediapipe-coordinates', choices=MEDIAPIPE_COORDINATES, default='normalised',
                          help='--from mediapipe: landmarks normalised to [0, 1] (MediaPipe\'s output, default) or pixels')
+    convert.add_argument('--first-frame', type=int, default=0, metavar='N',
+                         help="the number of the video's first frame in INPUT's numbering (image_id, the number in "
+                              "a file name, a .npy row; default: 0; 1 for frames extracted with ffmpeg's %%d)")
     detect = commands.add_parser('detect', help='find the keypoints in a video with MediaPipe (optional install)')
     detect.add_argument('input', metavar='VIDEO', help='any video FFmpeg reads (a still image works too)')
     for command in (convert, detect):
@@ -114,13 +129,16 @@ def _check_args(args):
         raise UserError(f'--min-confidence {args.min_confidence}: expected a score in [0, 1]')
     if getattr(args, 'video_size', None) is not None and min(args.video_size) < 1:
         raise UserError(f'--video-size {" ".join(map(str, args.video_size))}: expected a positive width and height')
+    if getattr(args, 'first_frame', 0) < 0:
+        raise UserError(f'--first-frame {args.first_frame}: expected a frame number >= 0')
 
 
 def _convert(args):
-    fps = args.fps
+    fps, num_frames = args.fps, None
     if args.video is not None:
-        from common.data.video_io import video_info
+        from common.data.video_io import video_frame_count, video_info
         width, height, video_fps = video_info(args.video, flag='--video')
+        num_frames = video_frame_count(args.video, flag='--video')
         args.video_size = args.video_size or (width, height)
         fps = fps or video_fps
     if args.video_size is None:
@@ -128,8 +146,10 @@ def _convert(args):
                         '(keypoint files do not store them; the model needs them to normalise the keypoints)')
     if args.person != AUTO_PERSON and args.file_format in ('coco', 'mediapipe', 'h36m'):
         raise UserError(f'--person {args.person}: --from {args.file_format} files have no tracker ids; use --person auto')
-    layout, frames = read_keypoints(args.file_format, args.input, args.video_size, args.mediapipe_coordinates)
-    keypoints = convert_detections(layout, frames, args.person, args.min_confidence, args.input)
+    layout, entries = read_keypoints(args.file_format, args.input, args.video_size, args.mediapipe_coordinates)
+    video = args.video and Path(args.video).name
+    placed = place_on_video(entries, args.input, num_frames, video, args.first_frame)
+    keypoints = convert_detections(layout, placed, args.person, args.min_confidence, args.input)
     return keypoints, args.video_size, fps or DEFAULT_FPS
 
 
@@ -137,14 +157,16 @@ def _detect(args):
     from common.data.pose_detector import detect_video
     if args.person != AUTO_PERSON:
         raise UserError(f'--person {args.person}: MediaPipe\'s pose solution follows one person; use --person auto')
-    layout, frames, (width, height, fps) = detect_video(args.input)
-    keypoints = convert_detections(layout, frames, AUTO_PERSON, args.min_confidence, args.input)
+    layout, entries, (width, height, fps) = detect_video(args.input)
+    placed = place_on_video(entries, args.input, len(entries.by_id), Path(args.input).name)
+    keypoints = convert_detections(layout, placed, AUTO_PERSON, args.min_confidence, args.input)
     return keypoints, (width, height), args.fps or fps or DEFAULT_FPS
 
 
 def main(argv=None):
     with exit_on_user_error():
         args = parse_args(argv)
+        check_output_file(args.out, '--out')
         keypoints, (width, height), fps = _convert(args) if args.command == 'convert' else _detect(args)
         video = args.video_name or Path(getattr(args, 'video', None) or args.input).name
         save_custom_keypoints(args.out, video, keypoints, width, height, fps)

@@ -8,6 +8,7 @@ MediaPipe tracks one person: after the first detection it follows the landmarks 
 import numpy as np
 
 from common.core.errors import UserError
+from common.data.frame_numbering import NumberedEntries
 from common.data.keypoint_formats import BLAZEPOSE
 from common.data.keypoint_tracks import Detection
 
@@ -44,15 +45,16 @@ def detect_landmarks(frames, static_images: bool = False) -> list:
 
 
 def detect_video(path):
-    """(layout, frames of ``Detection``s in pixels, (width, height, fps)) of a video FFmpeg reads."""
+    """(layout, ``NumberedEntries`` of every decoded frame: a list of ``Detection``s in pixels, empty where
+    nobody was found; (width, height, fps)) of a video FFmpeg reads."""
     _pose_solution()                                  # fail before decoding anything
     from common.data.video_io import read_frames, video_info
     width, height, fps = video_info(path, flag='detect')
     size = np.array([width, height], dtype=np.float64)
-    frames = []
-    for landmarks in detect_landmarks(read_frames(path, flag='detect')):
-        frames.append([] if landmarks is None else [Detection(
-            np.column_stack([landmarks[:, :2] * size, landmarks[:, 3]]))])
+    frames = {}
+    for index, landmarks in enumerate(detect_landmarks(read_frames(path, flag='detect'))):
+        frames[index] = [] if landmarks is None else [Detection(
+            np.column_stack([landmarks[:, :2] * size, landmarks[:, 3]]))]
     if not frames:
         raise UserError(f'detect {path}: no frame could be decoded')
-    return BLAZEPOSE, frames, (width, height, fps)
+    return BLAZEPOSE, NumberedEntries(frames, 'decoded frame'), (width, height, fps)

@@ -1,7 +1,8 @@
 """Video files through PyAV (``av``), whose wheels bundle FFmpeg: no system ffmpeg is needed.
 
 ``read_frames`` decodes anything FFmpeg reads (MP4, MOV, AVI, WebM, GIF, ...) one frame at a time;
-``Mp4Writer`` encodes RGB frames as H.264 MP4. ``video_info`` gives a video's size and frame rate.
+``Mp4Writer`` encodes RGB frames as H.264 MP4. ``video_info`` gives a video's size and frame rate,
+``video_frame_count`` its number of frames.
 """
 import itertools
 from fractions import Fraction
@@ -30,6 +31,19 @@ def video_info(path, flag: str = 'video'):
         stream = _video_stream(container, path, flag)
         rate = stream.average_rate or stream.guessed_rate
         return stream.codec_context.width, stream.codec_context.height, float(rate) if rate else None
+
+
+def video_frame_count(path, flag: str = 'video') -> int:
+    """The number of frames of the first video stream of ``path``: the container's count where it
+    keeps one (MP4, MOV, ...), else its packets counted (demuxed, not decoded)."""
+    with _open(path, flag) as container:
+        stream = _video_stream(container, path, flag)
+        if stream.frames > 0:
+            return stream.frames
+        try:
+            return sum(1 for packet in container.demux(stream) if packet.size)
+        except av.error.FFmpegError as err:
+            raise UserError(f'{flag} {path}: FFmpeg cannot read this file ({err})') from None
 
 
 def _video_stream(container, path, flag: str):
