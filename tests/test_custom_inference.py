@@ -211,7 +211,7 @@ def test_aggregations_mean_and_reprojection_choice():
     np.testing.assert_allclose(chosen.numpy(), truth, atol=1e-12)
 
 
-def test_png_draws_the_skeleton_over_the_video_frame(tmp_path):
+def test_png_draws_the_skeleton_over_the_video_frame(tmp_path, capsys):
     green = (0, 200, 0)
     frames = [Image.new('RGB', (100, 50), (0, 0, 40 * i)) for i in range(5)]
     gif = tmp_path / 'video.gif'
@@ -223,6 +223,7 @@ def test_png_draws_the_skeleton_over_the_video_frame(tmp_path):
     written = render_animation(tmp_path / 'over_video.gif', keypoints, poses, H36M_17, (100, 50), 10.0,
                                background=video_frames(gif, 2, (100, 50)), size=1.0)
     assert written == 3                                  # the video runs out before the keypoints
+    assert '--viz-video ran out of frames: rendered 3 of 8 frames' in capsys.readouterr().out
     png = tmp_path / 'still_frame.png'
     render_animation(png, keypoints, poses, H36M_17, (100, 50), 10.0, background=video_frames(
         tmp_path / 'still.png', 0, (100, 50)), size=2.0)
@@ -355,6 +356,16 @@ def test_bad_files_are_one_line_errors(case, tmp_path, capsys):
     assert err.startswith('error: ') and err.count('\n') == 1 and 'Traceback' not in err
 
 
+@pytest.fixture
+def no_sampling(monkeypatch):
+    """The model must not sample: every input is checked before."""
+    import common.run.inference_run as inference_run
+
+    def sampled(*args, **kwargs):
+        raise AssertionError('the model sampled before the inputs were checked')
+    monkeypatch.setattr(inference_run, 'predict', sampled)
+
+
 @pytest.mark.parametrize('flags, message', [
     (['-k', 'nothere'], r'data_2d_custom_nothere\.npz: not found; .*custom files in .*: mine'),
     (['--viz-subject', 'dance.mp4', '--viz-export', 'x.npy'],
@@ -370,11 +381,24 @@ def test_bad_files_are_one_line_errors(case, tmp_path, capsys):
     (['--viz-downsample', '0'], '--viz-downsample 0: expected an integer of at least 1'),
     (['--focal-length', '-5'], '--focal-length -5: expected a positive number'),
     (['--focal-length', 'inf'], '--focal-length inf: expected a positive number'),
+    (['--viz-subject', 'sit.mp4', '--viz-export', 'out.txt'], r'--viz-export .*out\.txt: expected a file name ending '
+                                                              r'in \.npy$'),
+    (['--viz-subject', 'sit.mp4', '--viz-export', 'x.npy', '--viz-output', 'x.gif', '--viz-limit', '5'],
+     '--viz-output, --viz-limit: used only with --render, which is not given; add --render'),
+    (['--viz-subject', 'sit.mp4', '--viz-camera', '0'],
+     '--viz-subject, --viz-camera: used only with --render or --viz-export .*, neither given'),
+    (['--viz-subject', 'sit.mp4', '--viz-export', '{folder}/a_file/x.npy'], r'--viz-export .*a_file: cannot write there'),
+    (['--viz-subject', 'sit.mp4', '--render', '--viz-output', '{folder}/a_file/x.gif'],
+     r'--viz-output .*a_file: cannot write there'),
+    (['--viz-subject', 'sit.mp4', '--render', '--viz-output', '{folder}/a_folder.gif'],
+     r'--viz-output .*a_folder\.gif: is a folder; expected a file name'),
 ])
-def test_bad_flags_are_one_line_errors(workspace, flags, message, capsys):
+def test_bad_flags_are_one_line_errors(workspace, flags, message, capsys, no_sampling):
     folder, _ = workspace
+    (folder / 'a_file').write_text('')                 # a regular file where a folder is expected
+    (folder / 'a_folder.gif').mkdir(exist_ok=True)      # a folder where a file is expected
     argv = ['-d', 'custom', '-k', 'mine', '--data-dir', str(folder), '-c', str(folder), '--evaluate', 'tiny.bin',
-            '-gpu', '', *flags]
+            '-gpu', '', *(flag.format(folder=folder) for flag in flags)]
     with pytest.raises(SystemExit) as exit_info:
         main.main(argv)
     assert exit_info.value.code == 2
@@ -392,10 +416,37 @@ def test_bad_flags_are_one_line_errors(workspace, flags, message, capsys):
     (['--evaluate', 'tiny.bin', '--viz-export', 'x.npy', '--viz-subject', 'S9', '--viz-action', 'Walking',
       '--viz-camera', '4'], '--viz-camera 4: expected one of 0, 1, 2, 3'),
 ])
-def test_bad_sequence_choices_are_one_line_errors(workspace, flags, message, capsys):
+def test_bad_sequence_choices_are_one_line_errors(workspace, flags, message, capsys, no_sampling):
     folder, _ = workspace
     with pytest.raises(SystemExit) as exit_info:
         main.main(['-k', 'gt', '--data-dir', str(folder), '-c', str(folder), '-gpu', '', *flags])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count('\n') == 1 and message in err
+
+
+def test_a_failed_render_keeps_the_export(workspace, tmp_path, capsys, monkeypatch):
+    import common.run.inference_run as inference_run
+    folder, _ = workspace
+
+    def failing_render(*args, **kwargs):
+        raise UserError('the renderer failed')
+    monkeypatch.setattr(inference_run, 'render_animation', failing_render)
+    export = tmp_path / 'sit.npy'
+    with pytest.raises(SystemExit) as exit_info:
+        _main(capsys, *_custom(folder, '--viz-subject', 'sit.mp4', '--viz-export', export, '--render',
+                               '--viz-output', tmp_path / 'sit.gif'))
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert f'Wrote {export}: poses ({SHORT_FRAMES}, 17, 3)' in out and 'the renderer failed' in err
+    assert np.load(export).shape == (SHORT_FRAMES, 17, 3)
+
+
+def test_a_limit_beyond_the_video_is_said(workspace, capsys, tmp_path):
+    folder, _ = workspace
+    out = _main(capsys, *_custom(folder, '--viz-subject', 'sit.mp4', '--render', '--viz-output', tmp_path / 'sit.png',
+                                 '--viz-limit', 100, '--viz-size', 1))
+    assert f"Rendering {SHORT_FRAMES} frames (--viz-limit 100 exceeds the video's {SHORT_FRAMES})" in out
+    out = _main(capsys, *_custom(folder, '--viz-subject', 'sit.mp4', '--render', '--viz-output', tmp_path / 'sit.png',
+                                 '--viz-limit', SHORT_FRAMES, '--viz-size', 1))
+    assert 'Rendering' not in out

@@ -49,7 +49,8 @@ PLACEHOLDER = re.compile(r'=\s*\.\.\.')
 # flag -> value (None: a switch). Set when given, added otherwise, for main.py and main_3dhp.py.
 SHRINK = {'-e': '1', '-f': '27', '-cs': '32', '-dep': '2', '--text-tower': 'tiny', '-num_proposals': '2',
           '-sampling_timesteps': '2', '--val-batch-size': '16', '--threads': '1', '--no-progress': None}
-SHRINK_DATASET = {'main.py': {'-str': 'S1', '-ste': 'S9', '-a': 'Walking', '--viz-limit': '5'}, 'main_3dhp.py': {}}
+SHRINK_DATASET = {'main.py': {'-str': 'S1', '-ste': 'S9', '-a': 'Walking'}, 'main_3dhp.py': {}}
+SHRINK_RENDER = {'--viz-limit': '5'}          # only with --render (main.py refuses render flags without it)
 CPU = {'-gpu': ''}
 
 SKIPPED = {
@@ -116,7 +117,7 @@ def _set_flags(argv: list, flags: dict) -> list:
 
 def _shrunk_entry_point(argv: list) -> list:
     script = argv[1]
-    flags = {**SHRINK, **SHRINK_DATASET[script]}
+    flags = {**SHRINK, **SHRINK_DATASET[script], **(SHRINK_RENDER if '--render' in argv else {})}
     if '-gpu' in argv:
         flags.update(CPU)
     return _set_flags(argv, flags)

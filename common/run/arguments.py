@@ -151,11 +151,11 @@ def _add_inference(parser: argparse.ArgumentParser):
                           'draw the 2D keypoints on (default: a blank image)')
     viz.add_argument('--viz-skip', type=int, default=0, metavar='N', help='skip the first N frames of --viz-video')
     viz.add_argument('--viz-output', default=None, metavar='FILE',
-                     help='.mp4 (H.264 through PyAV), .gif (Pillow) or .png (the first frame only); a bare file '
-                          'name is written into the -c folder, a path with a folder (./a.gif) where it says')
+                     help='with --render: .mp4 (H.264 through PyAV), .gif (Pillow) or .png (the first frame only); a '
+                          'bare file name is written into the -c folder, a path with a folder (./a.gif) where it says')
     viz.add_argument('--viz-export', default=None, metavar='FILE.npy',
-                     help='save the predicted (N, 17, 3) poses, metres, camera frame, root-relative; a bare file '
-                          'name is written into the -c folder')
+                     help='save the predicted (N, 17, 3) poses, metres, camera frame, root-relative, in the format '
+                          'of the extension (.npy); a bare file name is written into the -c folder')
     viz.add_argument('--viz-bitrate', type=int, default=3000, metavar='KBPS', help='.mp4 bitrate (default: 3000)')
     viz.add_argument('--viz-no-ground-truth', action='store_true', help='do not draw the ground truth')
     viz.add_argument('--viz-limit', type=int, default=-1, metavar='N',
@@ -311,7 +311,23 @@ def default_threads(environ) -> int:
     return max(1, cores // local_processes)
 
 
+# Flags that only --render reads, and those that choose the sequence of --render / --viz-export:
+# given without them they would be ignored, so they are refused.
+RENDER_FLAGS = ('viz_output', 'viz_video', 'viz_skip', 'viz_bitrate', 'viz_no_ground_truth', 'viz_limit',
+                'viz_downsample', 'viz_size')
+SEQUENCE_FLAGS = ('viz_subject', 'viz_action', 'viz_camera')
+
+
 def _check_inference_flags(args):
+    names = flag_names('h36m')
+    unused = [names[d] for d in RENDER_FLAGS if d in args.given] if not args.render else []
+    if unused:
+        raise UserError(f'{", ".join(unused)}: used only with --render, which is not given; add --render to draw the '
+                        'sequence, or drop these flags')
+    unused = [names[d] for d in SEQUENCE_FLAGS if d in args.given] if not (args.render or args.viz_export) else []
+    if unused:
+        raise UserError(f'{", ".join(unused)}: used only with --render or --viz-export (the sequence to draw or '
+                        'export), neither given; add one, or drop these flags')
     for name in ('viz_output', 'viz_export'):       # outputs of a run belong in its -c folder
         value = getattr(args, name)
         if value and not os.path.dirname(value):

@@ -7,16 +7,20 @@
   frame; ``metadata``: how they were made.
 * with ``--render`` and/or ``--viz-export``: predict only the ``--viz-subject`` video (custom) or
   the ``--viz-subject``/``--viz-action``/``--viz-camera`` sequence (Human3.6M or synthetic), then
-  export its poses (.npy) and/or draw them (``common.run.visualization``) with the ground truth when
-  there is one.
+  export its poses (``common.run.pose_export``) and/or draw them (``common.run.visualization``) with
+  the ground truth when there is one. The export is written first: a failed render keeps it.
+
+Everything a run reads or writes is checked before the model samples: the output names, their
+extensions and folders, the data, the chosen sequence and ``--viz-video``.
 """
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from common.core.atomic import atomic_output, check_writable
+from common.core.atomic import check_writable
 from common.core.errors import UserError
+from common.core.output_paths import check_output_file
 from common.core.units import MM_PER_M
 from common.data.camera import image_coordinates
 from common.data.custom_data import load_custom_keypoints
@@ -28,7 +32,8 @@ from common.evaluation.protocol import SamplingSettings
 from common.evaluation.report import count
 from common.run.devices import setup_runtime, shutdown
 from common.run.experiment import load_checkpoint_model, report_removed_temporaries
-from common.run.visualization import check_output, render_animation, video_frames
+from common.run.pose_export import check_export_path, export_poses
+from common.run.visualization import SUFFIXES, render_animation, video_frames
 
 LAYOUT = 'h36m'       # custom keypoints use the Human3.6M 17-joint order
 
@@ -40,8 +45,10 @@ def predictions_file_name(name: str) -> str:
 
 def run_inference(args):
     """Predict, then export / render, as the flags say (see the module docstring)."""
+    if args.viz_export:
+        check_export_path(args.viz_export)
     if args.render:
-        check_output(args.viz_output)
+        check_output_file(args.viz_output, '--viz-output', SUFFIXES)
     runtime = setup_runtime(args.gpu, args.threads)
     try:
         if runtime.distributed:
@@ -170,10 +177,7 @@ def _export_and_render(args, sequence, prediction, skeleton, fps: float, backgro
 
     background: ``_background``'s frames or None."""
     if args.viz_export:
-        with atomic_output(args.viz_export) as f:
-            np.save(f, prediction.poses_3d)
-        print(f'Wrote {args.viz_export}: poses {prediction.poses_3d.shape} {prediction.poses_3d.dtype}, metres, '
-              'camera frame, root-relative')
+        print(export_poses(args.viz_export, prediction.poses_3d, skeleton, fps))
     if not args.render:
         return
     width, height = sequence.resolution

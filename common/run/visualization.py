@@ -192,13 +192,16 @@ def render_animation(output, keypoints_px: np.ndarray, poses: dict, skeleton, re
     keypoints_px: (N, J, 2) pixels of an image of ``resolution`` (width, height);
     poses: {panel title: (N, J, 3) metres, camera frame, root-relative};
     background: None (blank) or an iterator of (H, W, 3) uint8 frames aligned with frame 0
-        (``video_frames``); rendering stops early if it runs out;
+        (``video_frames``); rendering stops early if it runs out (said in one line);
     limit: render the first ``limit`` frames (< 1: all); downsample: average every ``downsample``
         frames into one, at ``fps / downsample``; size: inches per panel.
     A PNG holds the first frame only. Returns the number of frames written.
     """
     output = Path(output)
-    frames_in = keypoints_px.shape[0] if limit < 1 else min(limit, keypoints_px.shape[0])
+    available = keypoints_px.shape[0]
+    frames_in = available if limit < 1 else min(limit, available)
+    if limit > available:
+        print(f'Rendering {available} frames (--viz-limit {limit} exceeds the video\'s {available})')
     num_frames = frames_in // downsample
     if num_frames < 1:
         raise UserError(f'--viz-limit {limit} / --viz-downsample {downsample}: no frame left to render '
@@ -234,4 +237,6 @@ def render_animation(output, keypoints_px: np.ndarray, poses: dict, skeleton, re
             picture.draw(frame, frame_background)
             writer.write(picture.rgb())
             written += 1
+    if written < num_frames:
+        print(f'--viz-video ran out of frames: rendered {written} of {num_frames} frames')
     return written

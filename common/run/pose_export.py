@@ -1,0 +1,36 @@
+"""``--viz-export FILE``: the predicted poses of one sequence, in the format FILE's extension names.
+
+``EXPORT_FORMATS`` maps each allowed extension to its writer; a format is added by adding a row.
+A writer takes (path, poses (N, J, 3) metres, camera frame, root-relative, skeleton, frames per
+second), writes atomically and returns what it wrote, for the log line.
+"""
+from pathlib import Path
+
+import numpy as np
+
+from common.core.atomic import atomic_output
+from common.core.output_paths import check_output_file
+
+EXPORT_FLAG = '--viz-export'
+
+
+def _write_npy(path, poses: np.ndarray, skeleton, fps: float) -> str:
+    """The (N, J, 3) array as it is (NumPy's .npy)."""
+    with atomic_output(path) as f:
+        np.save(f, poses)
+    return f'poses {poses.shape} {poses.dtype}, metres, camera frame, root-relative'
+
+
+EXPORT_FORMATS = {'.npy': _write_npy}
+
+
+def check_export_path(path) -> None:
+    """Before any work: a ``UserError`` unless ``path`` ends in an ``EXPORT_FORMATS`` extension in a writable folder."""
+    check_output_file(path, EXPORT_FLAG, EXPORT_FORMATS)
+
+
+def export_poses(path, poses: np.ndarray, skeleton, fps: float) -> str:
+    """Write ``poses`` (N, J, 3) metres, camera frame, root-relative, in the format of ``path``'s extension
+    (checked by ``check_export_path``); returns the log line."""
+    description = EXPORT_FORMATS[Path(path).suffix.lower()](path, poses, skeleton, fps)
+    return f'Wrote {path}: {description}'
