@@ -7,13 +7,16 @@
 Evaluation writes ``inference_data_{P_Agg,P_Best,J_Best,J_Agg}.mat`` into the checkpoint folder
 (variables TS1..TS6, 3 x 17 x N x K, millimetres, root-relative) for the official MATLAB scorer
 or ``3dhp_test/score.py``; with ``--annotations`` (folder of the official TS*/annot_data.mat)
-PCK and AUC are computed and printed right away.
+PCK and AUC are computed and printed right away. The annotations are read (and checked against
+the test sequences) before any model work, and the four files are written before they are scored.
 """
 from pathlib import Path
 
 from common.core.errors import UserError, exit_on_user_error
 from common.core.units import MM_PER_M
-from common.data.mpi_inf_3dhp import TEST_SEQUENCES, load_3dhp_test, load_3dhp_train, read_test_annotations
+from common.data.mpi_inf_3dhp import (ANNOTATION_FILE, TEST_SEQUENCES, load_3dhp_test, load_3dhp_train,
+                                      read_test_annotations)
+from common.data.skeleton import MPI_INF_3DHP_17
 from common.evaluation.metrics import GROUND_TRUTH_USED
 from common.evaluation.mpi_inf_3dhp_scoring import format_summary, save_predictions_mat, score_predictions, write_score_tables
 from common.evaluation.report import setting_label
@@ -29,21 +32,45 @@ def export_file_name(setting: str) -> str:
     return f'inference_data_{setting.replace("-", "_")}.mat'
 
 
-def export_and_score(result, sequences, annotations_dir, checkpoint_dir: Path):
-    """Write the four prediction files; score them when the official annotations are given."""
-    annotations = read_test_annotations(annotations_dir, [s.subject for s in sequences]) if annotations_dir else None
+def export_and_score(result, sequences, annotations, checkpoint_dir: Path):
+    """Write the four prediction files, then score them when the official ``annotations`` are given
+    ({name: TestAnnotation}, read by ``read_checked_annotations``, or None)."""
+    exports = {}
     for setting in result.sequence_results[0].poses:
-        predictions = {sequences[r.index].subject: r.poses[setting].transpose(1, 0, 2, 3) * MM_PER_M
-                       for r in result.sequence_results}
+        exports[setting] = {sequences[r.index].subject: r.poses[setting].transpose(1, 0, 2, 3) * MM_PER_M
+                            for r in result.sequence_results}
         path = checkpoint_dir / export_file_name(setting)
-        save_predictions_mat(path, predictions)
+        save_predictions_mat(path, exports[setting])
         print(f'Wrote {path}')
-        if annotations is not None:
+    if annotations is None:
+        return
+    for setting, predictions in exports.items():
+        try:
             score = score_predictions(predictions, annotations)
-            name = 'ori_' + setting.replace('-', '_')
-            write_score_tables(score, checkpoint_dir, name)
-            print(f'\n{setting_label(setting)} (official scorer definitions; ground truth used: '
-                  f'{GROUND_TRUTH_USED[setting]}):\n{format_summary(score)}')
+        except UserError as err:
+            raise UserError(f'{export_file_name(setting)}: {err}; the four .mat files in {checkpoint_dir} are '
+                            'written (score them with 3dhp_test/score.py)') from None
+        name = 'ori_' + setting.replace('-', '_')
+        write_score_tables(score, checkpoint_dir, name)
+        print(f'\n{setting_label(setting)} (official scorer definitions; ground truth used: '
+              f'{GROUND_TRUTH_USED[setting]}):\n{format_summary(score)}')
+
+
+def read_checked_annotations(folder, test) -> dict:
+    """--annotations: the official ``TS*/annot_data.mat`` of the ``test`` sequences, each with as many
+    frames as the test file has; read before any model work, so a bad folder costs no sampling."""
+    try:
+        annotations = read_test_annotations(folder, [s.subject for s in test])
+    except UserError as err:
+        raise UserError(f'--annotations {folder}: {err}') from None
+    for sequence in test:
+        annotation = annotations[sequence.subject]
+        if annotation.annot3.shape[1:] != (MPI_INF_3DHP_17.num_joints, 3) or \
+                annotation.num_frames != sequence.num_frames:
+            raise UserError(f'--annotations {folder}: {sequence.subject}/{ANNOTATION_FILE} has annot3 '
+                            f'{annotation.annot3.shape}; expected ({sequence.num_frames}, '
+                            f'{MPI_INF_3DHP_17.num_joints}, 3), the frames of {sequence.subject} in {TEST_FILE}')
+    return annotations
 
 
 def load_data(args) -> ExperimentData:
@@ -55,12 +82,13 @@ def load_data(args) -> ExperimentData:
     train = [] if args.evaluate else load_3dhp_train(data_dir / TRAIN_FILE).sequences
     test_set = load_3dhp_test(data_dir / TEST_FILE, sequences)
     test = test_set.sequences
+    annotations = read_checked_annotations(args.annotations, test) if args.annotations else None
     names = [s.subject for s in test]
     return ExperimentData(
         layout='mpi_inf_3dhp', skeleton=test_set.skeleton, keypoints_mirror=test_set.keypoints_mirror,
         train=train, validation=test, validation_groups=names, test=test, test_groups=names,
         test_action_labels=[''] * len(test), group_title='sequence', action_source='absent', keep_poses=True,
-        on_evaluated=lambda result, folder, stem: export_and_score(result, test, args.annotations, folder),
+        on_evaluated=lambda result, folder, stem: export_and_score(result, test, annotations, folder),
         description={'validation': 'the test sequences (valid frames), as the reference does'},
         result_tags=() if sequences == list(TEST_SEQUENCES) else ('+'.join(sequences),))
 

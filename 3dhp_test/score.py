@@ -4,7 +4,8 @@
 
 prints the summary and writes the official CSV tables (per DDIM step t) into the current folder,
 or --out: mpii_3dhp_evaluation_{sequencewise,activitywise}_<setting>_t<t>.csv (never beside the
-prediction file, whose folder may not be yours).
+prediction file, whose folder may not be yours). The output folder and names are checked first,
+before anything is read or scored.
 """
 import argparse
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 # The folder name starts with a digit, so this file is run as a script, not imported as a module.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common.core.atomic import check_writable  # noqa: E402
 from common.core.errors import UserError, exit_on_user_error  # noqa: E402
 from common.data.mpi_inf_3dhp import read_test_annotations  # noqa: E402
 from common.evaluation.metrics import GROUND_TRUTH_USED  # noqa: E402
@@ -58,6 +60,10 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     with exit_on_user_error():
+        setting = args.setting or default_setting(args.predictions)
+        if Path(setting).name != setting or not setting:
+            raise UserError(f'--setting {setting}: expected a name for the CSV files, without a folder')
+        check_writable(args.out, '--out')
         sequences = args.sequences.split(',') if args.sequences else None
         annotations = read_test_annotations(args.annotations, sequences)
         predictions = load_predictions_mat(args.predictions)
@@ -65,7 +71,6 @@ def main(argv=None):
             result = score_predictions(predictions, annotations)
         except UserError as err:
             raise UserError(f'{args.predictions}: {err}') from None
-        setting = args.setting or default_setting(args.predictions)
         out_dir = args.out
         written = write_score_tables(result, out_dir, setting)
     print(f'{args.predictions} ({setting}), ground truth: annot3 of {", ".join(annotations)}'

@@ -1,5 +1,6 @@
 """main_3dhp.py end to end on tiny synthetic MPI-INF-3DHP files: train, evaluate, export the four
 .mat files in the official layout, and score them (library call and 3dhp_test/score.py)."""
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 import scipy.io
 
 import main_3dhp
+from common.core.errors import UserError
 from common.data.mpi_inf_3dhp import TEST_FILE, TEST_SEQUENCES
 from common.evaluation import metrics
 from common.evaluation.mpi_inf_3dhp_scoring import load_predictions_mat
@@ -103,3 +105,89 @@ def test_score_command_reads_the_export(evaluated, tmp_path):
     assert sorted(p.name for p in work.iterdir()) == sorted(
         f'mpii_3dhp_evaluation_{kind}_ori_J_Agg_t{t}.csv' for kind in ('sequencewise', 'activitywise')
         for t in range(1, STEPS + 1))
+
+
+@pytest.fixture
+def no_sampling(monkeypatch):
+    """Neither sampling nor training may start: every input is checked before."""
+    import common.run.experiment as experiment
+
+    def started(*args, **kwargs):
+        raise AssertionError('the model ran before the inputs were checked')
+    monkeypatch.setattr(experiment, 'evaluate', started)
+    monkeypatch.setattr(experiment, 'train', started)
+
+
+def _damage(annotations, folder, case):
+    """A copy of the official-format annotations with one fault; returns the folder to pass."""
+    shutil.copytree(annotations, folder)
+    if case == 'missing folder':
+        return folder / 'nope'
+    if case == 'missing sequence':
+        shutil.rmtree(folder / 'TS6')
+    elif case == 'truncated file':
+        mat = folder / 'TS3' / 'annot_data.mat'
+        mat.write_bytes(mat.read_bytes()[:1000])
+    elif case == 'other frame count':
+        with h5py.File(folder / 'TS2' / 'annot_data.mat', 'r+') as mat:
+            for key in ('annot2', 'annot3', 'univ_annot3', 'valid_frame', 'activity_annotation'):
+                values = mat[key][:5]
+                del mat[key]
+                mat[key] = values
+    return folder
+
+
+@pytest.mark.parametrize('case, message', [
+    ('missing folder', r'--annotations .*nope: .*nope: annotation folder not found'),
+    ('missing sequence', r'--annotations .*: .*TS6/annot_data\.mat: not found'),
+    ('truncated file', r'TS3/annot_data\.mat: not a readable MATLAB v7\.3 \(HDF5\) file'),
+    ('other frame count', r'TS2/annot_data\.mat has annot3 \(5, 17, 3\); expected \(40, 17, 3\), the frames of TS2'),
+])
+@pytest.mark.parametrize('run', ['evaluate', 'train'])
+def test_bad_annotations_are_refused_before_the_model_runs(evaluated, tiny_dataset, tmp_path, capsys, no_sampling,
+                                                           case, message, run):
+    folder, annotations, _, _ = evaluated
+    bad = _damage(annotations, tmp_path / 'annotations', case)
+    run_folder = tmp_path / 'run'
+    run_folder.mkdir()
+    shutil.copy(folder / 'best_epoch.bin', run_folder)
+    flags = ['--evaluate', 'best_epoch.bin'] if run == 'evaluate' else ['-e', '1', '-c', str(tmp_path / 'new')]
+    with pytest.raises(SystemExit) as exit_info:
+        main_3dhp.main(['--data-dir', str(tiny_dataset), '-c', str(run_folder), *TINY_RUN_FLAGS, '--nolog', *flags,
+                        '--annotations', str(bad)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and re.match('error: .*' + message, err), err
+
+
+def test_exports_and_tables_are_written_when_scoring_fails(evaluated, tiny_dataset, tmp_path, capsys, monkeypatch):
+    folder, annotations, _, _ = evaluated
+    shutil.copy(folder / 'best_epoch.bin', tmp_path)
+
+    def failing_score(*args):
+        raise UserError('prediction TS1: largest root-relative coordinate is 0.9, which looks like metres')
+    monkeypatch.setattr(main_3dhp, 'score_predictions', failing_score)
+    with pytest.raises(SystemExit) as exit_info:
+        main_3dhp.main(['--data-dir', str(tiny_dataset), '-c', str(tmp_path), *TINY_RUN_FLAGS, '--nolog',
+                        '--evaluate', 'best_epoch.bin', '--annotations', str(annotations)])
+    assert exit_info.value.code == 2
+    assert re.match(r'error: inference_data_\w+\.mat: prediction TS1: largest root-relative coordinate is 0\.9, '
+                    f'which looks like metres; the four .mat files in {re.escape(str(tmp_path))} are written',
+                    capsys.readouterr().err)
+    assert sorted(p.name for p in tmp_path.glob('*.mat')) == sorted(
+        f'inference_data_{setting.replace("-", "_")}.mat' for setting in metrics.SETTINGS)
+    assert len(list(tmp_path.glob('best_epoch_H1_K1_*.csv'))) == 1 and len(list(tmp_path.glob('*.json'))) == 1
+
+
+def test_score_command_checks_its_outputs_first(evaluated, tmp_path):
+    """A bad --out or --setting is refused before the (here missing) prediction file is read."""
+    _, annotations, _, _ = evaluated
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    script = str(REPO_ROOT / '3dhp_test' / 'score.py')
+    for flags, message in ((['--out', str(blocker / 'tables')], r'--out .*a_file/tables: cannot write there'),
+                           (['--setting', 'a/b'], r'--setting a/b: expected a name for the CSV files, without a folder')):
+        done = subprocess.run([sys.executable, script, str(tmp_path / 'missing.mat'), str(annotations), *flags],
+                              capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode == 2 and done.stderr.count('\n') == 1 and re.match('error: ' + message, done.stderr), \
+            done.stderr

@@ -25,3 +25,17 @@ def test_missing_annotation_file_is_a_user_error(tmp_path):
         read_test_annotations(tmp_path / 'nope')
     with pytest.raises(UserError, match='no TS1..TS6 folders'):
         read_test_annotations(tmp_path / 'TS1')
+
+
+def test_damaged_real_annotation_is_a_one_line_error(mpi_inf_3dhp_annotations, tmp_path):
+    """A truncated copy and copies with flipped bytes in the compressed arrays of the real TS5."""
+    original = (mpi_inf_3dhp_annotations / 'TS5' / 'annot_data.mat').read_bytes()
+    (tmp_path / 'TS5').mkdir()
+    damaged = tmp_path / 'TS5' / 'annot_data.mat'
+    flipped = bytearray(original)
+    for offset in range(len(original) // 2, len(original), len(original) // 40):
+        flipped[offset] ^= 0xFF
+    for content in (original[:len(original) // 2], bytes(flipped)):
+        damaged.write_bytes(content)
+        with pytest.raises(UserError, match=r'TS5/annot_data\.mat: not a readable MATLAB v7\.3 \(HDF5\) file, damaged'):
+            read_test_annotations(tmp_path, ['TS5'])

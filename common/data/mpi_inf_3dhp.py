@@ -27,6 +27,7 @@ from common.data.skeleton import MPI_INF_3DHP_17
 
 TEST_SEQUENCES = ('TS1', 'TS2', 'TS3', 'TS4', 'TS5', 'TS6')
 ANNOTATION_FILE = 'annot_data.mat'
+ANNOTATION_VARIABLES = ('annot2', 'annot3', 'univ_annot3', 'valid_frame', 'activity_annotation')
 
 
 @dataclass(frozen=True)
@@ -72,21 +73,26 @@ def read_annotation(path) -> TestAnnotation:
                         f'(mpi_inf_3dhp_test_set/TS*/{ANNOTATION_FILE})')
     try:
         with h5py.File(path, 'r') as f:
-            arrays = {key: np.array(f[key]) for key in
-                      ('annot2', 'annot3', 'univ_annot3', 'valid_frame', 'activity_annotation')}
-    except KeyError as err:
-        raise UserError(f'{path}: missing variable {err}; expected annot2, annot3, univ_annot3, '
-                        'valid_frame, activity_annotation') from None
-    except OSError as err:
-        raise UserError(f'{path}: not a MATLAB v7.3 (HDF5) file ({err})') from None
-    n = arrays['annot3'].shape[0]
-    return TestAnnotation(
-        annot2=arrays['annot2'].reshape(n, -1, 2),
-        annot3=arrays['annot3'].reshape(n, -1, 3),
-        univ_annot3=arrays['univ_annot3'].reshape(n, -1, 3),
-        valid=arrays['valid_frame'].reshape(n) > 0,
-        activity=arrays['activity_annotation'].reshape(n).astype(np.int64),
-    )
+            missing = [key for key in ANNOTATION_VARIABLES if key not in f]
+            if missing:
+                raise UserError(f'{path}: missing variable {", ".join(missing)}; expected '
+                                f'{", ".join(ANNOTATION_VARIABLES)}')
+            arrays = {key: np.array(f[key]) for key in ANNOTATION_VARIABLES}
+    except (KeyError, OSError) as err:
+        raise UserError(f'{path}: not a readable MATLAB v7.3 (HDF5) file, damaged or of another kind '
+                        f'({err.args[0] if err.args else err})') from None
+    n = arrays['annot3'].shape[0] if arrays['annot3'].ndim else 0
+    try:
+        return TestAnnotation(
+            annot2=arrays['annot2'].reshape(n, -1, 2),
+            annot3=arrays['annot3'].reshape(n, -1, 3),
+            univ_annot3=arrays['univ_annot3'].reshape(n, -1, 3),
+            valid=arrays['valid_frame'].reshape(n) > 0,
+            activity=arrays['activity_annotation'].reshape(n).astype(np.int64),
+        )
+    except ValueError:
+        shapes = ', '.join(f'{key} {arrays[key].shape}' for key in ANNOTATION_VARIABLES)
+        raise UserError(f'{path}: variables of different frame counts ({shapes}); expected N frames of each') from None
 
 
 def read_test_annotations(root, sequences=None) -> dict:
