@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from common.core.errors import UserError
-from common.data.video_io import Mp4Writer, read_frames, video_info
+from common.data.video_io import Mp4Writer, read_frames, video_frame_count, video_info
 from common.run.visualization import video_frames
 
 FRAMES = 7
@@ -20,7 +20,7 @@ def _write(path, width, height, fps=12.5):
 def test_mp4_round_trip_keeps_frame_count_size_and_content(tmp_path):
     path = tmp_path / 'clip.mp4'
     assert _write(path, 64, 48) == FRAMES
-    assert video_info(path) == (64, 48, 12.5)
+    assert video_info(path) == (64, 48, 12.5) and video_frame_count(path) == FRAMES
     frames = list(read_frames(path))
     assert len(frames) == FRAMES and all(f.shape == (48, 64, 3) and f.dtype == np.uint8 for f in frames)
     np.testing.assert_allclose([f.mean() for f in frames], [30 * i for i in range(FRAMES)], atol=3)
@@ -32,6 +32,8 @@ def test_background_frames_are_skipped_and_scaled(tmp_path):
     frames = list(video_frames(path, 2, (32, 24)))
     assert [f.shape for f in frames] == [(24, 32, 3)] * (FRAMES - 2)
     assert abs(frames[0].mean() - 60) < 3
+    with pytest.raises(UserError, match=rf'--viz-skip {FRAMES}: .*clip\.mp4 has only {FRAMES} frames'):
+        video_frames(path, FRAMES, (32, 24))
 
 
 def test_odd_sizes_are_padded_to_even(tmp_path):

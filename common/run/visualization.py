@@ -18,7 +18,7 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from common.core.atomic import atomic_output, atomic_path
 from common.core.errors import UserError
-from common.data.video_io import Mp4Writer, read_frames
+from common.data.video_io import Mp4Writer, read_frames, video_frame_count
 
 DOTS_PER_INCH = 80
 VIEW_ELEVATION_DEG = 15.0
@@ -52,7 +52,7 @@ def video_frames(path, skip: int, resolution: tuple):
 
     Pillow reads animated and still images (a still image is the background of every frame);
     other files are decoded by PyAV, scaled to ``resolution`` (width, height) pixels. Missing
-    and unreadable files are ``UserError``s, raised here, before rendering.
+    and unreadable files, and a ``skip`` past the last frame, are ``UserError``s, raised here, before rendering.
     """
     path = Path(path)
     if not path.is_file():
@@ -61,6 +61,9 @@ def video_frames(path, skip: int, resolution: tuple):
         with Image.open(path) as image:
             num_frames = getattr(image, 'n_frames', 1)
     except UnidentifiedImageError:
+        num_frames = video_frame_count(path, flag='--viz-video')
+        if skip >= num_frames:
+            raise UserError(f'--viz-skip {skip}: {path} has only {num_frames} frames')
         return read_frames(path, skip, resolution, flag='--viz-video')
     if num_frames == 1:
         with Image.open(path) as image:
