@@ -37,7 +37,7 @@ class NumberedEntries:
     """A file's entries by their own numbering.
 
     by_id: {id: entry}, id an int frame number or a name holding one (its last number); entry:
-    what the frame holds (a list of detected people). id_kind: what the ids are, for messages
+    the list of people detected in that frame (whatever a person is to the caller). id_kind: what the ids are, for messages
     ('image_id', 'file', 'row', 'decoded frame').
     """
     by_id: dict
@@ -48,7 +48,7 @@ class NumberedEntries:
 class VideoFrames:
     """Entries placed on the video's frames.
 
-    frames: N entries, frame i = video frame i (``empty()`` where the file has no entry);
+    frames: N entries, frame i = video frame i (an empty list where the file has no entry);
     numbering: how the ids became frames, one phrase for the summary.
     """
     frames: list
@@ -67,13 +67,13 @@ def _natural_key(image_id):
     return [int(part) if part.isdigit() else part for part in _NUMBER_OR_TEXT.split(str(image_id))]
 
 
-def place_on_video(entries: NumberedEntries, source: str, num_frames=None, video: str = None, first_frame: int = 0,
-                   empty=list) -> VideoFrames:
+def place_on_video(entries: NumberedEntries, source: str, num_frames=None, video: str = None,
+                   first_frame: int = 0) -> VideoFrames:
     """The file's entries on the video's frames (see the module docstring).
 
     num_frames: the video's frame count, or None (unknown: the frames end at the largest number);
     video: its name for messages; first_frame: the number of the video's first frame in the file's
-    numbering; empty: makes the entry of a frame the file does not name.
+    numbering. A frame the file does not name gets an empty list (nobody detected).
     """
     ids = list(entries.by_id)
     if not ids:
@@ -96,7 +96,7 @@ def place_on_video(entries: NumberedEntries, source: str, num_frames=None, video
                         f'the {num_frames} frames of {video} (frames 0..{num_frames - 1}; --first-frame {first_frame} '
                         f'is its first){one_based}; are they from this video?')
     length = num_frames if num_frames is not None else highest - first_frame + 1
-    frames = [empty() for _ in range(length)]
+    frames = [[] for _ in range(length)]
     for image_id, number in zip(ids, numbers):
         frames[number - first_frame] = entries.by_id[image_id]
     start = f'{kind} {first_frame} is frame 0' + (' (--first-frame)' if first_frame else '')
