@@ -179,15 +179,18 @@ def test_exports_and_tables_are_written_when_scoring_fails(evaluated, tiny_datas
     assert len(list(tmp_path.glob('best_epoch_H1_K1_*.csv'))) == 1 and len(list(tmp_path.glob('*.json'))) == 1
 
 
-def test_score_command_checks_its_outputs_first(evaluated, tmp_path):
+def test_score_command_checks_its_outputs_first(evaluated, tmp_path, capsys):
     """A bad --out or --setting is refused before the (here missing) prediction file is read."""
+    import importlib.util
     _, annotations, _, _ = evaluated
+    spec = importlib.util.spec_from_file_location('score_script', REPO_ROOT / '3dhp_test' / 'score.py')
+    score_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(score_script)
     blocker = tmp_path / 'a_file'
     blocker.write_text('')
-    script = str(REPO_ROOT / '3dhp_test' / 'score.py')
     for flags, message in ((['--out', str(blocker / 'tables')], r'--out .*a_file/tables: cannot write there'),
                            (['--setting', 'a/b'], r'--setting a/b: expected a name for the CSV files, without a folder')):
-        done = subprocess.run([sys.executable, script, str(tmp_path / 'missing.mat'), str(annotations), *flags],
-                              capture_output=True, text=True, cwd=tmp_path)
-        assert done.returncode == 2 and done.stderr.count('\n') == 1 and re.match('error: ' + message, done.stderr), \
-            done.stderr
+        with pytest.raises(SystemExit) as exit_info:
+            score_script.main([str(tmp_path / 'missing.mat'), str(annotations), *flags])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and err.count('\n') == 1 and re.match('error: ' + message, err), err
