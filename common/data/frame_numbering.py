@@ -100,7 +100,8 @@ def place_on_video(entries: NumberedEntries, source: str, num_frames=None, video
     for image_id, number in zip(ids, numbers):
         frames[number - first_frame] = entries.by_id[image_id]
     start = f'{kind} {first_frame} is frame 0' + (' (--first-frame)' if first_frame else '')
-    end = f'{length} frames of {video}' if num_frames is not None else f'{length} frames, to the last {kind}'
+    end = (f'{length} frames of {video}' if num_frames is not None else
+           f'{length} frames, to the last {kind} (--video would give the video\'s own frame count)')
     return VideoFrames(frames, f'{start}; {end}')
 
 
