@@ -84,7 +84,8 @@ def format_result(result, group_title: str) -> str:
               f'{count(len(result.groups), group_title)}\n')
     out.write(counting_notice(result, group_title) + '\n')
     for protocol in result.protocols:
-        out.write(f'\n{PROTOCOL_NAMES[protocol]}, average over {group_title}s\n')
+        over = f'every counted frame of every {group_title}' if result.counting.pooled else f'average over {group_title}s'
+        out.write(f'\n{PROTOCOL_NAMES[protocol]}, {over}\n')
         out.write('step ' + ''.join(f'{setting_label(x):>9}' for x in settings) + '\n')
         steps = len(result.average[(settings[0], protocol)])
         for k in range(steps):
