@@ -18,6 +18,7 @@ from common.data.mpi_inf_3dhp import (ANNOTATION_FILE, TEST_SEQUENCES, load_3dhp
                                       read_test_annotations)
 from common.data.skeleton import MPI_INF_3DHP_17
 from common.evaluation.metrics import GROUND_TRUTH_USED
+from common.evaluation.protocol import ORIGINAL, Counting
 from common.evaluation.mpi_inf_3dhp_scoring import format_summary, save_predictions_mat, score_predictions, write_score_tables
 from common.evaluation.report import setting_label
 from common.run.arguments import parse_args
@@ -25,6 +26,12 @@ from common.run.experiment import ExperimentData, run
 
 TRAIN_FILE = 'data_train_3dhp_ori.npz'
 TEST_FILE = 'data_test_3dhp_ori.npz'
+# The original's main_3dhp.py evaluates in batches of 2 windows (whatever -b says) and validates in
+# batches of 4; both pool every sequence's counted frames into one number (--protocol original).
+ORIGINAL_TEST_COUNTING = Counting(
+    ORIGINAL, 2, pooled=True, batch_source="fixed at 2 in the original's main_3dhp.py; -b sets only the sampling batch")
+ORIGINAL_VALIDATION_COUNTING = Counting(ORIGINAL, 4, pooled=True,
+                                        batch_source="fixed at 4 in the original's per-epoch validation")
 
 
 def export_file_name(setting: str) -> str:
@@ -90,7 +97,8 @@ def load_data(args) -> ExperimentData:
         test_action_labels=[''] * len(test), group_title='sequence', action_source='absent', keep_poses=True,
         on_evaluated=lambda result, folder, stem: export_and_score(result, test, annotations, folder),
         description={'validation': 'the test sequences (valid frames), as the reference does'},
-        result_tags=() if sequences == list(TEST_SEQUENCES) else ('+'.join(sequences),))
+        result_tags=() if sequences == list(TEST_SEQUENCES) else ('+'.join(sequences),),
+        original_test_counting=ORIGINAL_TEST_COUNTING, original_validation_counting=ORIGINAL_VALIDATION_COUNTING)
 
 
 def main(argv=None):

@@ -98,7 +98,7 @@ def test_used_folder_is_refused_and_left_byte_identical(one_epoch_run, tiny_data
 def test_overwrite_deletes_only_the_earlier_runs_files(one_epoch_run, tiny_dataset, tmp_path):
     folder = tmp_path / 'run'
     shutil.copytree(one_epoch_run, folder)
-    ours = ['epoch_20.bin', 'inference_data_J_Agg.mat', 'best_epoch_H9_K9_action-none_flip_seed1_x.csv',
+    ours = ['epoch_20.bin', 'inference_data_J_Agg.mat', 'best_epoch_H9_K9_action-none_flip_seed1_protocol-per-frame_x.csv',
             'mpii_3dhp_evaluation_sequencewise_ori_J_Agg_t1.csv', 'training_curves.png',
             'tensorboard/events.out.tfevents.1.host']
     foreign = ['best_epoch_20_10.bin', 'notes.txt', 'best_epoch.bin.bak', 'tensorboard/notes.txt']
@@ -189,10 +189,17 @@ def test_gt_and_none_tables_both_survive(one_epoch_run, tiny_dataset, tmp_path):
     for action in ('gt', 'none'):
         _main(folder, tiny_dataset, '--evaluate', 'best_epoch.bin', '--eval-action', action)
     _main(folder, tiny_dataset, '--evaluate', 'best_epoch.bin', '--no-test-time-flip')
+    _main(folder, tiny_dataset, '--evaluate', 'best_epoch.bin', '--protocol', 'per-frame')
+    _main(folder, tiny_dataset, '--evaluate', 'best_epoch.bin', '-b', '2')
     stems = sorted(p.stem for p in folder.glob('best_epoch_H1_K1_*.json'))
-    assert stems == ['best_epoch_H1_K1_action-gt_flip_seed1_synthetic_det_S9_a-Walking+Eating',
-                     'best_epoch_H1_K1_action-gt_noflip_seed1_synthetic_det_S9_a-Walking+Eating',
-                     'best_epoch_H1_K1_action-none_flip_seed1_synthetic_det_S9_a-Walking+Eating']
+    # -b 4: the final evaluation of the training run; -b 1024: the original's default when -b is not written.
+    assert stems == [f'best_epoch_H1_K1_action-{name}_synthetic_det_S9_a-Walking+Eating' for name in (
+        'gt_flip_seed1_protocol-original-b1024',
+        'gt_flip_seed1_protocol-original-b2',
+        'gt_flip_seed1_protocol-original-b4',
+        'gt_flip_seed1_protocol-per-frame',
+        'gt_noflip_seed1_protocol-original-b1024',
+        'none_flip_seed1_protocol-original-b1024')]
 
 
 def test_official_checkpoint_uses_the_flags_and_carries_its_text_tower(tiny_dataset, tmp_path, capsys):

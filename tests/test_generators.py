@@ -147,6 +147,12 @@ def test_windows_cover_every_frame_once_and_the_last_ends_at_n(n_frames):
     counts = np.bincount(stitch_windows(windows, n_frames), minlength=n_frames)
     assert counts.tolist() == [1] * n_frames
     assert stitch_windows(marks, n_frames)[-1] == len(starts) - 1
+    # With the overlap taken from the last window: the same frames, the last window owning its whole span.
+    np.testing.assert_array_equal(stitch_windows(windows, n_frames, overlap_from_last=True), frames)
+    owner = stitch_windows(marks, n_frames, overlap_from_last=True)
+    expected = np.minimum(frames // window, len(starts) - 1)
+    expected[max(n_frames - window, 0):] = len(starts) - 1
+    np.testing.assert_array_equal(owner, expected)
 
 
 def test_windows_of_torch_tensors_with_trailing_dimensions():

@@ -16,7 +16,7 @@ from conftest import REPO_ROOT, TINY_RUN_FLAGS
 from model_fixtures import assert_same_updates
 
 DATA_FLAGS = ['-k', 'synthetic_det', '-str', 'S1', '-ste', 'S9', '-a', 'Walking,Eating']
-EVALUATED_STEM = 'best_epoch_H3_K2_action-gt_flip_seed1_synthetic_det_S9_a-Walking+Eating'
+EVALUATED_STEM = 'best_epoch_H3_K2_action-gt_flip_seed1_protocol-original-b4_synthetic_det_S9_a-Walking+Eating'
 
 
 def _run(tmp_dir, dataset, *flags, capsys=None):
@@ -99,22 +99,37 @@ def _max_table_difference(a: dict, b: dict) -> float:
     return max(abs(x - y) for g in a for key in a[g] for x, y in zip(a[g][key], b[g][key]))
 
 
-def test_evaluation_does_not_depend_on_the_batch_size(two_epoch_run, tiny_dataset, tmp_path):
-    """Every window's noise is keyed by (seed, subject, action, camera, window): sampling the 5
-    windows of each test sequence 1, 2 (2 + 2 + 1) or 7 (all 5) at a time gives one table, to float
-    rounding, and evaluating Walking alone gives the Walking row of both actions' table."""
+def _only(table: dict, p_best: bool) -> dict:
+    """The P-Best entries of a ``_table`` (p_best=True), or all the others."""
+    return {g: {k: v for k, v in values.items() if k.startswith('P-Best/') == p_best} for g, values in table.items()}
+
+
+def test_evaluation_does_not_depend_on_the_sampling_batch(two_epoch_run, tiny_dataset, tmp_path):
+    """Every window's noise is keyed by (seed, subject, action, camera, window). Under --protocol
+    per-frame, sampling the 5 windows of each test sequence 1, 2 (2 + 2 + 1) or 7 (all 5) at a time
+    gives one table, to float rounding, and evaluating Walking alone gives the Walking row of both
+    actions' table. Under --protocol original, -b also groups P-Best (one hypothesis per batch of
+    -b windows): P-Best moves with it, the other settings do not."""
     tables = {}
-    for name, flags in (('b1', ['-b', '1']), ('b2', ['-b', '2']), ('b7', ['-b', '7']), ('walking', ['-a', 'Walking'])):
-        _run(tmp_path / name, tiny_dataset, '--evaluate', str(two_epoch_run / 'best_epoch.bin'), '-num_proposals', '3',
-             '-sampling_timesteps', '2', '--p2', *flags)
-        tables[name] = _table(tmp_path / name, 'best_epoch_H3_K2_')
-    assert sorted(tables['b1']) == ['Eating', 'Walking', 'average'] and len(tables['b1']['average']) == 8
+    for name, flags in (('b1', ['-b', '1']), ('b2', ['-b', '2']), ('b7', ['-b', '7']),
+                         ('walking', ['-a', 'Walking', '-b', '1'])):
+        for protocol in ('per-frame', 'original'):
+            folder = tmp_path / f'{name}-{protocol}'
+            _run(folder, tiny_dataset, '--evaluate', str(two_epoch_run / 'best_epoch.bin'), '-num_proposals', '3',
+                 '-sampling_timesteps', '2', '--p2', '--protocol', protocol, *flags)
+            tables[name, protocol] = _table(folder, 'best_epoch_H3_K2_')
+    assert sorted(tables['b1', 'per-frame']) == ['Eating', 'Walking', 'average']
+    assert len(tables['b1', 'per-frame']['average']) == 8
     for name in ('b2', 'b7'):
-        difference = _max_table_difference(tables[name], tables['b1'])
-        print(f'-b {name[1:]} vs -b 1: max |diff| {difference:.2e} mm')
+        difference = _max_table_difference(tables[name, 'per-frame'], tables['b1', 'per-frame'])
+        print(f'per-frame, -b {name[1:]} vs -b 1: max |diff| {difference:.2e} mm')
         assert difference <= 2e-3, name
-    walking = {'Walking': tables['walking']['Walking']}           # Walking's sequences come after Eating's
-    assert _max_table_difference(walking, {'Walking': tables['b1']['Walking']}) <= 2e-3
+        original, reference = tables[name, 'original'], tables['b1', 'original']
+        assert _max_table_difference(_only(original, p_best=False), _only(reference, p_best=False)) <= 2e-3
+        assert _max_table_difference(_only(original, p_best=True), _only(reference, p_best=True)) > 2e-3
+    for protocol in ('per-frame', 'original'):                     # Walking's sequences come after Eating's
+        walking = {'Walking': tables['walking', protocol]['Walking']}
+        assert _max_table_difference(walking, {'Walking': tables['b1', protocol]['Walking']}) <= 2e-3
 
 
 @pytest.mark.parametrize('flags, message', [

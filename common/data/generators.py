@@ -8,7 +8,8 @@ twice, plain and mirrored left-right.
 
 Evaluation (``window_starts``, ``make_windows``, ``stitch_windows``): consecutive windows
 0, F, 2F, ... with the last one aligned to the sequence end, and the inverse that puts
-per-window results back together, each frame taken exactly once.
+per-window results back together, each frame taken exactly once (its overlap from the earlier
+windows, or from the last one).
 """
 from dataclasses import dataclass
 from typing import Iterator, Optional
@@ -187,11 +188,13 @@ def make_windows(array, window_length: int):
     return array[frames]
 
 
-def stitch_windows(windows, n_frames: int):
+def stitch_windows(windows, n_frames: int, overlap_from_last: bool = False):
     """(W, F, ...) per-window results -> (N, ...), each frame taken exactly once.
 
-    Windows 0..W-2 are taken whole; the last window (which ends at frame N, or holds the whole
-    sequence plus padding when N <= F) contributes only the frames not covered yet.
+    The last window ends at frame N (or holds the whole sequence plus padding when N <= F) and
+    may overlap the one before. By default the earlier windows own the overlap (windows 0..W-2
+    taken whole, the last one adds only the frames not covered yet); with ``overlap_from_last``
+    the last window is taken whole (as the original FinePOSE writes its MPI-INF-3DHP exports).
     """
     window_length = windows.shape[1]
     starts = window_starts(n_frames, window_length)
@@ -199,8 +202,9 @@ def stitch_windows(windows, n_frames: int):
         raise ValueError(f'{windows.shape[0]} windows of {window_length} frames cannot cover {n_frames} frames '
                          f'(expected {len(starts)})')
     covered = (len(starts) - 1) * window_length
-    last = windows[-1, covered - starts[-1]:n_frames - starts[-1]]
     leading = windows[:-1].reshape((covered,) + tuple(windows.shape[2:]))
+    first_from_last = starts[-1] if overlap_from_last else covered
+    leading, last = leading[:first_from_last], windows[-1, first_from_last - starts[-1]:n_frames - starts[-1]]
     if isinstance(windows, torch.Tensor):
         return torch.cat([leading, last])
     return np.concatenate([leading, last])

@@ -12,15 +12,21 @@ error in that unit:
 Multi-hypothesis scoring works on ``hyps`` (B, K, H, F, J, 3) = B clips, K DDIM steps,
 H hypotheses, root-relative camera-frame poses, against ``target`` (B, F, J, 3):
 
-* P-Best (uses ground truth): per clip and step, the hypothesis with the lowest MPJPE over
-  all its frames. The reference picks one hypothesis per evaluation batch of several clips;
-  picking per clip makes the number independent of the batch size.
+* P-Best (uses ground truth): the hypothesis with the lowest mean error over a batch of clips,
+  per step. Which clips form a batch is the evaluation's counting rule (``p_best_index``):
+  ``--protocol original`` takes the original FinePOSE's evaluation batches (``-b`` consecutive
+  windows of one sequence, so at ``-b 1024`` one hypothesis for a whole sequence), ``--protocol
+  per-frame`` one batch per clip (the number then does not depend on ``-b``).
 * J-Best (uses ground truth): per frame and joint, the hypothesis closest to the target.
 * P-Agg: the mean of the hypotheses.
 * J-Agg (JPMA, joint-wise pose multi-hypothesis aggregation): per frame and joint, the
   hypothesis whose reprojection (pose + ground-truth root trajectory, camera intrinsics with
   distortion) is closest to the input 2D keypoint. It uses no ground-truth pose, but the
   ground-truth root trajectory and camera, as the paper does.
+
+J-Best, P-Agg and J-Agg are per frame (``setting_errors``); P-Best is chosen from every
+hypothesis's per-frame errors once its batch is known (``p_best_index``, ``pick_hypotheses``):
+one path for both counting rules, the grouping its only parameter.
 """
 import torch
 
@@ -94,14 +100,36 @@ def p_agg(hyps):
     return hyps.mean(dim=2)
 
 
+def p_best_index(frame_errors, windows_per_batch=1, weights=None):
+    """P-Best's choice: per batch of consecutive clips and per step, the hypothesis with the lowest
+    (weighted) mean error over every frame of the batch's clips.
+
+    frame_errors: (W, K, H, F) every hypothesis's per-frame error (mean over joints) of W
+    consecutive clips (windows of one sequence); windows_per_batch: clips per batch (the last
+    batch may be shorter), None for one batch of all W; weights: (W, F) per-frame weights (None:
+    every frame 1). Returns (W, K) int64: the hypothesis chosen for each clip's batch (ties: the
+    lowest index).
+    """
+    w = frame_errors.shape[0]
+    if weights is not None:
+        frame_errors = frame_errors * torch.as_tensor(weights, dtype=frame_errors.dtype)[:, None, None, :]
+    per_clip = frame_errors.sum(dim=-1)                                                  # (W, K, H)
+    batch = torch.arange(w) // (windows_per_batch or max(w, 1))
+    totals = per_clip.new_zeros((int(batch[-1]) + 1, *per_clip.shape[1:]))
+    return totals.index_add_(0, batch, per_clip).argmin(dim=-1)[batch]
+
+
+def pick_hypotheses(values, index):
+    """values (B, K, H, ...) of every hypothesis, index (B, K) -> (B, K, ...): the chosen hypothesis's."""
+    index = index.view(index.shape + (1,) * (values.ndim - 2))
+    return torch.take_along_dim(values, index, dim=2).squeeze(2)
+
+
 def p_best_select(hyps, target):
-    """P-Best (uses ground truth): per clip and step the hypothesis with the lowest MPJPE.
+    """P-Best per clip (uses ground truth): per clip and step the hypothesis with the lowest MPJPE.
     Returns (poses (B, K, F, J, 3), index (B, K))."""
-    per_hypothesis = joint_errors(hyps, target[:, None, None]).mean(dim=(-1, -2))     # (B, K, H)
-    index = per_hypothesis.argmin(dim=2)
-    b, k = index.shape
-    poses = hyps[torch.arange(b)[:, None], torch.arange(k)[None, :], index]
-    return poses, index
+    index = p_best_index(joint_errors(hyps, target[:, None, None]).mean(dim=-1))
+    return pick_hypotheses(hyps, index), index
 
 
 def j_best_select(hyps, target):
@@ -128,37 +156,56 @@ def jpma_select(hyps, keypoints_2d, trajectory, intrinsics, project=project_to_2
     return _gather_hypotheses(hyps, index), index
 
 
-def aggregate_poses(hyps, target, keypoints_2d, trajectory, intrinsics, project=project_to_2d) -> dict:
-    """{setting: (B, K, F, J, 3)} poses of the four settings (P-Best and J-Best use ``target``)."""
+def setting_poses(hyps, target, keypoints_2d, trajectory, intrinsics, project=project_to_2d) -> dict:
+    """{setting: (B, K, F, J, 3)} poses of J-Best, P-Agg and J-Agg (per frame; P-Best: ``p_best_index``)."""
     return {
-        'P-Best': p_best_select(hyps, target)[0],
         'J-Best': j_best_select(hyps, target)[0],
         'P-Agg': p_agg(hyps),
         'J-Agg': jpma_select(hyps, keypoints_2d, trajectory, intrinsics, project)[0],
     }
 
 
-def multi_hypothesis_errors(hyps, target, keypoints_2d, trajectory, intrinsics, protocol: int = 1,
-                            project=project_to_2d) -> dict:
-    """{setting: (B, K, F)} per-frame errors (mean over joints), same unit as the input.
+def aggregate_poses(hyps, target, keypoints_2d, trajectory, intrinsics, project=project_to_2d) -> dict:
+    """{setting: (B, K, F, J, 3)} poses of the four settings, P-Best per clip (P-Best and J-Best use ``target``)."""
+    return {'P-Best': p_best_select(hyps, target)[0],
+            **setting_poses(hyps, target, keypoints_2d, trajectory, intrinsics, project)}
 
-    Protocol 1: MPJPE of each setting's pose. Protocol 2 follows the reference: every
-    hypothesis is Procrustes-aligned to the target frame by frame, then P-Best takes the
-    hypothesis with the lowest mean aligned error, J-Best the lowest aligned error per joint,
-    J-Agg the aligned errors at the JPMA (2D-based) index, and P-Agg the aligned mean pose.
-    """
+
+def hypothesis_joint_errors(hyps, target, protocol: int = 1):
+    """(B, K, H, F, J) error of every joint of every hypothesis: Protocol 1 the Euclidean distance,
+    Protocol 2 the distance after aligning the hypothesis's pose to the target frame by frame
+    (``procrustes_align``), as the reference does."""
+    target = target[:, None, None]
     if protocol == 1:
-        poses = aggregate_poses(hyps, target, keypoints_2d, trajectory, intrinsics, project)
-        return {s: joint_errors(p, target[:, None]).mean(dim=-1) for s, p in poses.items()}
+        return joint_errors(hyps, target)
     if protocol != 2:
         raise ValueError(f'protocol must be 1 or 2, got {protocol}')
-    aligned = joint_errors(procrustes_align(hyps, target[:, None, None]), target[:, None, None])   # (B, K, H, F, J)
-    best = aligned.mean(dim=(-1, -2)).argmin(dim=2)                                                 # (B, K)
+    return joint_errors(procrustes_align(hyps, target), target)
+
+
+def setting_errors(hyps, target, keypoints_2d, trajectory, intrinsics, protocol: int = 1, project=project_to_2d):
+    """Per-frame errors (mean over joints, the input's unit) for ``protocol`` 1 or 2.
+
+    Returns (hypothesis_errors (B, K, H, F): every hypothesis's, from which P-Best is picked
+    (``p_best_index`` over the caller's batches, then ``pick_hypotheses``); {setting: (B, K, F)}
+    for J-Best (lowest error per joint), P-Agg (the mean pose; under Protocol 2 aligned itself)
+    and J-Agg (the error at the JPMA index, chosen from 2D reprojections)).
+    """
+    per_joint = hypothesis_joint_errors(hyps, target, protocol)
     _, jpma_index = jpma_select(hyps, keypoints_2d, trajectory, intrinsics, project)
     mean_pose = p_agg(hyps)
-    return {
-        'P-Best': torch.take_along_dim(aligned, best[:, :, None, None, None], dim=2).squeeze(2).mean(dim=-1),
-        'J-Best': aligned.min(dim=2).values.mean(dim=-1),
-        'P-Agg': joint_errors(procrustes_align(mean_pose, target[:, None]), target[:, None]).mean(dim=-1),
-        'J-Agg': torch.take_along_dim(aligned, jpma_index[:, :, None], dim=2).squeeze(2).mean(dim=-1),
+    mean_errors = joint_errors(mean_pose if protocol == 1 else procrustes_align(mean_pose, target[:, None]),
+                               target[:, None])
+    return per_joint.mean(dim=-1), {
+        'J-Best': per_joint.min(dim=2).values.mean(dim=-1),
+        'P-Agg': mean_errors.mean(dim=-1),
+        'J-Agg': torch.take_along_dim(per_joint, jpma_index[:, :, None], dim=2).squeeze(2).mean(dim=-1),
     }
+
+
+def multi_hypothesis_errors(hyps, target, keypoints_2d, trajectory, intrinsics, protocol: int = 1,
+                            project=project_to_2d) -> dict:
+    """{setting: (B, K, F)} per-frame errors (mean over joints) of the four settings, P-Best per
+    clip; same unit as the input. See ``setting_errors``."""
+    hypothesis_errors, errors = setting_errors(hyps, target, keypoints_2d, trajectory, intrinsics, protocol, project)
+    return {'P-Best': pick_hypotheses(hypothesis_errors, p_best_index(hypothesis_errors)), **errors}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from common.core.atomic import write_text_atomic
 from common.evaluation import metrics
+from common.evaluation.protocol import ORIGINAL
 
 PROTOCOL_NAMES = {1: 'Protocol #1 (MPJPE)', 2: 'Protocol #2 (P-MPJPE)'}
 
@@ -43,16 +44,48 @@ def ground_truth_notice(action_source: str) -> str:
         ACTION_SOURCES[action_source]])
 
 
+def p_best_batch_words(counting) -> str:
+    """'4 windows of one sequence (-b 4)', 'a whole sequence', 'each window'."""
+    if counting.rule != ORIGINAL:
+        return 'each window'
+    batch = (f'{count(counting.windows_per_batch, "window")} of one sequence' if counting.windows_per_batch
+             else 'a whole sequence')
+    return f'{batch} ({counting.batch_source})'
+
+
+def counting_notice(result, group_title: str) -> str:
+    """How the table counts frames and picks P-Best (``--protocol``), in words."""
+    counting, window = result.counting, result.window_frames
+    if counting.rule == ORIGINAL:
+        lines = [f'Counted as the original FinePOSE counts (--protocol original): every frame of every {window}-frame '
+                 'window, so frames where a sequence\'s last window overlaps the one before count twice and a '
+                 'sequence shorter than a window counts its padding;',
+                 f'P-Best picks one hypothesis per evaluation batch of {p_best_batch_words(counting)}.']
+        if result.invalid_frames:
+            lines.append('Each batch counts its mean over its valid frames as many times as it has window frames.')
+        if counting.pooled:
+            lines.append(f'The average is over every counted frame of every {group_title}.')
+    else:
+        lines = ['Counted per frame (--protocol per-frame): every real frame once (the overlap of a sequence\'s '
+                 'last window and the padding of a short sequence do not count); P-Best picks one hypothesis per '
+                 'window.']
+    return '\n'.join(lines)
+
+
 def format_result(result, group_title: str) -> str:
-    """Per-step averages for every setting and protocol, then the per-group table at the last step."""
+    """Sampling settings and counting rule, per-step averages for every setting and protocol, then the
+    per-group table at the last step."""
     settings = metrics.SETTINGS
     s = result.settings
     out = io.StringIO()
+    average = ' over every counted frame of' if result.counting.pooled else ', averaged over'
     out.write(f'H={count(s.num_hypotheses, "hypothesis", "hypotheses")}, K={count(s.num_steps, "DDIM step")}, '
-              f'test-time flip {"on" if s.flip else "off"}; errors in mm, averaged over '
+              f'test-time flip {"on" if s.flip else "off"}; errors in mm{average} '
               f'{count(len(result.groups), group_title)}\n')
+    out.write(counting_notice(result, group_title) + '\n')
     for protocol in result.protocols:
-        out.write(f'\n{PROTOCOL_NAMES[protocol]}, average over {group_title}s\n')
+        over = f'every counted frame of every {group_title}' if result.counting.pooled else f'average over {group_title}s'
+        out.write(f'\n{PROTOCOL_NAMES[protocol]}, {over}\n')
         out.write('step ' + ''.join(f'{setting_label(x):>9}' for x in settings) + '\n')
         steps = len(result.average[(settings[0], protocol)])
         for k in range(steps):
@@ -67,16 +100,25 @@ def format_result(result, group_title: str) -> str:
     return out.getvalue()
 
 
-def result_file_stem(checkpoint_stem: str, settings, action_source: str, *tags: str) -> str:
+def counting_tag(counting) -> str:
+    """'protocol-original-b4' (P-Best per batch of -b 4 windows), 'protocol-original-bseq' (per
+    sequence), 'protocol-per-frame'."""
+    if counting.rule != ORIGINAL:
+        return f'protocol-{counting.rule}'
+    return f'protocol-{counting.rule}-b{counting.windows_per_batch or "seq"}'
+
+
+def result_file_stem(checkpoint_stem: str, settings, action_source: str, counting, *tags: str) -> str:
     """The name of an evaluation's tables: every setting that changes the numbers is in it, so
     evaluations of one checkpoint with different settings never overwrite each other.
 
     settings: ``evaluation.SamplingSettings``; action_source: 'gt' or 'none' (the prompts' action
-    label); tags: the data and anything else that matters (e.g. 'cpn_ft_h36m_dbb', 'S9+S11', 'bf16').
-    'best_epoch', H=20, K=10, flip, seed 1, 'gt' -> 'best_epoch_H20_K10_action-gt_flip_seed1_...'.
+    label); counting: ``evaluation.Counting`` (``counting_tag``); tags: the data and anything else
+    that matters (e.g. 'cpn_ft_h36m_dbb', 'S9+S11', 'bf16'). 'best_epoch', H=20, K=10, flip, seed 1,
+    'gt', the original's count at -b 4 -> 'best_epoch_H20_K10_action-gt_flip_seed1_protocol-original-b4_...'.
     """
     parts = [checkpoint_stem, f'H{settings.num_hypotheses}', f'K{settings.num_steps}', f'action-{action_source}',
-             'flip' if settings.flip else 'noflip', f'seed{settings.seed}', *tags]
+             'flip' if settings.flip else 'noflip', f'seed{settings.seed}', counting_tag(counting), *tags]
     return '_'.join(re.sub(r'[^\w.+=-]', '-', str(p)) for p in parts)
 
 
@@ -96,10 +138,13 @@ def write_result_files(result, folder, stem: str, group_title: str, extra: dict)
     writer.writerows(rows)
     csv_path, json_path = folder / f'{stem}.csv', folder / f'{stem}.json'
     write_text_atomic(csv_path, buffer.getvalue())
-    s = result.settings
+    s, c = result.settings, result.counting
     document = {
         **extra,
         'num_hypotheses': s.num_hypotheses, 'num_steps': s.num_steps, 'test_time_flip': s.flip, 'seed': s.seed,
+        'protocol': c.rule, 'p_best_windows': c.windows_per_batch, 'p_best_batch': p_best_batch_words(c),
+        'average_over': f'every counted frame of every {group_title}' if c.pooled else f'{group_title}s',
+        'counting': counting_notice(result, group_title).replace('\n', ' '),
         'ground_truth_used': dict(metrics.GROUND_TRUTH_USED),
         'average': {f'{x}/P{p}': [round(float(v), 4) for v in vals] for (x, p), vals in result.average.items()},
         'groups': {str(g): {'frames': result.frames[g],

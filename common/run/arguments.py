@@ -10,6 +10,7 @@ import shlex
 import sys
 
 from common.core.errors import UserError
+from common.evaluation.protocol import COUNTING_RULES, ORIGINAL
 
 TRAIN_CLIP_FRAMES = 243
 EPOCHS = 100
@@ -106,6 +107,12 @@ def _add_common(parser: argparse.ArgumentParser, dataset: str):
     evaluation.add_argument('-num_proposals', type=int, default=1, metavar='H', help='hypotheses per clip (paper: 20)')
     evaluation.add_argument('-sampling_timesteps', type=int, default=1, metavar='K', help='DDIM steps (paper: 10)')
     evaluation.add_argument('--p2', action='store_true', help='also report Protocol #2 (P-MPJPE)')
+    evaluation.add_argument('--protocol', default=ORIGINAL, choices=COUNTING_RULES,
+                            help="how the tables count frames: 'original' (default; the published tables' count): "
+                                 'every frame of every -f window (a sequence\'s last window, aligned to its end, counts '
+                                 'its overlap twice; a short sequence counts its padding) and P-Best per evaluation '
+                                 'batch of -b windows of one sequence (default 1024, the original\'s); '
+                                 "'per-frame': every real frame once and P-Best per window, independent of -b")
     evaluation.add_argument('--no-test-time-flip', dest='test_time_flip', action='store_false',
                             help='do not average with the horizontally flipped input')
     return parser

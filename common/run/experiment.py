@@ -14,7 +14,7 @@ import torch
 from common.core.atomic import check_writable, remove_stale_temporaries
 from common.core.errors import UserError
 from common.data.generators import ChunkedGenerator
-from common.evaluation.protocol import SamplingSettings, evaluate
+from common.evaluation.protocol import ORIGINAL, PER_FRAME_COUNTING, Counting, SamplingSettings, evaluate
 from common.evaluation.report import count, format_result, ground_truth_notice, result_file_stem, write_result_files
 from common.model.build import ExecutionOptions, ModelConfig, apply_execution_options, build_model
 from common.model.clip_text import TEXT_TOWERS
@@ -38,6 +38,9 @@ class ExperimentData:
     keypoints and subjects), for the result file names (``report.result_file_stem``).
     on_evaluated: called with (EvaluationResult, checkpoint folder, stem) on rank 0 after the
     final evaluation (3DHP: export and score the .mat files).
+    original_test_counting / original_validation_counting: how the original's evaluation and its
+    per-epoch validation count (``--protocol original``); None for the test: P-Best per batch of
+    ``-b`` windows (``original_p_best_windows``) with the groups averaged, as the original's main.py.
     """
     layout: str
     skeleton: object
@@ -54,6 +57,38 @@ class ExperimentData:
     on_evaluated: Optional[Callable] = None
     description: dict = field(default_factory=dict)
     result_tags: tuple = ()
+    original_test_counting: Optional[Counting] = None
+    # The original's per-epoch validation: H=1 (P-Best = P-Agg), each sequence in one batch, pooled.
+    original_validation_counting: Counting = Counting(ORIGINAL, None, pooled=True)
+
+
+# The original's default -b (1024), which its evaluation reads as windows: one P-Best batch per sequence.
+ORIGINAL_EVALUATION_BATCH = 1024
+
+
+def original_p_best_windows(args) -> tuple:
+    """(windows per P-Best batch, where that comes from) under --protocol original: the -b written on
+    the command line, read as windows as the original's evaluation reads it (after training too:
+    there the sampling batch is --val-batch-size, which changes no number); else the original's
+    default, 1024."""
+    if 'batch_size' in args.given:
+        return args.batch_size, f'-b {args.batch_size}'
+    return ORIGINAL_EVALUATION_BATCH, f"-b {ORIGINAL_EVALUATION_BATCH}, the original's default"
+
+
+def final_counting(args, data: ExperimentData) -> Counting:
+    """How the final table (--evaluate, or after training) counts (``--protocol``)."""
+    if args.protocol != ORIGINAL:
+        return PER_FRAME_COUNTING
+    if data.original_test_counting is not None:
+        return data.original_test_counting
+    windows, source = original_p_best_windows(args)
+    return Counting(ORIGINAL, windows, batch_source=source)
+
+
+def validation_counting(args, data: ExperimentData) -> Counting:
+    """How the per-epoch validation that picks best_epoch.bin counts (``--protocol``)."""
+    return data.original_validation_counting if args.protocol == ORIGINAL else PER_FRAME_COUNTING
 
 
 def model_config_from_args(args, layout: str) -> ModelConfig:
@@ -149,15 +184,17 @@ def _evaluate_and_report(args, model, data: ExperimentData, runtime, checkpoint_
     clips_per_batch = args.batch_size if args.evaluate else args.val_batch_size
     settings = SamplingSettings(args.num_proposals, args.sampling_timesteps, args.test_time_flip, clips_per_batch, args.seed)
     protocols = (1, 2) if args.p2 else (1,)
+    counting = final_counting(args, data)
     result = evaluate(model, data.test, data.test_groups, runtime, model.denoiser.num_frames, data.skeleton.root,
                       settings, data.test_action_labels, protocols, data.keep_poses,
-                      show_progress=not args.no_progress and runtime.is_main)
+                      show_progress=not args.no_progress and runtime.is_main, counting=counting)
     if not all(np.isfinite(values).all() for values in result.average.values()):
         raise UserError(f'{stem}: the model predicts non-finite poses (NaN or inf errors); no result written')
     if runtime.is_main:
         print(ground_truth_notice(data.action_source))
         print(format_result(result, data.group_title))
-        name = result_file_stem(stem, settings, data.action_source, *data.result_tags, *(['bf16'] if args.bf16 else []))
+        name = result_file_stem(stem, settings, data.action_source, counting, *data.result_tags,
+                                *(['bf16'] if args.bf16 else []))
         files = write_result_files(result, checkpoint_dir, name, data.group_title,
                                    {'checkpoint': stem, 'action_source': data.action_source,
                                     'data': list(data.result_tags)})
@@ -213,7 +250,9 @@ def run(args, load_data: Callable):
                   f'{count(generator.num_batches, "batch", "batches")} per epoch')
             print(f'No validation (--no-eval): {BEST_CHECKPOINT} is the last epoch' if args.no_eval else
                   f'Validating after each epoch on {count(len(data.validation), "sequence")} '
-                  f'({data.description.get("validation", "")})')
+                  f'({data.description.get("validation", "")}), '
+                  + ('counted as the original counts (--protocol original: every window frame, all sequences pooled)'
+                     if args.protocol == ORIGINAL else 'counted per frame (--protocol per-frame)'))
         logger = ScalarLogger(checkpoint_dir / 'tensorboard', enabled=runtime.is_main and not args.nolog)
         logger.text('command', args.command_line)
         settings = TrainSettings(epochs=args.epochs, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
@@ -223,7 +262,8 @@ def run(args, load_data: Callable):
                                  validate=not args.no_eval, export_curves=args.export_training_curves,
                                  show_progress=not args.no_progress)
         validation = dict(sequences=data.validation, groups=data.validation_groups, num_frames=config.num_frames,
-                          root=data.skeleton.root, batch_size=args.val_batch_size)
+                          root=data.skeleton.root, batch_size=args.val_batch_size,
+                          counting=validation_counting(args, data))
         try:
             run_id = train(model, config, runtime, generator, validation, settings, checkpoint_dir, logger, resume,
                            args.resume and resume_path)

@@ -185,7 +185,8 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
     """Train ``model`` (bare PoseDiffusion on runtime.device) for ``settings.epochs`` epochs
     (0: save the initial weights as the last and best checkpoints, e.g. for an untrained baseline).
 
-    validation: ``dict(sequences=..., groups=..., num_frames=..., root=..., batch_size=...)``.
+    validation: ``dict(sequences=..., groups=..., num_frames=..., root=..., batch_size=..., counting=...)``
+    (counting: ``evaluation.Counting``, how the validation error that picks best_epoch.bin is counted).
     resume: a checkpoint dict from ``checkpoints.read_checkpoint`` (ours), or None.
     Returns the run id written into every checkpoint of this run (kept across resumes), so the
     caller evaluates only a checkpoint this run wrote; checkpoints are written by rank 0 into
@@ -243,7 +244,7 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
         if validating:
             result = evaluate(model, validation['sequences'], validation['groups'], runtime, validation['num_frames'],
                               validation['root'], SamplingSettings(1, 1, True, validation['batch_size'], settings.seed),
-                              show_progress=settings.show_progress and runtime.is_main)
+                              show_progress=settings.show_progress and runtime.is_main, counting=validation['counting'])
             val = float(result.average[VALIDATION_SETTING][-1])
             if not math.isfinite(val):
                 raise TrainingDiverged(f'validation MPJPE is {val} after epoch {epoch}: the model predicts non-finite '
