@@ -12,6 +12,7 @@ import common.run.training as training
 import main as h36m_main
 from common.run.checkpoints import read_checkpoint, save_checkpoint
 from conftest import TINY_RUN_FLAGS
+from test_checkpoints import flip_tensor_bytes
 from test_training import DATA_FLAGS
 
 BASE = ['-gpu', '', '--no-progress', '--nolog', *DATA_FLAGS]
@@ -202,6 +203,7 @@ def test_official_checkpoint_uses_the_flags_and_carries_its_text_tower(tiny_data
     _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, '--evaluate', 'best_epoch_20_10.bin', '--require-clip-weights')
     out = capsys.readouterr().out
     assert 'Model configuration from the flags (official checkpoint' in out
+    assert out.count('official checkpoint, it carries no digest of its content: loaded unchecked') == 1
     assert 'CLIP text tower: ' + str(tmp_path / 'best_epoch_20_10.bin') + ' (official checkpoint)' in out
     with pytest.raises(SystemExit):
         _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, '-dep', '4', '--evaluate', 'best_epoch_20_10.bin')
@@ -219,3 +221,22 @@ def test_resume_takes_the_configuration_from_the_checkpoint(one_epoch_run, tiny_
     with pytest.raises(SystemExit):
         _main(folder, tiny_dataset, '-r', 'last_epoch.bin', '-e', '3', '-cs', '64')
     _one_line_error(capsys, '-cs 64: contradicts', 'trained with -cs 32')
+
+
+@pytest.mark.parametrize('flag, part', [('--evaluate', 'model'), ('-r', 'optimizer')])
+def test_flipped_bytes_in_a_checkpoint_are_refused(one_epoch_run, tiny_dataset, tmp_path, capsys, flag, part):
+    """100 bytes flipped inside the weights (--evaluate) or the optimizer state (-r): one line, exit 2,
+    before any work; the intact file loads (test_resume_takes_the_configuration_from_the_checkpoint)."""
+    path = tmp_path / 'last_epoch.bin'
+    shutil.copy(one_epoch_run / 'last_epoch.bin', path)
+    checkpoint = read_checkpoint(path)
+    tensors = checkpoint['model'] if part == 'model' else {
+        f'{index} {name}': value for index, state in checkpoint['optimizer']['state'].items()
+        for name, value in state.items() if value.dim()}
+    flip_tensor_bytes(path, tensors)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        _main(tmp_path, tiny_dataset, flag, 'last_epoch.bin', '-e', '2')
+    assert exit_info.value.code == 2
+    _one_line_error(capsys, f'error: {path}: damaged checkpoint: its content no longer matches the digest')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['last_epoch.bin']

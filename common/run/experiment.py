@@ -21,7 +21,7 @@ from common.model.clip_text import TEXT_TOWERS
 from common.run.arguments import check_sampling_steps
 from common.run.arguments import CLIPS_PER_BATCH
 from common.run.checkpoint_config import adopt_checkpoint_config
-from common.run.checkpoints import config_from_dict, load_model_weights, read_checkpoint
+from common.run.checkpoints import config_from_dict, digest_note, load_model_weights, read_checkpoint
 from common.run.devices import setup_runtime, shutdown
 from common.run.run_folder import delete_earlier_run, refuse_used_folder
 from common.run.tb_logging import ScalarLogger
@@ -66,23 +66,26 @@ def read_model_checkpoint(args, name: str, flag: str, layout: str):
     """Read the checkpoint of ``--evaluate``/``-r`` and settle the model configuration: ours carry
     it (the flags follow it, see ``adopt_checkpoint_config``); an official one is built from the
     flags. Also checks -sampling_timesteps against the model's diffusion steps.
-    Returns (path, checkpoint dict, ModelConfig, the line describing where the configuration came from)."""
+    Returns (path, checkpoint dict, ModelConfig, the lines describing where the configuration came
+    from, preceded by ``digest_note``'s when the file carries no digest to check)."""
     path = resolve_checkpoint(name, Path(args.checkpoint), flag)
     checkpoint = read_checkpoint(path)
+    note = digest_note(checkpoint, path)
     if checkpoint['format'] == 'official':
         if args.clip_weights:
             raise UserError(f'--clip-weights {args.clip_weights}: {path} is an official checkpoint and carries its '
                             'own CLIP text tower; drop --clip-weights')
         config = model_config_from_args(args, layout)
         check_sampling_steps(args.sampling_timesteps, config.timesteps)
-        return path, checkpoint, config, f'Model configuration from the flags (official checkpoint {path})'
-    config = config_from_dict(checkpoint['model_config'])
-    if config.layout != layout:
-        raise UserError(f'{flag} {path}: a model for the {config.layout} layout, but this data has the '
-                        f'{layout} layout')
-    described = adopt_checkpoint_config(args, config, path)
-    check_sampling_steps(args.sampling_timesteps, config.timesteps, path)
-    return path, checkpoint, config, described
+        described = f'Model configuration from the flags (official checkpoint {path})'
+    else:
+        config = config_from_dict(checkpoint['model_config'])
+        if config.layout != layout:
+            raise UserError(f'{flag} {path}: a model for the {config.layout} layout, but this data has the '
+                            f'{layout} layout')
+        described = adopt_checkpoint_config(args, config, path)
+        check_sampling_steps(args.sampling_timesteps, config.timesteps, path)
+    return path, checkpoint, config, '\n'.join(filter(None, [note, described]))
 
 
 def execution_options_from_args(args) -> ExecutionOptions:

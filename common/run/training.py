@@ -218,8 +218,7 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
     validating = settings.validate and bool(validation['sequences'])
     if settings.epochs == 0 and resume is None and runtime.is_main:
         # -e 0: the initial weights are the result, a baseline to evaluate.
-        for name in (LAST_CHECKPOINT, BEST_CHECKPOINT):
-            save_checkpoint(checkpoint_dir / name, **snapshot())
+        save_checkpoint([checkpoint_dir / LAST_CHECKPOINT, checkpoint_dir / BEST_CHECKPOINT], **snapshot())
     while epoch < settings.epochs:
         start = time.time()
         model.train()
@@ -263,12 +262,9 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
             logger.log(TAG_EPOCH_TIME, elapsed, epoch)
             if validating:
                 logger.log(TAG_VAL_MPJPE, val, epoch)
-            state = snapshot()
-            save_checkpoint(checkpoint_dir / LAST_CHECKPOINT, **state)
-            if epoch % settings.checkpoint_frequency == 0:
-                save_checkpoint(checkpoint_dir / epoch_checkpoint_name(epoch), **state)
-            if improved:
-                save_checkpoint(checkpoint_dir / BEST_CHECKPOINT, **state)
+            names = [LAST_CHECKPOINT] + ([epoch_checkpoint_name(epoch)] if epoch % settings.checkpoint_frequency == 0
+                                         else []) + ([BEST_CHECKPOINT] if improved else [])
+            save_checkpoint([checkpoint_dir / name for name in names], **snapshot())
             if settings.export_curves:
                 export_training_curves(history, checkpoint_dir / 'training_curves.png')
         runtime.barrier()
