@@ -166,7 +166,21 @@ def test_unwritable_folder_fails_before_any_work(tiny_dataset, tmp_path, capsys)
     with pytest.raises(SystemExit) as exit_info:
         _main(blocker / 'run', tiny_dataset, *TINY_RUN_FLAGS, '-e', '1')
     assert exit_info.value.code == 2
-    _one_line_error(capsys, f'-c {blocker / "run"}: cannot write there')
+    _one_line_error(capsys, f'-c {blocker / "run"}: {blocker} is a file, expected a folder')
+    with pytest.raises(SystemExit) as exit_info:
+        _main(blocker, tiny_dataset, *TINY_RUN_FLAGS, '-e', '1')
+    assert exit_info.value.code == 2
+    _one_line_error(capsys, f'error: -c {blocker} is a file, expected a folder')
+
+
+def test_an_export_under_a_regular_file_is_one_line(one_epoch_run, tiny_dataset, tmp_path, capsys):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    with pytest.raises(SystemExit) as exit_info:
+        _main(one_epoch_run, tiny_dataset, '--evaluate', 'best_epoch.bin', '--viz-subject', 'S9', '--viz-action',
+              'Walking', '--viz-export', str(blocker / 'poses.npy'))
+    assert exit_info.value.code == 2
+    _one_line_error(capsys, str(blocker / 'poses.npy'), f'{blocker} is a file')
 
 
 def test_stale_temporary_files_of_ours_are_removed_at_start(one_epoch_run, tiny_dataset, tmp_path, capsys):
