@@ -254,3 +254,57 @@ def test_flipped_bytes_in_a_checkpoint_are_refused(one_epoch_run, tiny_dataset, 
     assert exit_info.value.code == 2
     _one_line_error(capsys, f'error: {path}: damaged checkpoint: its content no longer matches the digest')
     assert sorted(p.name for p in tmp_path.iterdir()) == ['last_epoch.bin']
+
+
+FOUR_STEPS_PER_EPOCH = ['-b', '20', '--no-eval']
+
+
+def _interrupt_on_call(number, real):
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == number:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    return interrupted
+
+
+@pytest.mark.parametrize('step_call, expected', [
+    (7, 'interrupted at epoch 2 step 3; {folder}/last_epoch.bin holds epoch 1; resume with -c {folder} -r last_epoch.bin'),
+    (2, 'interrupted at epoch 1 step 2; no checkpoint was written yet')])
+def test_ctrl_c_in_a_step_says_what_was_kept(tiny_dataset, tmp_path, capsys, monkeypatch, step_call, expected):
+    monkeypatch.setattr(training, 'train_step', _interrupt_on_call(step_call, training.train_step))
+    with pytest.raises(SystemExit) as exit_info:
+        _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, *FOUR_STEPS_PER_EPOCH, '-e', '3')
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == expected.format(folder=tmp_path) + '\n'
+    kept = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith('.finepose'))
+    assert kept == (['best_epoch.bin', 'last_epoch.bin'] if step_call > 4 else [])
+    if kept:
+        assert read_checkpoint(tmp_path / 'last_epoch.bin')['epoch'] == 1
+        monkeypatch.undo()
+        _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, *FOUR_STEPS_PER_EPOCH, '-e', '2', '-r', 'last_epoch.bin')
+        assert read_checkpoint(tmp_path / 'last_epoch.bin')['epoch'] == 2
+
+
+def test_ctrl_c_while_saving_leaves_whole_files(tiny_dataset, tmp_path, capsys, monkeypatch):
+    """Epoch 2 writes best_epoch.bin, then last_epoch.bin; Ctrl-C halfway through the latter."""
+    real_save, calls = torch.save, []
+
+    def interrupted_on_the_fourth_file(obj, f, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            f.write(b'PK\x03\x04 half a checkpoint')
+            raise KeyboardInterrupt
+        return real_save(obj, f, *args, **kwargs)
+    monkeypatch.setattr(torch, 'save', interrupted_on_the_fourth_file)
+    with pytest.raises(SystemExit) as exit_info:
+        _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, *FOUR_STEPS_PER_EPOCH, '-e', '3')
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == (f'interrupted at epoch 2 after its last step; {tmp_path}/last_epoch.bin holds '
+                                       f'epoch 1; resume with -c {tmp_path} -r last_epoch.bin\n')
+    monkeypatch.undo()
+    assert read_checkpoint(tmp_path / 'last_epoch.bin')['epoch'] == 1
+    assert read_checkpoint(tmp_path / 'best_epoch.bin')['epoch'] == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith('.tmp')]
