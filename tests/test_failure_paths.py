@@ -11,6 +11,7 @@ import torch
 import common.run.training as training
 import main as h36m_main
 from common.run.checkpoints import read_checkpoint, save_checkpoint
+from common.run.run_folder import LOCK_FILE
 from conftest import TINY_RUN_FLAGS
 from test_checkpoints import flip_tensor_bytes
 from test_training import DATA_FLAGS
@@ -253,7 +254,7 @@ def test_flipped_bytes_in_a_checkpoint_are_refused(one_epoch_run, tiny_dataset, 
         _main(tmp_path, tiny_dataset, flag, 'last_epoch.bin', '-e', '2')
     assert exit_info.value.code == 2
     _one_line_error(capsys, f'error: {path}: damaged checkpoint: its content no longer matches the digest')
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['last_epoch.bin']
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != LOCK_FILE) == ['last_epoch.bin']
 
 
 FOUR_STEPS_PER_EPOCH = ['-b', '20', '--no-eval']
@@ -279,7 +280,7 @@ def test_ctrl_c_in_a_step_says_what_was_kept(tiny_dataset, tmp_path, capsys, mon
         _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, *FOUR_STEPS_PER_EPOCH, '-e', '3')
     assert exit_info.value.code == 130
     assert capsys.readouterr().err == expected.format(folder=tmp_path) + '\n'
-    kept = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith('.finepose'))
+    kept = sorted(p.name for p in tmp_path.iterdir() if p.name != LOCK_FILE)
     assert kept == (['best_epoch.bin', 'last_epoch.bin'] if step_call > 4 else [])
     if kept:
         assert read_checkpoint(tmp_path / 'last_epoch.bin')['epoch'] == 1

@@ -23,7 +23,7 @@ from common.run.arguments import CLIPS_PER_BATCH
 from common.run.checkpoint_config import adopt_checkpoint_config
 from common.run.checkpoints import config_from_dict, digest_note, load_model_weights, read_checkpoint
 from common.run.devices import setup_runtime, shutdown
-from common.run.run_folder import delete_earlier_run, refuse_used_folder
+from common.run.run_folder import FolderLock, delete_earlier_run, refuse_used_folder
 from common.run.tb_logging import ScalarLogger
 from common.run.training import BEST_CHECKPOINT, TrainSettings, train
 
@@ -177,8 +177,11 @@ def run(args, load_data: Callable):
     """
     runtime = setup_runtime(args.gpu, args.threads)
     torch.manual_seed(args.seed)
+    lock = None
     try:
-        checkpoint_dir = _prepare_checkpoint_folder(args, runtime)
+        checkpoint_dir = check_writable(args.checkpoint, '-c')
+        lock = _lock_training_folder(args, runtime, checkpoint_dir)
+        _prepare_checkpoint_folder(args, runtime, checkpoint_dir, lock)
         data = load_data(args)
         if args.evaluate:
             path, checkpoint, config, described = read_model_checkpoint(args, args.evaluate, '--evaluate', data.layout)
@@ -241,19 +244,39 @@ def run(args, load_data: Callable):
             print(f'Evaluating the {"last (--no-eval)" if args.no_eval else "best"} checkpoint {best}')
         return _evaluate_and_report(args, model, data, runtime, checkpoint_dir, best.stem)
     finally:
+        if lock is not None:
+            lock.release()
         shutdown(runtime)
 
 
-def _prepare_checkpoint_folder(args, runtime) -> Path:
-    """Before any work: -c writable, our abandoned temporary files removed, and a new training run
-    in a folder of its own (``run_folder``: an earlier run's checkpoints are refused, or deleted
-    with --overwrite). Every process checks; the main one changes files."""
-    checkpoint_dir = check_writable(args.checkpoint, '-c')
+def _lock_training_folder(args, runtime, checkpoint_dir: Path):
+    """A training run's ``FolderLock`` on -c, held by the main process (None elsewhere, and for
+    --evaluate, which writes only its own result files, atomically: evaluations run beside a
+    training run and each other). A held folder is a ``UserError`` in every process."""
+    lock = refusal = None
+    if runtime.is_main and not args.evaluate:
+        try:
+            lock = FolderLock.acquire(checkpoint_dir, args.command_line)
+        except UserError as err:
+            refusal = str(err)
+    refusal = runtime.gather(refusal)[0]
+    if refusal:
+        raise UserError(refusal)
+    return lock
+
+
+def _prepare_checkpoint_folder(args, runtime, checkpoint_dir: Path, lock) -> None:
+    """Before any work, in the writable -c folder (``check_writable``), locked for training
+    (``_lock_training_folder``): our abandoned temporary files removed, and a new training run in
+    a folder of its own (``run_folder``: an earlier run's checkpoints are refused, or deleted with
+    --overwrite). Every process checks; the main one changes files."""
     if runtime.is_main:
         print(args.command_line)
         print(f'Device: {runtime.device}' + (f' (DataParallel on GPUs {runtime.gpu_ids})' if runtime.gpu_ids else '')
               + (f', rank {runtime.rank} of {runtime.world_size}' if runtime.distributed else '')
               + f', {count(torch.get_num_threads(), "CPU thread")} per process (--threads)')
+        if lock is not None and lock.note:
+            print(lock.note)
     earlier = [] if args.evaluate else refuse_used_folder(checkpoint_dir, bool(args.resume), args.overwrite)
     runtime.barrier()
     if runtime.is_main:
@@ -263,7 +286,6 @@ def _prepare_checkpoint_folder(args, runtime) -> Path:
             print(f'--overwrite: deleted {len(removed)} files of the earlier run in {checkpoint_dir}: '
                   + ', '.join(str(p.relative_to(checkpoint_dir)) for p in removed))
     runtime.barrier()
-    return checkpoint_dir
 
 
 def report_removed_temporaries(folder) -> None:
