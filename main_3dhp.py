@@ -62,7 +62,9 @@ def load_data(args) -> ExperimentData:
         test_action_labels=[''] * len(test), group_title='sequence', action_source='absent', keep_poses=True,
         on_evaluated=lambda result, folder, stem: export_and_score(result, test, args.annotations, folder),
         description={'validation': 'the test sequences (valid frames), as the reference does'},
-        result_tags=() if sequences == list(TEST_SEQUENCES) else ('+'.join(sequences),))
+        result_tags=() if sequences == list(TEST_SEQUENCES) else ('+'.join(sequences),),
+        training_data={'training data': f'{TRAIN_FILE} ({len(train)} sequences, {sum(s.num_frames for s in train)} '
+                                        'frames)'})
 
 
 def main(argv=None):

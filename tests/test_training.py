@@ -172,7 +172,8 @@ def test_distributed_training_and_evaluation_equal_single_process(tiny_dataset, 
     assert distributed.returncode == 0, distributed.stderr[-2000:]
     assert 'rank 0 of 2' in distributed.stdout
     assert (tmp_path / 'two' / LOCK_FILE).is_file()     # rank 0 locked -c; rank 1 did not try, or it would have stopped
-    assert 'Training on 320 frames of 8 sequences: 80 clips of 9 frames; 40 clips per batch (-b 40)' in single.stdout
+    assert ('Training on 320 frames of 8 sequences: 40 clips x 2 with their mirrored copies, of 9 frames; 40 clips per '
+            'batch (-b 40)') in single.stdout
     initial = {k: v for k, v in _weights(tmp_path / 'initial' / 'last_epoch.bin').items() if v.is_floating_point()}
     one, two = _weights(tmp_path / 'one' / 'last_epoch.bin'), _weights(tmp_path / 'two' / 'last_epoch.bin')
     assert one.keys() == two.keys() == _weights(tmp_path / 'initial' / 'last_epoch.bin').keys()

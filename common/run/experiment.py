@@ -25,7 +25,7 @@ from common.run.checkpoints import config_from_dict, digest_note, load_model_wei
 from common.run.devices import setup_runtime, shutdown
 from common.run.run_folder import FolderLock, delete_earlier_run, refuse_used_folder
 from common.run.tb_logging import ScalarLogger
-from common.run.training import BEST_CHECKPOINT, TrainSettings, train
+from common.run.training import BEST_CHECKPOINT, LAST_CHECKPOINT, TrainSettings, train
 
 
 @dataclass
@@ -36,6 +36,10 @@ class ExperimentData:
     test_action_labels: the label fed to each test sequence's prompt.
     result_tags: what, besides the sampling settings, makes the evaluation's numbers (e.g. the
     keypoints and subjects), for the result file names (``report.result_file_stem``).
+    training_data: what training trains on, as the user selects it ({'-str': 'S1,S5', ...}):
+    recorded in the checkpoints, and a resume with another selection is refused.
+    notes: lines the main process prints once the data is loaded (e.g. training subjects that
+    are also test subjects).
     on_evaluated: called with (EvaluationResult, checkpoint folder, stem) on rank 0 after the
     final evaluation (3DHP: export and score the .mat files).
     """
@@ -54,6 +58,8 @@ class ExperimentData:
     on_evaluated: Optional[Callable] = None
     description: dict = field(default_factory=dict)
     result_tags: tuple = ()
+    training_data: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
 
 
 def model_config_from_args(args, layout: str) -> ModelConfig:
@@ -103,6 +109,20 @@ def resolve_checkpoint(name: str, checkpoint_dir: Path, flag: str) -> Path:
     raise UserError(f'{flag} {name}: no such checkpoint (looked for {name} and {checkpoint_dir / name}){hint}')
 
 
+def _selection_text(selection: dict) -> str:
+    return ' '.join(f'{key} {value}' for key, value in selection.items())
+
+
+def check_same_training_data(recorded, selected: dict, source) -> None:
+    """A resumed run trains on the data it started with: ``recorded`` (the checkpoint's
+    ``training_data``; None in files written before it was recorded) must equal ``selected``."""
+    if recorded is not None and recorded != selected:
+        differing = [key for key in {**recorded, **selected} if recorded.get(key) != selected.get(key)]
+        raise UserError(f'-r {source}: its run trained on {_selection_text({k: recorded.get(k) for k in differing})}, '
+                        f'this command selects {_selection_text({k: selected.get(k) for k in differing})}; resume '
+                        f'with the run\'s selection ({_selection_text(recorded)}), or start a new run in another -c')
+
+
 def _check_frames(args, data: ExperimentData):
     longest = max(s.num_frames for s in data.train + data.test)
     if args.number_of_frames > longest:
@@ -116,6 +136,13 @@ def batch_description(clips: int, processes: int) -> str:
            if clips == CLIPS_PER_BATCH else f'-b {clips}')
     split = f', split over {processes} processes' if processes > 1 else ''
     return f'{count(clips, "clip")} per batch ({why}{split})'
+
+
+def clips_description(generator: ChunkedGenerator, frames: int) -> str:
+    """The training clips of an epoch, their mirrored copies (flip augmentation) said as such."""
+    if generator.augment:
+        return f'{count(generator.num_clips // 2, "clip")} x 2 with their mirrored copies, of {count(frames, "frame")}'
+    return f'{count(generator.num_clips, "clip")} of {count(frames, "frame")}'
 
 
 def _parameter_counts(model):
@@ -183,6 +210,8 @@ def run(args, load_data: Callable):
         lock = _lock_training_folder(args, runtime, checkpoint_dir)
         _prepare_checkpoint_folder(args, runtime, checkpoint_dir, lock)
         data = load_data(args)
+        for note in data.notes if runtime.is_main else []:
+            print(note)
         if args.evaluate:
             path, checkpoint, config, described = read_model_checkpoint(args, args.evaluate, '--evaluate', data.layout)
             _check_frames(args, data)
@@ -202,6 +231,7 @@ def run(args, load_data: Callable):
             if resume['format'] == 'official' or resume.get('optimizer') is None:
                 raise UserError(f'-r {resume_path}: not a resumable checkpoint of this project '
                                 '(official checkpoints hold no resumable state; use --evaluate)')
+            check_same_training_data(resume.get('training_data'), data.training_data, resume_path)
             if runtime.is_main:
                 print(described)
         _check_frames(args, data)
@@ -214,12 +244,16 @@ def run(args, load_data: Callable):
             print(f'Model: {trainable / 1e6:.2f}M trainable, {frozen / 1e6:.2f}M frozen parameters '
                   f'(CLIP text tower: {model.prompt_encoder.text_tower.source})')
             print(f'Training on {count(sum(s.num_frames for s in data.train), "frame")} of '
-                  f'{count(len(data.train), "sequence")}: {count(generator.num_clips, "clip")} of '
-                  f'{count(config.num_frames, "frame")}; {batch_description(args.batch_size, runtime.world_size)}, '
+                  f'{count(len(data.train), "sequence")}: {clips_description(generator, config.num_frames)}; '
+                  f'{batch_description(args.batch_size, runtime.world_size)}, '
                   f'{count(generator.num_batches, "batch", "batches")} per epoch')
-            print(f'No validation (--no-eval): {BEST_CHECKPOINT} is the last epoch' if args.no_eval else
-                  f'Validating after each epoch on {count(len(data.validation), "sequence")} '
-                  f'({data.description.get("validation", "")})')
+            if args.epochs == 0:
+                print(f'-e 0: no training; the initial weights are saved as {LAST_CHECKPOINT} and {BEST_CHECKPOINT} '
+                      'and evaluated, an untrained baseline')
+            else:
+                print(f'No validation (--no-eval): {BEST_CHECKPOINT} is the last epoch' if args.no_eval else
+                      f'Validating after each epoch on {count(len(data.validation), "sequence")} '
+                      f'({data.description.get("validation", "")})')
         logger = ScalarLogger(checkpoint_dir / 'tensorboard', enabled=runtime.is_main and not args.nolog)
         logger.text('command', args.command_line)
         settings = TrainSettings(epochs=args.epochs, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
@@ -232,7 +266,7 @@ def run(args, load_data: Callable):
                           root=data.skeleton.root, batch_size=args.val_batch_size)
         try:
             run_id = train(model, config, runtime, generator, validation, settings, checkpoint_dir, logger, resume,
-                           args.resume and resume_path)
+                           args.resume and resume_path, data.training_data)
         finally:
             logger.close()
         best = checkpoint_dir / BEST_CHECKPOINT

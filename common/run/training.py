@@ -199,12 +199,13 @@ class TrainingPosition:
 
 
 def train(model, model_config, runtime, train_generator, validation, settings: TrainSettings, checkpoint_dir,
-          logger, resume=None, resume_source=None):
+          logger, resume=None, resume_source=None, training_data=None):
     """Train ``model`` (bare PoseDiffusion on runtime.device) for ``settings.epochs`` epochs
     (0: save the initial weights as the last and best checkpoints, e.g. for an untrained baseline).
 
     validation: ``dict(sequences=..., groups=..., num_frames=..., root=..., batch_size=...)``.
     resume: a checkpoint dict from ``checkpoints.read_checkpoint`` (ours), or None.
+    training_data: the data selection recorded in every checkpoint (``ExperimentData.training_data``).
     Returns the run id written into every checkpoint of this run (kept across resumes), so the
     caller evaluates only a checkpoint this run wrote; checkpoints are written by rank 0 into
     ``checkpoint_dir``. A non-finite loss or validation error raises ``TrainingDiverged``; Ctrl-C
@@ -215,13 +216,13 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
     position = TrainingPosition(saved_epoch=resume['epoch'] if resume is not None else None)
     try:
         return _train(model, model_config, runtime, train_generator, validation, settings, checkpoint_dir, logger,
-                      resume, resume_source, position)
+                      resume, resume_source, training_data, position)
     except KeyboardInterrupt:
         raise Interrupted(position.interrupted_line(checkpoint_dir) if runtime.is_main else '') from None
 
 
 def _train(model, model_config, runtime, train_generator, validation, settings: TrainSettings, checkpoint_dir: Path,
-           logger, resume, resume_source, position: TrainingPosition):
+           logger, resume, resume_source, training_data, position: TrainingPosition):
     optimizer = make_optimizer(model, settings)
     epoch, lr = 0, settings.learning_rate
     history = {'train_loss_mm': [], 'val_mpjpe_mm': [], 'lr': [], 'epoch_time_s': []}
@@ -243,7 +244,8 @@ def _train(model, model_config, runtime, train_generator, validation, settings: 
     def snapshot() -> dict:
         return dict(model=model, model_config=model_config, epoch=epoch, lr=lr, optimizer=optimizer,
                     rng_states=_rng_states(train_generator),
-                    best_val=None if best_val == float('inf') else best_val, history=history, run_id=run_id)
+                    best_val=None if best_val == float('inf') else best_val, history=history, run_id=run_id,
+                    training_data=training_data)
 
     validating = settings.validate and bool(validation['sequences'])
     if settings.epochs == 0 and resume is None and runtime.is_main:
