@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from common.run import checkpoint_digest
 from common.run.checkpoint_digest import content_digest
 from common.run.checkpoints import (TEXT_TOWER_PREFIX, config_from_dict, digest_note, load_model_weights,
                                     read_checkpoint, save_checkpoint)
@@ -166,10 +167,17 @@ def test_flipped_bytes_are_refused_as_damage(tmp_path, part):
                                 'it (changed on disk or in transfer); use another copy, or an earlier epoch_N.bin')
 
 
-def test_digest_covers_every_value_and_ignores_memory_layout(tmp_path):
+def test_digest_covers_every_value_and_ignores_memory_layout(tmp_path, monkeypatch):
     checkpoint = _saved_tiny_checkpoint(tmp_path / 'a.bin')
     content = {k: v for k, v in checkpoint.items() if k != 'digest'}
     assert content_digest(content) == checkpoint['digest']
+    monkeypatch.setattr(checkpoint_digest, 'INLINE_BYTES', 0)        # every tensor hashed on the threads
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        assert content_digest(content) == checkpoint['digest']
+    finally:
+        torch.set_num_threads(threads)
     changed = dict(content, model_config=dict(content['model_config'], width=64))
     assert content_digest(changed) != checkpoint['digest']
     changed = dict(content, history={'train_loss_mm': [1.0000000000000002]})

@@ -8,9 +8,9 @@ The content is walked in a fixed order: dictionaries by the ``repr`` of their ke
 tuples in order; a tensor contributes its dtype, shape and raw bytes, any other value its type
 name and ``repr`` (str, int, float, bool, None: what our checkpoints hold besides tensors).
 Anything else is a ``TypeError``: a new kind of entry must first be given an encoding here.
-The tensors' bytes are hashed by ``hashlib`` (``DIGEST_ALGORITHM``), one tensor per task on a
-few threads (hashlib releases the GIL on large buffers; at most torch's thread count, ``--threads``); the digest is the hash of the encoded
-structure with each tensor's own digest in its place.
+The tensors' bytes are hashed by ``hashlib`` (``DIGEST_ALGORITHM``), one tensor per task on up
+to torch's thread count (``--threads``; hashlib releases the GIL on large buffers); the digest is
+the hash of the encoded structure with each tensor's own digest in its place.
 """
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
