@@ -37,7 +37,9 @@ def load_data(args) -> ExperimentData:
     actions = _actions(args.actions)
     test_subjects = _subjects('-ste', args.subjects_test)
     val_subjects = _subjects('--val-subjects', args.val_subjects) if args.val_subjects else test_subjects
-    train = [] if args.evaluate else dataset.select(_subjects('-str', args.subjects_train), actions, '-str')
+    train_subjects = [] if args.evaluate else _subjects('-str', args.subjects_train)
+    train = dataset.select(train_subjects, actions, '-str') if train_subjects else []
+    seen = [s for s in train_subjects if s in test_subjects]
     validation = dataset.select(val_subjects, actions, '--val-subjects' if args.val_subjects else '-ste')
     test = dataset.select(test_subjects, actions, '-ste')
     return ExperimentData(
@@ -48,7 +50,10 @@ def load_data(args) -> ExperimentData:
         group_title='action', action_source=args.eval_action,
         description={'validation': 'subjects ' + ','.join(val_subjects)
                      + (' = the test subjects, as the community does' if val_subjects == test_subjects else '')},
-        result_tags=(args.keypoints, '+'.join(test_subjects), *([] if actions is None else ['a-' + '+'.join(actions)])))
+        result_tags=(args.keypoints, '+'.join(test_subjects), *([] if actions is None else ['a-' + '+'.join(actions)])),
+        training_data={'-k': args.keypoints, '-str': ','.join(train_subjects), '-a': ','.join(actions or ['*'])},
+        notes=[f'Note: training subjects {",".join(seen)} are also test subjects (-ste {",".join(test_subjects)}): '
+               'the test numbers are on subjects seen in training'] if seen else [])
 
 
 def main(argv=None):

@@ -98,7 +98,9 @@ def load_data(args) -> ExperimentData:
         on_evaluated=lambda result, folder, stem: export_and_score(result, test, annotations, folder),
         description={'validation': 'the test sequences (valid frames), as the reference does'},
         result_tags=() if sequences == list(TEST_SEQUENCES) else ('+'.join(sequences),),
-        original_test_counting=ORIGINAL_TEST_COUNTING, original_validation_counting=ORIGINAL_VALIDATION_COUNTING)
+        original_test_counting=ORIGINAL_TEST_COUNTING, original_validation_counting=ORIGINAL_VALIDATION_COUNTING,
+        training_data={'training data': f'{TRAIN_FILE} ({len(train)} sequences, {sum(s.num_frames for s in train)} '
+                                        'frames)'})
 
 
 def main(argv=None):

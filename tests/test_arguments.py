@@ -130,3 +130,14 @@ def test_given_flags_tell_explicit_values_from_defaults():
 def test_overwrite_is_for_new_runs_only():
     with pytest.raises(UserError, match='--overwrite starts a new training run'):
         parse_args('h36m', ['--overwrite', '-r', 'last_epoch.bin'])
+
+
+@pytest.mark.parametrize('flags', [[], ['--evaluate', 'best_epoch.bin'],
+                                   ['--evaluate', 'best_epoch.bin', '--render', '--viz-output', 'a.gif']])
+def test_focal_length_is_refused_on_human36m(flags):
+    """Human3.6M sequences carry their calibrated cameras: --focal-length would be ignored."""
+    with pytest.raises(UserError) as error:
+        parse_args('h36m', [*flags, '--focal-length', '1000'])
+    assert str(error.value) == ('--focal-length 1000: only for -d custom (Human3.6M sequences come with their '
+                                'calibrated cameras); drop it')
+    assert parse_args('h36m', ['-d', 'custom', '--evaluate', 'x.bin', '--focal-length', '1000']).focal_length == 1000

@@ -1,12 +1,16 @@
-"""Our checkpoint format: atomic save, round trip, CLIP fingerprint check, official files recognised."""
+"""Our checkpoint format: atomic save, round trip, CLIP fingerprint check, official files recognised,
+damage found by the digest."""
 import errno
 import os
 
+import numpy as np
 import pytest
 import torch
 
-from common.run.checkpoints import (TEXT_TOWER_PREFIX, config_from_dict, load_model_weights, read_checkpoint,
-                                save_checkpoint)
+from common.run import checkpoint_digest
+from common.run.checkpoint_digest import content_digest
+from common.run.checkpoints import (TEXT_TOWER_PREFIX, config_from_dict, digest_note, load_model_weights,
+                                    read_checkpoint, save_checkpoint)
 from common.core.errors import UserError
 from common.model.official_checkpoint import official_state_dict
 from model_fixtures import build_tiny_model, tiny_config
@@ -117,3 +121,91 @@ def test_missing_or_foreign_files(tmp_path):
     torch.save({'something': torch.zeros(1)}, tmp_path / 'foreign.bin')
     with pytest.raises(UserError, match='no "model_pos" entry'):
         read_checkpoint(tmp_path / 'foreign.bin')
+
+
+def flip_tensor_bytes(path, tensors: dict, count=100):
+    """Damage ``path`` as a bad disk would: invert ``count`` bytes in the middle of the data of the
+    largest of ``tensors`` that the file stores once, where it stores it (found by its bytes; the
+    zip's headers stay intact). Returns that tensor's name."""
+    data = bytearray(path.read_bytes())
+    for name, tensor in sorted(tensors.items(), key=lambda item: -item[1].numel()):
+        stored = tensor.contiguous().numpy().tobytes()
+        start = data.find(stored)
+        if len(stored) >= count and start > 0 and data.find(stored, start + 1) == -1:
+            first = start + (len(stored) - count) // 2
+            data[first:first + count] = bytes(b ^ 0xFF for b in data[first:first + count])
+            path.write_bytes(bytes(data))
+            return name
+    raise AssertionError(f'none of {list(tensors)} is stored once in {path}')
+
+
+def _saved_tiny_checkpoint(path):
+    model = build_tiny_model()
+    torch.nn.init.normal_(model.denoiser.head[-1].weight)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    model.denoiser.head[-1].weight.sum().backward()
+    optimizer.step()
+    save_checkpoint(path, model=model, model_config=tiny_config(), epoch=3, lr=5e-5, optimizer=optimizer,
+                    rng_states={'data': {'state': 2 ** 70}}, best_val=42.0, history={'train_loss_mm': [1.0]},
+                    training_data={'-str': 'S1'})
+    return read_checkpoint(path)
+
+
+@pytest.mark.parametrize('part', ['weights', 'optimizer state'])
+def test_flipped_bytes_are_refused_as_damage(tmp_path, part):
+    path = tmp_path / 'last_epoch.bin'
+    checkpoint = _saved_tiny_checkpoint(path)
+    assert digest_note(checkpoint, path) is None and checkpoint['digest'].startswith('sha256:')
+    tensors = checkpoint['model'] if part == 'weights' else {
+        f'{index} {name}': value for index, state in checkpoint['optimizer']['state'].items()
+        for name, value in state.items()}
+    flip_tensor_bytes(path, tensors)
+    assert torch.load(path, weights_only=True)['epoch'] == 3        # torch itself does not notice
+    with pytest.raises(UserError) as error:
+        read_checkpoint(path)
+    assert str(error.value) == (f'{path}: damaged checkpoint: its content no longer matches the digest written with '
+                                'it (changed on disk or in transfer); use another copy, or an earlier epoch_N.bin')
+
+
+def test_digest_covers_every_value_and_ignores_memory_layout(tmp_path, monkeypatch):
+    checkpoint = _saved_tiny_checkpoint(tmp_path / 'a.bin')
+    content = {k: v for k, v in checkpoint.items() if k != 'digest'}
+    assert content_digest(content) == checkpoint['digest']
+    monkeypatch.setattr(checkpoint_digest, 'INLINE_BYTES', 0)        # every tensor hashed on the threads
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        assert content_digest(content) == checkpoint['digest']
+    finally:
+        torch.set_num_threads(threads)
+    changed = dict(content, model_config=dict(content['model_config'], width=64))
+    assert content_digest(changed) != checkpoint['digest']
+    changed = dict(content, history={'train_loss_mm': [1.0000000000000002]})
+    assert content_digest(changed) != checkpoint['digest']
+    weights = dict(content['model'])
+    name = next(k for k, v in weights.items() if v.dim() == 2)
+    weights[name] = weights[name].t().contiguous().t()                  # same values, other strides
+    assert content_digest(dict(content, model=weights)) == checkpoint['digest']
+    assert content_digest(content, 'blake2b').startswith('blake2b:')
+    with pytest.raises(TypeError, match='no digest encoding for a ndarray'):
+        content_digest({'rng': np.zeros(3)})
+
+
+def test_version_1_checkpoints_load_unchecked_with_a_note(tmp_path):
+    path = tmp_path / 'old.bin'
+    checkpoint = _saved_tiny_checkpoint(path)
+    old = {k: v for k, v in checkpoint.items() if k not in ('digest', 'training_data')}
+    torch.save(dict(old, version=1), path)
+    assert read_checkpoint(path)['epoch'] == 3
+    assert digest_note(read_checkpoint(path), path) == (
+        f'{path}: written before checkpoints carried a digest of their content: loaded unchecked')
+    torch.save(dict(old, version=2), path)            # a version-2 file without its digest was damaged
+    with pytest.raises(UserError, match='damaged checkpoint'):
+        read_checkpoint(path)
+
+
+def test_official_checkpoints_are_noted_as_unchecked(tmp_path):
+    path = tmp_path / 'best_epoch_20_10.bin'
+    torch.save({'epoch': 5, 'model_pos': official_state_dict(build_tiny_model())}, path)
+    assert digest_note(read_checkpoint(path), path) == (
+        f'{path}: official checkpoint, it carries no digest of its content: loaded unchecked')

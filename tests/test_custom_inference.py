@@ -22,7 +22,8 @@ from common.data.camera import intrinsic_vector, project_to_2d_linear
 from common.data.custom_data import load_custom_keypoints
 from common.data.skeleton import H36M_17
 from common.data.video_io import Mp4Writer, read_frames
-from common.evaluation.inference import aggregate, estimate_root_trajectory, sample_last_step
+from common.evaluation.inference import (MIN_ROOT_DEPTH_M, TRAJECTORY_ESTIMATED, Prediction, aggregate,
+                                         estimate_root_trajectory, median_root_depth, sample_last_step)
 from common.evaluation.protocol import SamplingSettings
 from common.run.checkpoints import save_checkpoint
 from common.run.visualization import DOTS_PER_INCH, render_animation, video_frames
@@ -193,6 +194,33 @@ def test_root_trajectory_is_recovered_from_an_exact_projection():
     keypoints = project_to_2d_linear(torch.from_numpy(poses + moving[:, None]),
                                      torch.from_numpy(intrinsics).double().expand(12, -1)).numpy()
     assert estimate_root_trajectory(poses, keypoints, intrinsics)[:, 2] == pytest.approx(np.full(12, 4.0))
+
+
+def test_a_root_depth_below_the_floor_is_clamped_and_kept_for_the_note():
+    rng = np.random.default_rng(2)
+    poses = rng.uniform(-0.1, 0.1, size=(6, 17, 3))
+    poses[:, 0] = 0
+    trajectory = np.tile([0.02, -0.01, 0.3], (6, 1))             # 30 cm from the camera
+    intrinsics = intrinsic_vector((1100.0, 1100.0), (500.0, 480.0), 1000, 1000)
+    keypoints = project_to_2d_linear(torch.from_numpy(poses + trajectory[:, None]),
+                                     torch.from_numpy(intrinsics).double().expand(6, -1)).numpy()
+    assert median_root_depth(poses, keypoints, intrinsics) == pytest.approx(0.3)
+    assert estimate_root_trajectory(poses, keypoints, intrinsics)[:, 2] == pytest.approx(np.full(6, MIN_ROOT_DEPTH_M))
+    clamped = Prediction(poses, trajectory, TRAJECTORY_ESTIMATED, median_root_depth=0.3)
+    assert clamped.root_depth_clamped and not Prediction(poses, trajectory, TRAJECTORY_ESTIMATED, 0.5).root_depth_clamped
+
+
+def test_a_clamped_root_depth_is_said_with_the_video_and_its_median(workspace, capsys):
+    """A focal length of 1 px puts every video a fraction of a millimetre from the camera (the untrained
+    tiny model's poses sit within 0.5 m even at the default focal length)."""
+    folder, _ = workspace
+    out = _main(capsys, *_custom(folder, '--focal-length', '1'))
+    for video in ('walk.mp4', 'sit.mp4'):
+        note = re.search(rf'Note: {video} \[keypoints 0\]: the estimated root depth \(median (-?\d+\.\d\d) m\) is '
+                         r'below its 0.5 m floor and was set to 0.5 m; check --focal-length and the 2D keypoints\n', out)
+        assert note and float(note[1]) < 0.5, out
+    with np.load(folder / 'custom_mine_3d.npz', allow_pickle=True) as saved:
+        assert all(arrays[0][:, 2].tolist() == [0.5] * len(arrays[0]) for arrays in saved['trajectory'].item().values())
 
 
 def test_aggregations_mean_and_reprojection_choice():

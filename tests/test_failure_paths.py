@@ -11,7 +11,9 @@ import torch
 import common.run.training as training
 import main as h36m_main
 from common.run.checkpoints import read_checkpoint, save_checkpoint
+from common.run.run_folder import LOCK_FILE
 from conftest import TINY_RUN_FLAGS
+from test_checkpoints import flip_tensor_bytes
 from test_training import DATA_FLAGS
 
 BASE = ['-gpu', '', '--no-progress', '--nolog', *DATA_FLAGS]
@@ -165,7 +167,21 @@ def test_unwritable_folder_fails_before_any_work(tiny_dataset, tmp_path, capsys)
     with pytest.raises(SystemExit) as exit_info:
         _main(blocker / 'run', tiny_dataset, *TINY_RUN_FLAGS, '-e', '1')
     assert exit_info.value.code == 2
-    _one_line_error(capsys, f'-c {blocker / "run"}: cannot write there')
+    _one_line_error(capsys, f'-c {blocker / "run"}: {blocker} is a file, expected a folder')
+    with pytest.raises(SystemExit) as exit_info:
+        _main(blocker, tiny_dataset, *TINY_RUN_FLAGS, '-e', '1')
+    assert exit_info.value.code == 2
+    _one_line_error(capsys, f'error: -c {blocker} is a file, expected a folder')
+
+
+def test_an_export_under_a_regular_file_is_one_line(one_epoch_run, tiny_dataset, tmp_path, capsys):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    with pytest.raises(SystemExit) as exit_info:
+        _main(one_epoch_run, tiny_dataset, '--evaluate', 'best_epoch.bin', '--viz-subject', 'S9', '--viz-action',
+              'Walking', '--viz-export', str(blocker / 'poses.npy'))
+    assert exit_info.value.code == 2
+    _one_line_error(capsys, str(blocker / 'poses.npy'), f'{blocker} is a file')
 
 
 def test_stale_temporary_files_of_ours_are_removed_at_start(one_epoch_run, tiny_dataset, tmp_path, capsys):
@@ -209,6 +225,7 @@ def test_official_checkpoint_uses_the_flags_and_carries_its_text_tower(tiny_data
     _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, '--evaluate', 'best_epoch_20_10.bin', '--require-clip-weights')
     out = capsys.readouterr().out
     assert 'Model configuration from the flags (official checkpoint' in out
+    assert out.count('official checkpoint, it carries no digest of its content: loaded unchecked') == 1
     assert 'CLIP text tower: ' + str(tmp_path / 'best_epoch_20_10.bin') + ' (official checkpoint)' in out
     with pytest.raises(SystemExit):
         _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, '-dep', '4', '--evaluate', 'best_epoch_20_10.bin')
@@ -226,3 +243,76 @@ def test_resume_takes_the_configuration_from_the_checkpoint(one_epoch_run, tiny_
     with pytest.raises(SystemExit):
         _main(folder, tiny_dataset, '-r', 'last_epoch.bin', '-e', '3', '-cs', '64')
     _one_line_error(capsys, '-cs 64: contradicts', 'trained with -cs 32')
+
+
+@pytest.mark.parametrize('flag, part', [('--evaluate', 'model'), ('-r', 'optimizer')])
+def test_flipped_bytes_in_a_checkpoint_are_refused(one_epoch_run, tiny_dataset, tmp_path, capsys, flag, part):
+    """100 bytes flipped inside the weights (--evaluate) or the optimizer state (-r): one line, exit 2,
+    before any work; the intact file loads (test_resume_takes_the_configuration_from_the_checkpoint)."""
+    path = tmp_path / 'last_epoch.bin'
+    shutil.copy(one_epoch_run / 'last_epoch.bin', path)
+    checkpoint = read_checkpoint(path)
+    tensors = checkpoint['model'] if part == 'model' else {
+        f'{index} {name}': value for index, state in checkpoint['optimizer']['state'].items()
+        for name, value in state.items() if value.dim()}
+    flip_tensor_bytes(path, tensors)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        _main(tmp_path, tiny_dataset, flag, 'last_epoch.bin', '-e', '2')
+    assert exit_info.value.code == 2
+    _one_line_error(capsys, f'error: {path}: damaged checkpoint: its content no longer matches the digest')
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != LOCK_FILE) == ['last_epoch.bin']
+
+
+FOUR_STEPS_PER_EPOCH = ['-b', '20', '--no-eval']
+
+
+def _interrupt_on_call(number, real):
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == number:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    return interrupted
+
+
+@pytest.mark.parametrize('step_call, expected', [
+    (7, 'interrupted at epoch 2 step 3; {folder}/last_epoch.bin holds epoch 1; resume with -c {folder} -r last_epoch.bin'),
+    (2, 'interrupted at epoch 1 step 2; no checkpoint was written yet')])
+def test_ctrl_c_in_a_step_says_what_was_kept(tiny_dataset, tmp_path, capsys, monkeypatch, step_call, expected):
+    monkeypatch.setattr(training, 'train_step', _interrupt_on_call(step_call, training.train_step))
+    with pytest.raises(SystemExit) as exit_info:
+        _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, *FOUR_STEPS_PER_EPOCH, '-e', '3')
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == expected.format(folder=tmp_path) + '\n'
+    kept = sorted(p.name for p in tmp_path.iterdir() if p.name != LOCK_FILE)
+    assert kept == (['best_epoch.bin', 'last_epoch.bin'] if step_call > 4 else [])
+    if kept:
+        assert read_checkpoint(tmp_path / 'last_epoch.bin')['epoch'] == 1
+        monkeypatch.undo()
+        _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, *FOUR_STEPS_PER_EPOCH, '-e', '2', '-r', 'last_epoch.bin')
+        assert read_checkpoint(tmp_path / 'last_epoch.bin')['epoch'] == 2
+
+
+def test_ctrl_c_while_saving_leaves_whole_files(tiny_dataset, tmp_path, capsys, monkeypatch):
+    """Epoch 2 writes best_epoch.bin, then last_epoch.bin; Ctrl-C halfway through the latter."""
+    real_save, calls = torch.save, []
+
+    def interrupted_on_the_fourth_file(obj, f, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            f.write(b'PK\x03\x04 half a checkpoint')
+            raise KeyboardInterrupt
+        return real_save(obj, f, *args, **kwargs)
+    monkeypatch.setattr(torch, 'save', interrupted_on_the_fourth_file)
+    with pytest.raises(SystemExit) as exit_info:
+        _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, *FOUR_STEPS_PER_EPOCH, '-e', '3')
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == (f'interrupted at epoch 2 after its last step; {tmp_path}/last_epoch.bin holds '
+                                       f'epoch 1; resume with -c {tmp_path} -r last_epoch.bin\n')
+    monkeypatch.undo()
+    assert read_checkpoint(tmp_path / 'last_epoch.bin')['epoch'] == 1
+    assert read_checkpoint(tmp_path / 'best_epoch.bin')['epoch'] == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith('.tmp')]

@@ -11,6 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import main as h36m_main
 from common.evaluation import metrics
+from common.run.run_folder import LOCK_FILE
 from common.run.tb_logging import TAG_EPOCH_TIME, TAG_LR, TAG_TRAIN_LOSS, TAG_VAL_MPJPE
 from conftest import REPO_ROOT, TINY_RUN_FLAGS
 from model_fixtures import assert_same_updates
@@ -185,7 +186,9 @@ def test_distributed_training_and_evaluation_equal_single_process(tiny_dataset, 
                                   '-c', str(tmp_path / 'two')], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert distributed.returncode == 0, distributed.stderr[-2000:]
     assert 'rank 0 of 2' in distributed.stdout
-    assert 'Training on 320 frames of 8 sequences: 80 clips of 9 frames; 40 clips per batch (-b 40)' in single.stdout
+    assert (tmp_path / 'two' / LOCK_FILE).is_file()     # rank 0 locked -c; rank 1 did not try, or it would have stopped
+    assert ('Training on 320 frames of 8 sequences: 40 clips x 2 with their mirrored copies, of 9 frames; 40 clips per '
+            'batch (-b 40)') in single.stdout
     initial = {k: v for k, v in _weights(tmp_path / 'initial' / 'last_epoch.bin').items() if v.is_floating_point()}
     one, two = _weights(tmp_path / 'one' / 'last_epoch.bin'), _weights(tmp_path / 'two' / 'last_epoch.bin')
     assert one.keys() == two.keys() == _weights(tmp_path / 'initial' / 'last_epoch.bin').keys()

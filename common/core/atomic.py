@@ -30,12 +30,30 @@ def _os_error(err: BaseException):
     return err
 
 
+def file_in_the_way(folder: Path):
+    """The regular file standing where ``folder`` or one of its parents should be, or None."""
+    existing = next((p for p in [folder, *folder.parents] if os.path.exists(p)), None)
+    return existing if existing is not None and not existing.is_dir() else None
+
+
 def write_failure(path, err: OSError) -> UserError:
-    return UserError(f'cannot write {path}: {err.strerror or err}')
+    blocking = file_in_the_way(Path(path).parent)
+    reason = f'{blocking} is a file, not a folder' if blocking is not None else err.strerror or err
+    return UserError(f'cannot write {path}: {reason}')
 
 
 def _temporary(path: Path, suffix: str = '') -> Path:
     return path.with_name(f'.{path.name if not suffix else path.stem}.{secrets.token_hex(TOKEN_BYTES)}.tmp{suffix}')
+
+
+def _remove_quietly(tmp: Path) -> None:
+    """Remove a temporary file after a failure without ever raising over that failure: where the
+    write failed because the folder cannot hold files (a path under a regular file, a read-only
+    file system), removing fails as well, and hid the one-line write error behind a traceback."""
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 @contextmanager
@@ -49,7 +67,7 @@ def _replacing(path: Path, suffix: str):
         yield tmp
         os.replace(tmp, path)
     except BaseException as err:
-        tmp.unlink(missing_ok=True)
+        _remove_quietly(tmp)
         failure = _os_error(err)
         if failure is not None:
             raise write_failure(path, failure) from None
@@ -108,8 +126,13 @@ def remove_stale_temporaries(folder, older_than_s: float = STALE_TEMPORARY_AGE_S
 
 def check_writable(folder, flag: str) -> Path:
     """Create ``folder`` if needed and make sure a file can be written in it, before any work;
-    a ``UserError`` naming ``flag``, the folder and the OS error otherwise."""
+    a ``UserError`` naming ``flag``, the folder and the OS error otherwise (or the file that stands
+    where the folder or one of its parents should be)."""
     folder = Path(folder)
+    blocking = file_in_the_way(folder)
+    if blocking is not None:
+        what = f'{folder} is a file' if blocking == folder else f'{folder}: {blocking} is a file'
+        raise UserError(f'{flag} {what}, expected a folder')
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = _temporary(folder / 'write_test')

@@ -18,6 +18,8 @@ video the camera is assumed (``custom_data``: pinhole, principal point at the im
 the P-Agg poses: one fixed root depth for the whole video, and the root's x, y per frame.
 """
 from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
 import torch
 from torch import nn
@@ -42,42 +44,66 @@ class Prediction:
     trajectory: (N, 3) float32, metres, camera frame: the root position J-Agg reprojected with
         (the ground truth when the sequence has one, else ``estimate_root_trajectory``).
     trajectory_source: ``TRAJECTORY_GROUND_TRUTH`` or ``TRAJECTORY_ESTIMATED``.
+    median_root_depth: metres, for an estimated trajectory: ``median_root_depth`` before the
+        ``MIN_ROOT_DEPTH_M`` floor (below it, the trajectory sits at the floor); None otherwise.
     """
     poses_3d: np.ndarray
     trajectory: np.ndarray
     trajectory_source: str
+    median_root_depth: Optional[float] = None
+
+    @property
+    def root_depth_clamped(self) -> bool:
+        return self.median_root_depth is not None and not self.median_root_depth >= MIN_ROOT_DEPTH_M
 
     @property
     def num_frames(self) -> int:
         return self.poses_3d.shape[0]
 
 
-def estimate_root_trajectory(poses_3d: np.ndarray, keypoints_2d: np.ndarray, intrinsics: np.ndarray,
-                             min_depth: float = MIN_ROOT_DEPTH_M) -> np.ndarray:
-    """Root positions that place root-relative poses where they reproject onto the 2D keypoints.
+def _camera_terms(poses_3d, keypoints_2d, intrinsics):
+    """(poses (N, J, 3) float64, focal (2,), offset (N, J, 2) = keypoints - centre), normalised units."""
+    focal, centre = np.asarray(intrinsics[:2], np.float64), np.asarray(intrinsics[2:4], np.float64)
+    return np.asarray(poses_3d, np.float64), focal, np.asarray(keypoints_2d, np.float64) - centre
+
+
+def median_root_depth(poses_3d: np.ndarray, keypoints_2d: np.ndarray, intrinsics: np.ndarray) -> float:
+    """The root depth (metres) that best places root-relative poses onto their 2D keypoints: the
+    median over frames of each frame's least-squares depth (see ``estimate_root_trajectory``).
 
     poses_3d: (N, J, 3) metres, camera frame, root-relative; keypoints_2d: (N, J, 2) normalised
     image coordinates; intrinsics: (9,) normalised (focal (2), centre (2); distortion ignored).
-    Returns (N, 3) float64 metres, camera frame, every frame at the same depth Z.
-
-    For a pinhole camera, joint j at root T = (X, Y, Z) projects to u_j = f (X + x_j) / (Z + z_j) + c,
-    which is linear in T: f X - (u_j - c) Z = (u_j - c) z_j - f x_j (same for y). Per frame the
-    2J equations are solved by least squares; the fixed depth is the median of the per-frame depths
-    (at least ``min_depth``), robust to detector noise; then, at that depth, each frame's X and Y
-    are the least-squares solutions X = mean_j((u_j - c)(Z + z_j) / f - x_j).
     """
-    poses = np.asarray(poses_3d, np.float64)
-    focal, centre = np.asarray(intrinsics[:2], np.float64), np.asarray(intrinsics[2:4], np.float64)
-    offset = np.asarray(keypoints_2d, np.float64) - centre                            # (N, J, 2): u_j - c
+    poses, focal, offset = _camera_terms(poses_3d, keypoints_2d, intrinsics)
     n, j, _ = poses.shape
     system = np.zeros((n, j, 2, 3))
     system[..., 0, 0], system[..., 1, 1] = focal[0], focal[1]
     system[..., 2] = -offset
     rhs = offset * poses[..., 2:] - focal * poses[..., :2]                            # (N, J, 2)
     per_frame = np.linalg.pinv(system.reshape(n, 2 * j, 3)) @ rhs.reshape(n, 2 * j, 1)  # (N, 3, 1)
-    depth = max(float(np.median(per_frame[:, 2, 0])), min_depth)
+    return float(np.median(per_frame[:, 2, 0]))
+
+
+def estimate_root_trajectory(poses_3d: np.ndarray, keypoints_2d: np.ndarray, intrinsics: np.ndarray,
+                             min_depth: float = MIN_ROOT_DEPTH_M, depth: Optional[float] = None) -> np.ndarray:
+    """Root positions that place root-relative poses where they reproject onto the 2D keypoints.
+
+    poses_3d, keypoints_2d, intrinsics: as in ``median_root_depth``. Returns (N, 3) float64 metres,
+    camera frame, every frame at the same depth Z.
+
+    For a pinhole camera, joint j at root T = (X, Y, Z) projects to u_j = f (X + x_j) / (Z + z_j) + c,
+    which is linear in T: f X - (u_j - c) Z = (u_j - c) z_j - f x_j (same for y). Per frame the
+    2J equations are solved by least squares; the fixed depth is the median of the per-frame depths
+    (``median_root_depth``, or ``depth`` when given; at least ``min_depth``), robust to detector
+    noise; then, at that depth, each frame's X and Y are the least-squares solutions
+    X = mean_j((u_j - c)(Z + z_j) / f - x_j).
+    """
+    poses, focal, offset = _camera_terms(poses_3d, keypoints_2d, intrinsics)
+    if depth is None:
+        depth = median_root_depth(poses_3d, keypoints_2d, intrinsics)
+    depth = max(depth, min_depth)
     root_xy = (offset * (depth + poses[..., 2:]) / focal - poses[..., :2]).mean(axis=1)  # (N, 2)
-    return np.concatenate([root_xy, np.full((n, 1), depth)], axis=1)
+    return np.concatenate([root_xy, np.full((poses.shape[0], 1), depth)], axis=1)
 
 
 def sample_last_step(sampler, keypoints_2d: np.ndarray, num_frames: int, action_tokens, settings: SamplingSettings,
@@ -123,15 +149,18 @@ def predict_sequence(sampler, sequence, num_frames: int, root: int, settings: Sa
     hypotheses = sample_last_step(sampler, sequence.keypoints_2d, num_frames, action_tokens_for([action_label]),
                                   settings, device, sequence.key, root, progress)
     mean_pose = aggregate(hypotheses, 'p-agg')
+    median_depth = None
     if sequence.trajectory is not None:
         trajectory, source = np.asarray(sequence.trajectory, np.float64), TRAJECTORY_GROUND_TRUTH
     else:
-        trajectory = estimate_root_trajectory(mean_pose.numpy(), sequence.keypoints_2d, sequence.intrinsics)
+        median_depth = median_root_depth(mean_pose.numpy(), sequence.keypoints_2d, sequence.intrinsics)
+        trajectory = estimate_root_trajectory(mean_pose.numpy(), sequence.keypoints_2d, sequence.intrinsics,
+                                              depth=median_depth)
         source = TRAJECTORY_ESTIMATED
     poses = mean_pose if aggregation == 'p-agg' else aggregate(
         hypotheses, aggregation, sequence.keypoints_2d, trajectory, sequence.intrinsics)
     return Prediction(poses_3d=poses.numpy().astype(np.float32), trajectory=trajectory.astype(np.float32),
-                      trajectory_source=source)
+                      trajectory_source=source, median_root_depth=median_depth)
 
 
 def predict(model, sequences, runtime, settings: SamplingSettings, action_labels, aggregation: str, root: int,

@@ -339,6 +339,9 @@ def _check_inference_flags(args):
         value = getattr(args, name)
         if value and not os.path.dirname(value):
             setattr(args, name, os.path.join(args.checkpoint, value))
+    if args.focal_length is not None and args.dataset != 'custom':
+        raise UserError(f'--focal-length {args.focal_length:g}: only for -d custom (Human3.6M sequences come with '
+                        'their calibrated cameras); drop it')
     if args.dataset == 'custom' and not args.evaluate:
         raise UserError('-d custom: pass --evaluate CHECKPOINT (custom keypoints have no 3D poses to train on)')
     if (args.render or args.viz_export) and not args.evaluate:

@@ -1,8 +1,12 @@
-"""Our checkpoint format: one save/load pair, atomic writes, a format version.
+"""Our checkpoint format: one save/load pair, atomic writes, a format version, a content digest.
 
 A checkpoint holds the epoch, learning rate, model weights, model configuration, optimizer
 state, the RNG state that makes resuming exact (the data order; every other draw is keyed by
-epoch, batch and clip), the best validation error and the training history.
+epoch, batch and clip), the best validation error, the training history, the training data it
+was trained on (``training_data``, see ``experiment.ExperimentData``) and ``digest``, a digest of
+all of that (``checkpoint_digest``): every load recomputes it and refuses a file whose content
+changed since it was written. Files of format version 1 carry no digest; they load unchecked,
+with a note (``digest_note``), as do official checkpoints.
 
 The frozen CLIP text tower (63M parameters) is not stored: the checkpoint records where its
 weights came from and a fingerprint of them, and loading refuses a different tower. Official
@@ -10,6 +14,7 @@ reference checkpoints (``model_pos`` with ``module.`` names, CLIP included) are 
 loaded through ``official_checkpoint``.
 """
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import torch
@@ -19,9 +24,11 @@ from common.core.errors import UserError
 from common.model.build import ModelConfig
 from common.model.clip_text import TextTowerConfig
 from common.model.official_checkpoint import is_official_checkpoint, load_official_state_dict, read_official_checkpoint
+from common.run.checkpoint_digest import content_digest
 
 FORMAT_NAME = 'finepose'
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2             # 2: 'digest' and 'training_data'
+DIGEST_KEY = 'digest'
 TEXT_TOWER_PREFIX = 'prompt_encoder.text_tower.'
 
 
@@ -36,12 +43,14 @@ def model_weights(model) -> dict:
     return {k: v for k, v in model.state_dict().items() if not k.startswith(TEXT_TOWER_PREFIX)}
 
 
-def save_checkpoint(path, *, model, model_config: ModelConfig, epoch: int, lr: float, optimizer=None,
-                    rng_states=None, best_val=None, history=None, run_id=None) -> None:
-    """Write our checkpoint atomically. ``model`` is the bare ``PoseDiffusion`` (unwrapped);
-    ``run_id`` names the training run that wrote it (``training.train``)."""
+def save_checkpoint(paths, *, model, model_config: ModelConfig, epoch: int, lr: float, optimizer=None,
+                    rng_states=None, best_val=None, history=None, run_id=None, training_data=None) -> None:
+    """Write our checkpoint atomically to ``paths`` (one path, or a list of paths that get the same
+    content; its digest is computed once). ``model`` is the bare ``PoseDiffusion`` (unwrapped);
+    ``run_id`` names the training run that wrote it (``training.train``); ``training_data``
+    describes the data it trained on (``ExperimentData.training_data``)."""
     tower = model.prompt_encoder.text_tower
-    atomic_torch_save({
+    content = {
         'format': FORMAT_NAME,
         'version': FORMAT_VERSION,
         'epoch': epoch,
@@ -55,7 +64,11 @@ def save_checkpoint(path, *, model, model_config: ModelConfig, epoch: int, lr: f
         'best_val': best_val,
         'history': history or {},
         'run_id': run_id,
-    }, path)
+        'training_data': training_data,
+    }
+    content[DIGEST_KEY] = content_digest(content)
+    for path in paths if isinstance(paths, (list, tuple)) else [paths]:
+        atomic_torch_save(content, path)
 
 
 def config_from_dict(values: dict) -> ModelConfig:
@@ -77,11 +90,35 @@ def read_checkpoint(path) -> dict:
         if checkpoint.get('version', 0) > FORMAT_VERSION:
             raise UserError(f'{path}: checkpoint format version {checkpoint["version"]} is newer than this code '
                             f'({FORMAT_VERSION}); update FinePOSE')
+        check_digest(checkpoint, path)
         return checkpoint
     checkpoint = read_official_checkpoint(path)
     if not is_official_checkpoint(checkpoint):
         raise UserError(f'{path}: neither a FinePOSE checkpoint of this project nor a reference one')
     return dict(checkpoint, format='official')
+
+
+def check_digest(checkpoint: dict, path) -> None:
+    """Recompute the digest of one of our checkpoints (as read) and compare it with the one written
+    with it; a difference, or a version-2 file without one, is a ``UserError`` saying it is damaged."""
+    stored = checkpoint.get(DIGEST_KEY)
+    if stored is None and checkpoint.get('version', 0) < 2:
+        return                                     # written before digests: see digest_note
+    algorithm = str(stored).partition(':')[0]
+    content = {k: v for k, v in checkpoint.items() if k != DIGEST_KEY}
+    if algorithm not in hashlib.algorithms_guaranteed or content_digest(content, algorithm) != stored:
+        raise UserError(f'{path}: damaged checkpoint: its content no longer matches the digest written with it '
+                        '(changed on disk or in transfer); use another copy, or an earlier epoch_N.bin')
+
+
+def digest_note(checkpoint: dict, path):
+    """The one line saying that a checkpoint read by ``read_checkpoint`` could not be checked for
+    damage (official, or ours from before digests), or None when its digest was checked."""
+    if checkpoint['format'] == 'official':
+        return f'{path}: official checkpoint, it carries no digest of its content: loaded unchecked'
+    if DIGEST_KEY not in checkpoint:
+        return f'{path}: written before checkpoints carried a digest of their content: loaded unchecked'
+    return None
 
 
 def check_finite_weights(weights: dict, source) -> None:

@@ -21,11 +21,11 @@ from common.model.clip_text import TEXT_TOWERS
 from common.run.arguments import check_sampling_steps
 from common.run.arguments import CLIPS_PER_BATCH
 from common.run.checkpoint_config import adopt_checkpoint_config
-from common.run.checkpoints import config_from_dict, load_model_weights, read_checkpoint
+from common.run.checkpoints import config_from_dict, digest_note, load_model_weights, read_checkpoint
 from common.run.devices import setup_runtime, shutdown
-from common.run.run_folder import delete_earlier_run, refuse_used_folder
+from common.run.run_folder import FolderLock, delete_earlier_run, refuse_used_folder
 from common.run.tb_logging import ScalarLogger
-from common.run.training import BEST_CHECKPOINT, TrainSettings, train
+from common.run.training import BEST_CHECKPOINT, LAST_CHECKPOINT, TrainSettings, train
 
 
 @dataclass
@@ -36,6 +36,10 @@ class ExperimentData:
     test_action_labels: the label fed to each test sequence's prompt.
     result_tags: what, besides the sampling settings, makes the evaluation's numbers (e.g. the
     keypoints and subjects), for the result file names (``report.result_file_stem``).
+    training_data: what training trains on, as the user selects it ({'-str': 'S1,S5', ...}):
+    recorded in the checkpoints, and a resume with another selection is refused.
+    notes: lines the main process prints once the data is loaded (e.g. training subjects that
+    are also test subjects).
     on_evaluated: called with (EvaluationResult, checkpoint folder, stem) on rank 0 after the
     final evaluation (3DHP: export and score the .mat files).
     original_test_counting / original_validation_counting: how the original's evaluation and its
@@ -57,6 +61,8 @@ class ExperimentData:
     on_evaluated: Optional[Callable] = None
     description: dict = field(default_factory=dict)
     result_tags: tuple = ()
+    training_data: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
     original_test_counting: Optional[Counting] = None
     # The original's per-epoch validation: H=1 (P-Best = P-Agg), each sequence in one batch, pooled.
     original_validation_counting: Counting = Counting(ORIGINAL, None, pooled=True)
@@ -101,23 +107,26 @@ def read_model_checkpoint(args, name: str, flag: str, layout: str):
     """Read the checkpoint of ``--evaluate``/``-r`` and settle the model configuration: ours carry
     it (the flags follow it, see ``adopt_checkpoint_config``); an official one is built from the
     flags. Also checks -sampling_timesteps against the model's diffusion steps.
-    Returns (path, checkpoint dict, ModelConfig, the line describing where the configuration came from)."""
+    Returns (path, checkpoint dict, ModelConfig, the lines describing where the configuration came
+    from, preceded by ``digest_note``'s when the file carries no digest to check)."""
     path = resolve_checkpoint(name, Path(args.checkpoint), flag)
     checkpoint = read_checkpoint(path)
+    note = digest_note(checkpoint, path)
     if checkpoint['format'] == 'official':
         if args.clip_weights:
             raise UserError(f'--clip-weights {args.clip_weights}: {path} is an official checkpoint and carries its '
                             'own CLIP text tower; drop --clip-weights')
         config = model_config_from_args(args, layout)
         check_sampling_steps(args.sampling_timesteps, config.timesteps)
-        return path, checkpoint, config, f'Model configuration from the flags (official checkpoint {path})'
-    config = config_from_dict(checkpoint['model_config'])
-    if config.layout != layout:
-        raise UserError(f'{flag} {path}: a model for the {config.layout} layout, but this data has the '
-                        f'{layout} layout')
-    described = adopt_checkpoint_config(args, config, path)
-    check_sampling_steps(args.sampling_timesteps, config.timesteps, path)
-    return path, checkpoint, config, described
+        described = f'Model configuration from the flags (official checkpoint {path})'
+    else:
+        config = config_from_dict(checkpoint['model_config'])
+        if config.layout != layout:
+            raise UserError(f'{flag} {path}: a model for the {config.layout} layout, but this data has the '
+                            f'{layout} layout')
+        described = adopt_checkpoint_config(args, config, path)
+        check_sampling_steps(args.sampling_timesteps, config.timesteps, path)
+    return path, checkpoint, config, '\n'.join(filter(None, [note, described]))
 
 
 def execution_options_from_args(args) -> ExecutionOptions:
@@ -135,6 +144,20 @@ def resolve_checkpoint(name: str, checkpoint_dir: Path, flag: str) -> Path:
     raise UserError(f'{flag} {name}: no such checkpoint (looked for {name} and {checkpoint_dir / name}){hint}')
 
 
+def _selection_text(selection: dict) -> str:
+    return ' '.join(f'{key} {value}' for key, value in selection.items())
+
+
+def check_same_training_data(recorded, selected: dict, source) -> None:
+    """A resumed run trains on the data it started with: ``recorded`` (the checkpoint's
+    ``training_data``; None in files written before it was recorded) must equal ``selected``."""
+    if recorded is not None and recorded != selected:
+        differing = [key for key in {**recorded, **selected} if recorded.get(key) != selected.get(key)]
+        raise UserError(f'-r {source}: its run trained on {_selection_text({k: recorded.get(k) for k in differing})}, '
+                        f'this command selects {_selection_text({k: selected.get(k) for k in differing})}; resume '
+                        f'with the run\'s selection ({_selection_text(recorded)}), or start a new run in another -c')
+
+
 def _check_frames(args, data: ExperimentData):
     longest = max(s.num_frames for s in data.train + data.test)
     if args.number_of_frames > longest:
@@ -148,6 +171,13 @@ def batch_description(clips: int, processes: int) -> str:
            if clips == CLIPS_PER_BATCH else f'-b {clips}')
     split = f', split over {processes} processes' if processes > 1 else ''
     return f'{count(clips, "clip")} per batch ({why}{split})'
+
+
+def clips_description(generator: ChunkedGenerator, frames: int) -> str:
+    """The training clips of an epoch, their mirrored copies (flip augmentation) said as such."""
+    if generator.augment:
+        return f'{count(generator.num_clips // 2, "clip")} x 2 with their mirrored copies, of {count(frames, "frame")}'
+    return f'{count(generator.num_clips, "clip")} of {count(frames, "frame")}'
 
 
 def _parameter_counts(model):
@@ -211,9 +241,14 @@ def run(args, load_data: Callable):
     """
     runtime = setup_runtime(args.gpu, args.threads)
     torch.manual_seed(args.seed)
+    lock = None
     try:
-        checkpoint_dir = _prepare_checkpoint_folder(args, runtime)
+        checkpoint_dir = check_writable(args.checkpoint, '-c')
+        lock = _lock_training_folder(args, runtime, checkpoint_dir)
+        _prepare_checkpoint_folder(args, runtime, checkpoint_dir, lock)
         data = load_data(args)
+        for note in data.notes if runtime.is_main else []:
+            print(note)
         if args.evaluate:
             path, checkpoint, config, described = read_model_checkpoint(args, args.evaluate, '--evaluate', data.layout)
             _check_frames(args, data)
@@ -233,6 +268,7 @@ def run(args, load_data: Callable):
             if resume['format'] == 'official' or resume.get('optimizer') is None:
                 raise UserError(f'-r {resume_path}: not a resumable checkpoint of this project '
                                 '(official checkpoints hold no resumable state; use --evaluate)')
+            check_same_training_data(resume.get('training_data'), data.training_data, resume_path)
             if runtime.is_main:
                 print(described)
         _check_frames(args, data)
@@ -245,14 +281,18 @@ def run(args, load_data: Callable):
             print(f'Model: {trainable / 1e6:.2f}M trainable, {frozen / 1e6:.2f}M frozen parameters '
                   f'(CLIP text tower: {model.prompt_encoder.text_tower.source})')
             print(f'Training on {count(sum(s.num_frames for s in data.train), "frame")} of '
-                  f'{count(len(data.train), "sequence")}: {count(generator.num_clips, "clip")} of '
-                  f'{count(config.num_frames, "frame")}; {batch_description(args.batch_size, runtime.world_size)}, '
+                  f'{count(len(data.train), "sequence")}: {clips_description(generator, config.num_frames)}; '
+                  f'{batch_description(args.batch_size, runtime.world_size)}, '
                   f'{count(generator.num_batches, "batch", "batches")} per epoch')
-            print(f'No validation (--no-eval): {BEST_CHECKPOINT} is the last epoch' if args.no_eval else
-                  f'Validating after each epoch on {count(len(data.validation), "sequence")} '
-                  f'({data.description.get("validation", "")}), '
-                  + ('counted as the original counts (--protocol original: every window frame, all sequences pooled)'
-                     if args.protocol == ORIGINAL else 'counted per frame (--protocol per-frame)'))
+            if args.epochs == 0:
+                print(f'-e 0: no training; the initial weights are saved as {LAST_CHECKPOINT} and {BEST_CHECKPOINT} '
+                      'and evaluated, an untrained baseline')
+            else:
+                print(f'No validation (--no-eval): {BEST_CHECKPOINT} is the last epoch' if args.no_eval else
+                      f'Validating after each epoch on {count(len(data.validation), "sequence")} '
+                      f'({data.description.get("validation", "")}), '
+                      + ('counted as the original counts (--protocol original: every window frame, all sequences '
+                         'pooled)' if args.protocol == ORIGINAL else 'counted per frame (--protocol per-frame)'))
         logger = ScalarLogger(checkpoint_dir / 'tensorboard', enabled=runtime.is_main and not args.nolog)
         logger.text('command', args.command_line)
         settings = TrainSettings(epochs=args.epochs, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
@@ -266,7 +306,7 @@ def run(args, load_data: Callable):
                           counting=validation_counting(args, data))
         try:
             run_id = train(model, config, runtime, generator, validation, settings, checkpoint_dir, logger, resume,
-                           args.resume and resume_path)
+                           args.resume and resume_path, data.training_data)
         finally:
             logger.close()
         best = checkpoint_dir / BEST_CHECKPOINT
@@ -278,19 +318,39 @@ def run(args, load_data: Callable):
             print(f'Evaluating the {"last (--no-eval)" if args.no_eval else "best"} checkpoint {best}')
         return _evaluate_and_report(args, model, data, runtime, checkpoint_dir, best.stem)
     finally:
+        if lock is not None:
+            lock.release()
         shutdown(runtime)
 
 
-def _prepare_checkpoint_folder(args, runtime) -> Path:
-    """Before any work: -c writable, our abandoned temporary files removed, and a new training run
-    in a folder of its own (``run_folder``: an earlier run's checkpoints are refused, or deleted
-    with --overwrite). Every process checks; the main one changes files."""
-    checkpoint_dir = check_writable(args.checkpoint, '-c')
+def _lock_training_folder(args, runtime, checkpoint_dir: Path):
+    """A training run's ``FolderLock`` on -c, held by the main process (None elsewhere, and for
+    --evaluate, which writes only its own result files, atomically: evaluations run beside a
+    training run and each other). A held folder is a ``UserError`` in every process."""
+    lock = refusal = None
+    if runtime.is_main and not args.evaluate:
+        try:
+            lock = FolderLock.acquire(checkpoint_dir, args.command_line)
+        except UserError as err:
+            refusal = str(err)
+    refusal = runtime.gather(refusal)[0]
+    if refusal:
+        raise UserError(refusal)
+    return lock
+
+
+def _prepare_checkpoint_folder(args, runtime, checkpoint_dir: Path, lock) -> None:
+    """Before any work, in the writable -c folder (``check_writable``), locked for training
+    (``_lock_training_folder``): our abandoned temporary files removed, and a new training run in
+    a folder of its own (``run_folder``: an earlier run's checkpoints are refused, or deleted with
+    --overwrite). Every process checks; the main one changes files."""
     if runtime.is_main:
         print(args.command_line)
         print(f'Device: {runtime.device}' + (f' (DataParallel on GPUs {runtime.gpu_ids})' if runtime.gpu_ids else '')
               + (f', rank {runtime.rank} of {runtime.world_size}' if runtime.distributed else '')
               + f', {count(torch.get_num_threads(), "CPU thread")} per process (--threads)')
+        if lock is not None and lock.note:
+            print(lock.note)
     earlier = [] if args.evaluate else refuse_used_folder(checkpoint_dir, bool(args.resume), args.overwrite)
     runtime.barrier()
     if runtime.is_main:
@@ -300,7 +360,6 @@ def _prepare_checkpoint_folder(args, runtime) -> Path:
             print(f'--overwrite: deleted {len(removed)} files of the earlier run in {checkpoint_dir}: '
                   + ', '.join(str(p.relative_to(checkpoint_dir)) for p in removed))
     runtime.barrier()
-    return checkpoint_dir
 
 
 def report_removed_temporaries(folder) -> None:

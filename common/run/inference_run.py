@@ -26,7 +26,7 @@ from common.data.camera import image_coordinates
 from common.data.custom_data import load_custom_keypoints
 from common.data.dataset_files import save_archive
 from common.data.h36m import load_h36m
-from common.evaluation.inference import AGGREGATION_NAMES, TRAJECTORY_ESTIMATED, predict
+from common.evaluation.inference import AGGREGATION_NAMES, MIN_ROOT_DEPTH_M, TRAJECTORY_ESTIMATED, predict
 from common.evaluation.metrics import mpjpe
 from common.evaluation.protocol import SamplingSettings
 from common.evaluation.report import count
@@ -105,6 +105,10 @@ def _run_custom(args, runtime):
     for sequence, prediction in zip(sequences, predictions):
         print(f'{sequence.subject} [keypoints {sequence.camera}]: {sequence.num_frames} frames -> poses '
               f'{prediction.poses_3d.shape}, estimated root depth {prediction.trajectory[0, 2]:.2f} m')
+        if prediction.root_depth_clamped:
+            print(f'Note: {sequence.subject} [keypoints {sequence.camera}]: the estimated root depth (median '
+                  f'{prediction.median_root_depth:.2f} m) is below its {MIN_ROOT_DEPTH_M:g} m floor and was set to '
+                  f'{MIN_ROOT_DEPTH_M:g} m; check --focal-length and the 2D keypoints')
     if visualising:
         sequence = sequences[0]
         _export_and_render(args, sequence, predictions[0], custom.dataset.skeleton,

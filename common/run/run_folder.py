@@ -5,9 +5,20 @@ A new training run (no ``-r``) refuses a folder that already holds checkpoints o
 ``-r last_epoch.bin`` or starts over with ``--overwrite``, which first deletes the earlier run's
 files of ours (those checkpoints, their evaluation tables, the 3DHP exports and score tables,
 ``training_curves.png``, the TensorBoard event files) and nothing else.
+
+A training run (new, ``-r`` or ``--overwrite``) holds ``FolderLock`` on its folder from before
+those checks to its end, so a second one started beside it stops at once, naming the first.
 """
+import os
 import re
+import socket
+import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:          # Windows: no advisory file locks in Python's standard library
+    fcntl = None
 
 from common.core.errors import UserError
 from common.run.training import BEST_CHECKPOINT, LAST_CHECKPOINT
@@ -23,6 +34,7 @@ RESULT_NAMES = [
     re.compile(r'training_curves\.png'),
 ]
 TENSORBOARD_FOLDER = 'tensorboard'
+LOCK_FILE = '.finepose.lock'
 TENSORBOARD_EVENTS = re.compile(r'events\.out\.tfevents\..+')
 
 
@@ -63,3 +75,50 @@ def delete_earlier_run(folder) -> list:
     for path in removed:
         path.unlink()
     return removed
+
+
+class FolderLock:
+    """The advisory lock (``fcntl.flock``) of a ``-c`` folder on its ``LOCK_FILE``, which also
+    says who holds it (pid, host, start time, command). The operating system releases the lock
+    when its process ends, however it ends: a killed run never blocks the next one. The file
+    itself stays (deleting it could let two runs lock two different files).
+
+    ``acquire`` raises a ``UserError`` naming the holder when another process holds it. Where
+    the file system or the platform offers no such lock, the run goes on unguarded and ``note``
+    says so in one line.
+    """
+
+    def __init__(self, fd, note=None):
+        self._fd = fd
+        self.note = note
+
+    @classmethod
+    def acquire(cls, folder, command: str) -> 'FolderLock':
+        folder = Path(folder)
+        if fcntl is None:
+            return cls(None, f'-c {folder}: not locked against a second run (no advisory locks on this platform)')
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode('utf-8', 'replace').strip() or 'a process that is starting'
+            os.close(fd)
+            raise UserError(f'-c {folder} is in use by another training run ({holder}); wait for it to end, '
+                            'or choose another -c') from None
+        except OSError as err:          # e.g. ENOLCK on a network file system without locks
+            os.close(fd)
+            return cls(None, f'-c {folder}: not locked against a second run ({err.strerror or err})')
+        started = time.strftime('%Y-%m-%d %H:%M:%S')
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f'pid {os.getpid()} on {socket.gethostname()}, since {started}: {command}'.encode(), 0)
+        return cls(fd)
+
+    def release(self) -> None:
+        """Release the lock (closing the file does), the holder's line erased first."""
+        if self._fd is None:
+            return
+        try:
+            os.ftruncate(self._fd, 0)
+        finally:
+            os.close(self._fd)
+            self._fd = None

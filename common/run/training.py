@@ -24,6 +24,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -32,7 +33,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from common.core.errors import UserError
+from common.core.errors import Interrupted, UserError
 from common.core.keyed_random import TRAINING_STREAM, generators_from_seeds, keyed_seed
 from common.core.units import MM_PER_M
 from common.evaluation.protocol import SamplingSettings, evaluate
@@ -180,19 +181,49 @@ def _restore_rng_states(states: dict, train_generator):
     train_generator.set_random_state(states['data'])
 
 
+@dataclass
+class TrainingPosition:
+    """Where training is, for the line Ctrl-C prints: the epoch being trained (1-based), its step
+    (1-based; 0 once its steps are done, while validating and saving) and the epoch that
+    ``last_epoch.bin`` holds (None while this run has none)."""
+    epoch: int = 1
+    step: int = 0
+    saved_epoch: Optional[int] = None
+
+    def interrupted_line(self, checkpoint_dir: Path) -> str:
+        where = f'step {self.step}' if self.step else 'after its last step'
+        if self.saved_epoch is None:
+            return f'interrupted at epoch {self.epoch} {where}; no checkpoint was written yet'
+        return (f'interrupted at epoch {self.epoch} {where}; {checkpoint_dir / LAST_CHECKPOINT} holds epoch '
+                f'{self.saved_epoch}; resume with -c {checkpoint_dir} -r {LAST_CHECKPOINT}')
+
+
 def train(model, model_config, runtime, train_generator, validation, settings: TrainSettings, checkpoint_dir,
-          logger, resume=None, resume_source=None):
+          logger, resume=None, resume_source=None, training_data=None):
     """Train ``model`` (bare PoseDiffusion on runtime.device) for ``settings.epochs`` epochs
     (0: save the initial weights as the last and best checkpoints, e.g. for an untrained baseline).
 
     validation: ``dict(sequences=..., groups=..., num_frames=..., root=..., batch_size=..., counting=...)``
     (counting: ``evaluation.Counting``, how the validation error that picks best_epoch.bin is counted).
     resume: a checkpoint dict from ``checkpoints.read_checkpoint`` (ours), or None.
+    training_data: the data selection recorded in every checkpoint (``ExperimentData.training_data``).
     Returns the run id written into every checkpoint of this run (kept across resumes), so the
     caller evaluates only a checkpoint this run wrote; checkpoints are written by rank 0 into
-    ``checkpoint_dir``. A non-finite loss or validation error raises ``TrainingDiverged``.
+    ``checkpoint_dir``. A non-finite loss or validation error raises ``TrainingDiverged``; Ctrl-C
+    raises ``Interrupted`` with ``TrainingPosition.interrupted_line`` (on rank 0; checkpoints are
+    written atomically, ``last_epoch.bin`` last, so it holds the epoch that line names).
     """
     checkpoint_dir = Path(checkpoint_dir)
+    position = TrainingPosition(saved_epoch=resume['epoch'] if resume is not None else None)
+    try:
+        return _train(model, model_config, runtime, train_generator, validation, settings, checkpoint_dir, logger,
+                      resume, resume_source, training_data, position)
+    except KeyboardInterrupt:
+        raise Interrupted(position.interrupted_line(checkpoint_dir) if runtime.is_main else '') from None
+
+
+def _train(model, model_config, runtime, train_generator, validation, settings: TrainSettings, checkpoint_dir: Path,
+           logger, resume, resume_source, training_data, position: TrainingPosition):
     optimizer = make_optimizer(model, settings)
     epoch, lr = 0, settings.learning_rate
     history = {'train_loss_mm': [], 'val_mpjpe_mm': [], 'lr': [], 'epoch_time_s': []}
@@ -214,14 +245,15 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
     def snapshot() -> dict:
         return dict(model=model, model_config=model_config, epoch=epoch, lr=lr, optimizer=optimizer,
                     rng_states=_rng_states(train_generator),
-                    best_val=None if best_val == float('inf') else best_val, history=history, run_id=run_id)
+                    best_val=None if best_val == float('inf') else best_val, history=history, run_id=run_id,
+                    training_data=training_data)
 
     validating = settings.validate and bool(validation['sequences'])
     if settings.epochs == 0 and resume is None and runtime.is_main:
         # -e 0: the initial weights are the result, a baseline to evaluate.
-        for name in (LAST_CHECKPOINT, BEST_CHECKPOINT):
-            save_checkpoint(checkpoint_dir / name, **snapshot())
+        save_checkpoint([checkpoint_dir / LAST_CHECKPOINT, checkpoint_dir / BEST_CHECKPOINT], **snapshot())
     while epoch < settings.epochs:
+        position.epoch, position.step = epoch + 1, 0
         start = time.time()
         model.train()
         losses = []
@@ -229,11 +261,13 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
                        desc=f'epoch {epoch + 1}/{settings.epochs}', unit='batch',
                        disable=not (settings.show_progress and runtime.is_main))
         for batch_index, batch in enumerate(batches):
+            position.step = batch_index + 1
             generators = step_generators(settings.seed, epoch, batch_index, batch.size)
             inputs = prepare_step_inputs(batch, model, generators, settings.action_dropout)
             losses.append(train_step(train_model, optimizer, inputs, runtime, weight_unit))
             check_finite_loss(losses[-1], epoch + 1, batch_index + 1, epoch)
             batches.set_postfix(loss_mm=f'{losses[-1] * MM_PER_M:.1f}')
+        position.step = 0
         epoch_lr = lr                   # the rate this epoch trained at (printed and logged)
         lr *= settings.lr_decay
         for group in optimizer.param_groups:
@@ -264,12 +298,10 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
             logger.log(TAG_EPOCH_TIME, elapsed, epoch)
             if validating:
                 logger.log(TAG_VAL_MPJPE, val, epoch)
-            state = snapshot()
-            save_checkpoint(checkpoint_dir / LAST_CHECKPOINT, **state)
-            if epoch % settings.checkpoint_frequency == 0:
-                save_checkpoint(checkpoint_dir / epoch_checkpoint_name(epoch), **state)
-            if improved:
-                save_checkpoint(checkpoint_dir / BEST_CHECKPOINT, **state)
+            names = ([epoch_checkpoint_name(epoch)] if epoch % settings.checkpoint_frequency == 0 else []) + (
+                [BEST_CHECKPOINT] if improved else []) + [LAST_CHECKPOINT]      # last: see train()
+            save_checkpoint([checkpoint_dir / name for name in names], **snapshot())
+            position.saved_epoch = epoch
             if settings.export_curves:
                 export_training_curves(history, checkpoint_dir / 'training_curves.png')
         runtime.barrier()
