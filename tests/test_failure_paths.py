@@ -219,3 +219,24 @@ def test_resume_takes_the_configuration_from_the_checkpoint(one_epoch_run, tiny_
     with pytest.raises(SystemExit):
         _main(folder, tiny_dataset, '-r', 'last_epoch.bin', '-e', '3', '-cs', '64')
     _one_line_error(capsys, '-cs 64: contradicts', 'trained with -cs 32')
+
+
+def test_checkpoint_from_before_the_prompt_defaults_evaluates_as_trained(one_epoch_run, tiny_dataset, tmp_path,
+                                                                          capsys):
+    """A configuration written before --learn-prompts/--per-clip-prompts existed ('frozen_prompts',
+    learnable vectors and per-clip prompts then) is adopted as it was trained, and says so once."""
+    folder = tmp_path / 'run'
+    shutil.copytree(one_epoch_run, folder)
+    checkpoint = torch.load(folder / 'best_epoch.bin', map_location='cpu', weights_only=True)
+    config = checkpoint['model_config']
+    del config['learn_prompts'], config['per_clip_prompts']
+    config['frozen_prompts'] = False             # the old default: learnable vectors
+    torch.save(checkpoint, folder / 'old.bin')
+    capsys.readouterr()
+    _main(folder, tiny_dataset, '--evaluate', 'old.bin')
+    out = capsys.readouterr().out
+    assert '--learn-prompts --per-clip-prompts --text-tower tiny' in out
+    assert out.count('its clips attended to their own prompts, so it loads as --per-clip-prompts') == 1
+    with pytest.raises(SystemExit):
+        _main(folder, tiny_dataset, '--evaluate', 'old.bin', '--frozen-prompts')
+    _one_line_error(capsys, 'no --learn-prompts: contradicts', 'trained with --learn-prompts')
