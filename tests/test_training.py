@@ -117,6 +117,26 @@ def test_evaluation_does_not_depend_on_the_batch_size(two_epoch_run, tiny_datase
     assert _max_table_difference(walking, {'Walking': tables['b1']['Walking']}) <= 2e-3
 
 
+@pytest.mark.parametrize('flags, line', [
+    (['-s', '9'], '80 clips of 9 frames; 113 clips a step (-b 1024 frames / -s 9, as the original), 1 step per '
+                  'epoch\nWarning: 113 clips a step (-b 1024 frames / -s 9, as the original) is more than the 80'),
+    (['-s', '9', '-b', '40'], '4 clips a step (-b 40 frames / -s 9, as the original), 20 steps per epoch'),
+    (['-s', '243'], '4 clips a step (-b 1024 frames / -s 243, as the original), 20 steps per epoch'),
+    (['-b', '100'], '100 clips a step (-b 100), 1 step per epoch\nWarning: 100 clips a step (-b 100) is more than '
+                    'the 80 clips an epoch holds: each epoch is one step of all of them'),
+])
+def test_training_log_says_how_many_clips_a_step_takes(flags, line, tiny_dataset, tmp_path, capsys):
+    """S1 Walking and Eating hold 80 clips of 9 frames (flips included); -s reads -b in frames."""
+    args = [a for a in TINY_RUN_FLAGS]
+    del args[args.index('-b'):args.index('-b') + 2]
+    h36m_main.main(['--data-dir', str(tiny_dataset), '-c', str(tmp_path), *DATA_FLAGS, *args, '-e', '0', '--nolog',
+                    '--no-eval', *flags])
+    out = capsys.readouterr().out
+    assert line in out, out
+    if 'Warning' not in line:
+        assert 'Warning' not in out
+
+
 @pytest.mark.parametrize('flags, message', [
     (['--evaluate', 'nope.bin'], '--evaluate nope.bin: no such checkpoint'),
     (['-k', 'unknown_detector'], 'data_2d_h36m_unknown_detector.npz'),
@@ -170,7 +190,7 @@ def test_distributed_training_and_evaluation_equal_single_process(tiny_dataset, 
                                   '-c', str(tmp_path / 'two')], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert distributed.returncode == 0, distributed.stderr[-2000:]
     assert 'rank 0 of 2' in distributed.stdout
-    assert 'Training on 320 frames of 8 sequences: 80 clips of 9 frames; 40 clips per batch (-b 40)' in single.stdout
+    assert 'Training on 320 frames of 8 sequences: 80 clips of 9 frames; 40 clips a step (-b 40), 2 steps' in single.stdout
     initial = {k: v for k, v in _weights(tmp_path / 'initial' / 'last_epoch.bin').items() if v.is_floating_point()}
     one, two = _weights(tmp_path / 'one' / 'last_epoch.bin'), _weights(tmp_path / 'two' / 'last_epoch.bin')
     assert one.keys() == two.keys() == _weights(tmp_path / 'initial' / 'last_epoch.bin').keys()
