@@ -89,6 +89,15 @@ def test_training_batch_in_frames_without_s_is_refused(flags, message):
         parse_args('h36m', flags)
 
 
+@pytest.mark.parametrize('flags', [['--subset', '0.5'], ['--downsample', '2']])
+def test_main_3dhp_refuses_subset_and_downsample_the_original_ignores(flags):
+    assert (parse_args('h36m', flags).subset, parse_args('h36m', flags).downsample) == \
+        ((0.5, 1) if flags[0] == '--subset' else (1.0, 2))
+    with pytest.raises(UserError, match=f"{flags[0]} {flags[1]}: main.py \\(Human3.6M\\) only; the original's "
+                                        'main_3dhp.py parses it and ignores it'):
+        parse_args('mpi_inf_3dhp', flags)
+
+
 def test_evaluation_keeps_b_as_windows_per_sampling_batch():
     args = parse_args('h36m', ['--evaluate', 'best_epoch.bin', '-b', '1024', '-s', '243'])
     assert args.batch_size == 1024 and args.training_batch is None
@@ -149,6 +158,8 @@ def test_bare_visualisation_file_names_go_into_the_checkpoint_folder():
     (['-cs', '0'], '-cs 0: expected a positive multiple of the 8 attention heads'),
     (['-sampling_timesteps', '0'], '-sampling_timesteps 0: expected at least 1 DDIM step'),
     (['--action-dropout', 'nan'], '--action-dropout nan'),
+    (['--subset', 'nan'], '--subset nan: expected a fraction'), (['--subset', '-0.1'], '--subset -0.1'),
+    (['--downsample', '-2'], '--downsample -2: expected a factor of at least 1'),
 ])
 def test_every_bad_number_is_a_one_line_error(flags, message):
     with pytest.raises(UserError, match=message):

@@ -137,7 +137,29 @@ def test_training_log_says_how_many_clips_a_step_takes(flags, line, tiny_dataset
         assert 'Warning' not in out
 
 
+def test_subset_and_downsample_train_and_evaluate_on_the_originals_frames(tiny_dataset, tmp_path, capsys):
+    """S1 Walking and Eating: 8 sequences of 40 frames; --subset 0.5 --downsample 2 keeps
+    round(20 * 0.5) = 10 of each (common.data.subset; test_subset.py checks which), and the 5 x 9
+    frame clips of each half into ceil(10 / 9) = 2 x 2 (flip) clips. The test sequences keep 20
+    of 40 frames, and the result file names say so."""
+    _run(tmp_path, tiny_dataset, '-e', '0', '--nolog', '--no-eval', '--subset', '0.5', '--downsample', '2')
+    out = capsys.readouterr().out
+    assert 'Training on 80 frames of 8 sequences: 32 clips of 9 frames' in out
+    assert '--subset 0.5 --downsample 2: training on 80 of 320 frames, as the original' in out
+    assert '--downsample 2: the test sequences keep one frame in 2, as the original' in out
+    (table,) = tmp_path.glob('best_epoch_*_downsample2.json')
+    # 4 cameras x 20 frames per action: 80 counted once, 108 in the original's 9-frame windows (0, 9, 11);
+    # the full 40-frame sequences would give 160 (180).
+    assert all(values['frames'] <= 108 for values in json.loads(table.read_text())['groups'].values())
+    _run(tmp_path / 'evaluate', tiny_dataset, '--evaluate', str(tmp_path / 'best_epoch.bin'), '--subset', '0.5')
+    assert '--subset 0.5: not used here (training flags' in capsys.readouterr().out
+
+
 @pytest.mark.parametrize('flags, message', [
+    (['--subset', '0'], '--subset 0: expected a fraction in (0, 1]'),
+    (['--subset', '1.5'], '--subset 1.5: expected a fraction in (0, 1]'),
+    (['--downsample', '0'], '--downsample 0: expected a factor of at least 1'),
+    (['--subset', '0.01'], '--subset 0.01 --downsample 1: keeps no frame of any training sequence'),
     (['--evaluate', 'nope.bin'], '--evaluate nope.bin: no such checkpoint'),
     (['-k', 'unknown_detector'], 'data_2d_h36m_unknown_detector.npz'),
     (['-num_proposals', '0'], '-num_proposals 0: expected at least 1'),

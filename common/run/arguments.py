@@ -27,6 +27,18 @@ def _add_common(parser: argparse.ArgumentParser, dataset: str):
                       help='frames per clip (default: 243)')
     data.add_argument('-no-da', '--no-data-augmentation', dest='data_augmentation', action='store_false',
                       help='disable train-time horizontal flipping')
+    if dataset == 'h36m':
+        data.add_argument('--subset', type=float, default=1.0, metavar='FRACTION',
+                          help='train on this fraction of every training sequence, as VideoPose3D and the original '
+                               'do: one contiguous stretch per sequence, its start fixed by the sequence length '
+                               '(default: 1, all)')
+        data.add_argument('--downsample', type=int, default=1, metavar='FACTOR',
+                          help='keep every FACTOR-th frame of the training and the test sequences, as the original '
+                               'does (default: 1, all)')
+    else:
+        for flag, kind in (('--subset', float), ('--downsample', int)):
+            data.add_argument(flag, type=kind, default=1, help="Human3.6M only (main.py): the original's main_3dhp.py "
+                                                               'parses it and ignores it; anything but 1 is refused')
 
     run = parser.add_argument_group('run')
     run.add_argument('-c', '--checkpoint', default='checkpoint', metavar='PATH',
@@ -255,6 +267,8 @@ NUMERIC_RANGES = {
     'epochs': (_not_negative, 'a number of epochs >= 0'),
     'batch_size': (_at_least_one, 'a positive number of clips'),
     'threads': (_at_least_one, 'a positive number of threads'),
+    'subset': (lambda v: 0 < v <= 1, 'a fraction in (0, 1]'),
+    'downsample': (_at_least_one, 'a factor of at least 1'),
     'stride': (_at_least_one, 'a positive integer'),
     'learning_rate': (_positive, 'a positive finite learning rate'),
     'lr_decay': (lambda v: 0 < v <= 1, 'a multiplier in (0, 1]'),
@@ -306,6 +320,11 @@ def parse_args(dataset: str, argv=None):
     if args.overwrite and (args.resume or args.evaluate):
         raise UserError('--overwrite starts a new training run; it cannot be used with -r or --evaluate')
     _apply_improvements(args)
+    if dataset == 'mpi_inf_3dhp':
+        for flag in ('subset', 'downsample'):
+            if getattr(args, flag) != 1:
+                raise UserError(f'--{flag} {getattr(args, flag):g}: main.py (Human3.6M) only; the original\'s '
+                                'main_3dhp.py parses it and ignores it, and so would this run: drop it')
     if not (args.evaluate or args.resume):   # otherwise the checkpoint's diffusion steps count (experiment.py)
         check_sampling_steps(args.sampling_timesteps, args.timestep)
     if hasattr(args, 'render'):

@@ -52,7 +52,7 @@ class ExperimentData:
     action_source: str = 'gt'
     keep_poses: bool = False
     on_evaluated: Optional[Callable] = None
-    description: dict = field(default_factory=dict)
+    description: dict = field(default_factory=dict)       # 'validation', and lines printed: 'training', 'test'
     result_tags: tuple = ()
 
 
@@ -114,11 +114,18 @@ def batch_description(batch, processes: int) -> str:
     return batch.description + (f', split over {processes} processes' if processes > 1 else '')
 
 
-def ignored_stride_note(args):
-    """The line saying that -s does nothing here (--evaluate, inference), or None."""
-    if args.stride is None:
+def ignored_training_flags_note(args, inference: bool = False):
+    """The line saying which training flags given do nothing here (--evaluate; ``inference``:
+    -d custom, --render, --viz-export, which also ignore --downsample), or None."""
+    ignored = [f'-s {args.stride}'] if args.stride is not None else []
+    if getattr(args, 'subset', 1) != 1:
+        ignored.append(f'--subset {args.subset:g}')
+    if inference and getattr(args, 'downsample', 1) != 1:
+        ignored.append(f'--downsample {args.downsample}')
+    if not ignored:
         return None
-    return f'-s {args.stride}: a training flag, not used here (-b {args.batch_size} counts windows per sampling batch)'
+    return (f'{" ".join(ignored)}: not used here (training flags; -b {args.batch_size} counts windows per sampling '
+            'batch)')
 
 
 def _parameter_counts(model):
@@ -147,8 +154,8 @@ def load_checkpoint_model(args, layout: str, skeleton, keypoints_mirror, runtime
     path, checkpoint, config, described = read_model_checkpoint(args, args.evaluate, '--evaluate', layout)
     if runtime.is_main:
         print(described)
-        if ignored_stride_note(args):
-            print(ignored_stride_note(args))
+        if ignored_training_flags_note(args, inference=True):
+            print(ignored_training_flags_note(args, inference=True))
     return build_checkpoint_model(args, path, checkpoint, config, skeleton, keypoints_mirror, runtime), path, checkpoint
 
 
@@ -163,6 +170,8 @@ def _evaluate_and_report(args, model, data: ExperimentData, runtime, checkpoint_
     if not all(np.isfinite(values).all() for values in result.average.values()):
         raise UserError(f'{stem}: the model predicts non-finite poses (NaN or inf errors); no result written')
     if runtime.is_main:
+        if 'test' in data.description:
+            print(data.description['test'])
         print(ground_truth_notice(data.action_source))
         print(format_result(result, data.group_title))
         name = result_file_stem(stem, settings, data.action_source, *data.result_tags, *(['bf16'] if args.bf16 else []))
@@ -190,8 +199,8 @@ def run(args, load_data: Callable):
             _check_frames(args, data)
             if runtime.is_main:
                 print(described)
-                if ignored_stride_note(args):
-                    print(ignored_stride_note(args))
+                if ignored_training_flags_note(args):
+                    print(ignored_training_flags_note(args))
             model = build_checkpoint_model(args, path, checkpoint, config, data.skeleton, data.keypoints_mirror, runtime)
             if runtime.is_main:
                 trained = f", trained for {count(checkpoint['epoch'], 'epoch')}" if 'epoch' in checkpoint else ''
@@ -221,6 +230,8 @@ def run(args, load_data: Callable):
                   f'{count(len(data.train), "sequence")}: {count(generator.num_clips, "clip")} of '
                   f'{count(config.num_frames, "frame")}; {batch_description(args.training_batch, runtime.world_size)}, '
                   f'{count(generator.num_batches, "step")} per epoch')
+            if 'training' in data.description:
+                print(data.description['training'])
             shortfall = epoch_shortfall(args.training_batch, generator.num_clips)
             if shortfall:
                 print(shortfall)
