@@ -80,7 +80,7 @@ def test_training_batch_reads_b_in_frames_when_s_is_given(flags, clips, descript
 @pytest.mark.parametrize('flags, message', [
     (['-b', '1024'], r"-b 1024: without -s, -b counts clips, and 1024 clips a step is the original's frames; "
                      r"type -s 243 -b 1024 for the original's 4 clips a step, or -b N for N clips"),
-    (['-b', '256', '-f', '27'], r'-b 256: without -s.*type -s 243 -b 256 for the original\'s 1 clip a step'),
+    (['-b', '243', '-f', '27'], r'-b 243: without -s.*type -s 243 -b 243 for the original\'s 1 clip a step'),
     (['-s', '243', '-b', '100'], r'-s 243 -b 100: with -s, -b counts frames .* pass -b 243 or more'),
     (['-s', '0'], '-s 0: expected a positive integer'),
 ])
@@ -96,6 +96,10 @@ def test_main_3dhp_refuses_subset_and_downsample_the_original_ignores(flags):
     with pytest.raises(UserError, match=f"{flags[0]} {flags[1]}: main.py \\(Human3.6M\\) only; the original's "
                                         'main_3dhp.py parses it and ignores it'):
         parse_args('mpi_inf_3dhp', flags)
+
+
+def test_largest_batch_in_clips_without_s():
+    assert parse_args('h36m', ['-f', '9', '-b', '242']).training_batch.clips == 242      # the original: 0 clips, fails
 
 
 def test_evaluation_keeps_b_as_windows_per_sampling_batch():

@@ -94,10 +94,11 @@ def _add_common(parser: argparse.ArgumentParser, dataset: str):
                        help=f'training epochs (default: {EPOCHS}{gt_epochs}; 0 saves and evaluates the untrained '
                             'model)')
     train.add_argument('-b', '--batch-size', type=int, default=CLIPS_PER_BATCH, metavar='N',
-                       help=f'training: clips per step (the global batch, whatever the number of processes), or '
-                            f'frames when -s is given, as the original reads it (-b // -s clips; -b defaults to '
-                            f'1024 frames then); --evaluate and inference: windows per sampling batch (default: '
-                            f'{CLIPS_PER_BATCH} clips, the original\'s 1024 frames / 243)')
+                       help=f'training: clips per step (the global batch, whatever the number of processes; 243 '
+                            f'or more is refused: the original\'s frames), or frames when -s is given, as the '
+                            f'original reads it (-b // -s clips; -b defaults to 1024 frames then); --evaluate and '
+                            f'inference: windows per sampling batch (default: {CLIPS_PER_BATCH} clips, the '
+                            f'original\'s 1024 frames / 243)')
     train.add_argument('-s', '--stride', type=int, default=None, metavar='FRAMES',
                        help='training: read -b in frames and take -b // -s clips a step, as the original does '
                             '(its default -s 243 whatever -f is; the clips stay -f frames long); e.g. -f 27 -s 27 '

@@ -9,9 +9,10 @@ The rule here:
 * ``-s`` given: ``-b`` is read in frames, as the original reads it (default 1024), and a step
   takes ``-b // -s`` clips: ``-f 27 -s 27`` trains 37 clips a step, ``-f 27 -s 243`` 4,
   ``-s 243 -b 2048`` 8. Fewer frames than one ``-s`` is an error.
-* no ``-s``: ``-b`` counts clips (default 4, the original's 1024 // 243). A ``-b`` of
-  ``FRAMES_NOT_CLIPS`` or more is the original's frames, not a sane number of clips: an error
-  that says what to type (``-s 243 -b 1024``).
+* no ``-s``: ``-b`` counts clips (default 4, the original's 1024 // 243). A ``-b`` of 243 or
+  more is refused with what to type (``-s 243 -b 1024``): the original reads it as frames, one
+  or more clips of its default ``-s 243``, and no sane batch has that many clips. Below 243 the
+  original trains on 0 clips and fails, so no command it runs is read differently here.
 
 Evaluation is not concerned: there ``-b`` counts windows per sampling batch, as in the original.
 """
@@ -22,7 +23,7 @@ from common.core.errors import UserError
 ORIGINAL_BATCH_FRAMES = 1024
 ORIGINAL_STRIDE = 243
 CLIPS_PER_BATCH = ORIGINAL_BATCH_FRAMES // ORIGINAL_STRIDE      # 4
-FRAMES_NOT_CLIPS = 256      # without -s, a -b this large can only be the original's frames
+FRAMES_NOT_CLIPS = ORIGINAL_STRIDE      # without -s, a -b this large is the original's frames
 
 
 @dataclass(frozen=True)
