@@ -10,6 +10,7 @@
 """
 from common.core.errors import UserError, exit_on_user_error
 from common.data.h36m import load_h36m
+from common.data.subset import reduce_sequences
 from common.run.arguments import parse_args
 from common.run.experiment import ExperimentData, run
 from common.run.inference_run import run_inference
@@ -42,16 +43,29 @@ def load_data(args) -> ExperimentData:
     seen = [s for s in train_subjects if s in test_subjects]
     validation = dataset.select(val_subjects, actions, '--val-subjects' if args.val_subjects else '-ste')
     test = dataset.select(test_subjects, actions, '-ste')
+    description = {'validation': 'subjects ' + ','.join(val_subjects)
+                   + (' = the test subjects, as the community does' if val_subjects == test_subjects else '')}
+    if args.subset < 1 or args.downsample > 1:           # as the original's fetch (common/data/subset.py)
+        frames = sum(s.num_frames for s in train)
+        train = reduce_sequences(train, args.subset, args.downsample)
+        if not args.evaluate and not train:
+            raise UserError(f'--subset {args.subset:g} --downsample {args.downsample}: keeps no frame of any '
+                            'training sequence; choose a larger fraction')
+        validation, test = (reduce_sequences(s, downsample=args.downsample) for s in (validation, test))
+        description['training'] = (f'--subset {args.subset:g} --downsample {args.downsample}: training on '
+                                   f'{sum(s.num_frames for s in train)} of {frames} frames, as the original')
+        description['test'] = (f'--downsample {args.downsample}: the test sequences keep one frame in '
+                                f'{args.downsample}, as the original')
     return ExperimentData(
         layout='h36m', skeleton=dataset.skeleton, keypoints_mirror=dataset.keypoints_mirror,
         train=train, validation=validation, validation_groups=[s.action_label for s in validation],
         test=test, test_groups=[s.action_label for s in test],
         test_action_labels=[s.action_label if args.eval_action == 'gt' else '' for s in test],
-        group_title='action', action_source=args.eval_action,
-        description={'validation': 'subjects ' + ','.join(val_subjects)
-                     + (' = the test subjects, as the community does' if val_subjects == test_subjects else '')},
-        result_tags=(args.keypoints, '+'.join(test_subjects), *([] if actions is None else ['a-' + '+'.join(actions)])),
-        training_data={'-k': args.keypoints, '-str': ','.join(train_subjects), '-a': ','.join(actions or ['*'])},
+        group_title='action', action_source=args.eval_action, description=description,
+        result_tags=(args.keypoints, '+'.join(test_subjects), *([] if actions is None else ['a-' + '+'.join(actions)]),
+                     *([f'downsample{args.downsample}'] if args.downsample > 1 else [])),
+        training_data={'-k': args.keypoints, '-str': ','.join(train_subjects), '-a': ','.join(actions or ['*']),
+                       '--subset': f'{args.subset:g}', '--downsample': str(args.downsample)},
         notes=[f'Note: training subjects {",".join(seen)} are also test subjects (-ste {",".join(test_subjects)}): '
                'the test numbers are on subjects seen in training'] if seen else [])
 

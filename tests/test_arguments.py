@@ -34,23 +34,79 @@ def test_bad_values(flags, message):
         parse_args('h36m', flags)
 
 
-def test_frozen_prompts_flag_reaches_the_model():
+@pytest.mark.parametrize('flags, learn, per_clip, gradient_scale', [
+    ([], False, False, 'original'),                                   # the original's behaviour
+    (['--frozen-prompts'], False, False, 'original'),                 # the old spelling of the default
+    (['--learn-prompts'], True, False, 'original'),
+    (['--per-clip-prompts'], False, True, 'original'),
+    (['--improvements'], True, True, 'plain'),
+    (['--improvements', '--learn-prompts', '--gradient-scale', 'plain'], True, True, 'plain'),
+])
+def test_prompt_flags_reach_the_model(flags, learn, per_clip, gradient_scale):
     from common.run.experiment import model_config_from_args
     from common.model.build import build_model
     from common.data.skeleton import H36M_17
     perm = H36M_17.mirror_permutation()
-    for flags, frozen in (([], False), (['--frozen-prompts'], True)):
-        args = parse_args('h36m', ['-f', '9', '-cs', '32', '-dep', '1', '--text-tower', 'tiny', *flags])
-        model = build_model(model_config_from_args(args, 'h36m'), perm, perm)
-        assert model.prompt_encoder.frozen_prompts is frozen
+    args = parse_args('h36m', ['-f', '9', '-cs', '32', '-dep', '1', '--text-tower', 'tiny', *flags])
+    model = build_model(model_config_from_args(args, 'h36m'), perm, perm)
+    assert (model.prompt_encoder.learn_prompts, model.per_clip_prompts, args.gradient_scale) == \
+        (learn, per_clip, gradient_scale)
 
 
-def test_batch_counts_clips_and_stride_must_match_the_clip_length():
-    assert parse_args('h36m', []).batch_size == 4                      # the paper's 1024 frames = 4 clips
-    assert parse_args('h36m', ['-f', '27', '-b', '64']).batch_size == 64
-    assert parse_args('h36m', ['-f', '27', '-s', '27']).number_of_frames == 27    # MixSTE's spelling accepted
-    with pytest.raises(UserError, match='-s 243: training clips are -f 27 frames long'):
-        parse_args('h36m', ['-f', '27', '-s', '243'])
+@pytest.mark.parametrize('flags, message', [
+    (['--improvements', '--frozen-prompts'], '--frozen-prompts contradicts --improvements'),
+    (['--improvements', '--gradient-scale', 'original'], '--gradient-scale original contradicts --improvements'),
+])
+def test_improvements_refuse_a_contradicting_flag(flags, message):
+    with pytest.raises(UserError, match=message):
+        parse_args('h36m', flags)
+    with pytest.raises(SystemExit):                    # argparse: not allowed with argument --learn-prompts
+        parse_args('h36m', ['--learn-prompts', '--frozen-prompts'])
+
+
+@pytest.mark.parametrize('flags, clips, description', [
+    ([], 4, "4 clips a step (the original's default: -b 1024 frames / -s 243)"),
+    (['-f', '27', '-b', '64'], 64, '64 clips a step (-b 64)'),
+    (['-f', '27', '-s', '27'], 37, '37 clips a step (-b 1024 frames / -s 27, as the original)'),
+    (['-f', '27', '-s', '243'], 4, '4 clips a step (-b 1024 frames / -s 243, as the original)'),
+    (['-s', '243', '-b', '2048'], 8, '8 clips a step (-b 2048 frames / -s 243, as the original)'),
+    (['-f', '9', '-s', '9', '-b', '40'], 4, '4 clips a step (-b 40 frames / -s 9, as the original)'),
+])
+def test_training_batch_reads_b_in_frames_when_s_is_given(flags, clips, description):
+    batch = parse_args('h36m', flags).training_batch
+    assert (batch.clips, batch.description) == (clips, description)
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['-b', '1024'], r"-b 1024: without -s, -b counts clips, and 1024 clips a step is the original's frames; "
+                     r"type -s 243 -b 1024 for the original's 4 clips a step, or -b N for N clips"),
+    (['-b', '243', '-f', '27'], r'-b 243: without -s.*type -s 243 -b 243 for the original\'s 1 clip a step'),
+    (['-s', '243', '-b', '100'], r'-s 243 -b 100: with -s, -b counts frames .* pass -b 243 or more'),
+    (['-s', '0'], '-s 0: expected a positive integer'),
+])
+def test_training_batch_in_frames_without_s_is_refused(flags, message):
+    with pytest.raises(UserError, match=message):
+        parse_args('h36m', flags)
+
+
+@pytest.mark.parametrize('flags', [['--subset', '0.5'], ['--downsample', '2']])
+def test_main_3dhp_refuses_subset_and_downsample_the_original_ignores(flags):
+    assert (parse_args('h36m', flags).subset, parse_args('h36m', flags).downsample) == \
+        ((0.5, 1) if flags[0] == '--subset' else (1.0, 2))
+    with pytest.raises(UserError, match=f"{flags[0]} {flags[1]}: main.py \\(Human3.6M\\) only; the original's "
+                                        'main_3dhp.py parses it and ignores it'):
+        parse_args('mpi_inf_3dhp', flags)
+
+
+def test_largest_batch_in_clips_without_s():
+    assert parse_args('h36m', ['-f', '9', '-b', '242']).training_batch.clips == 242      # the original: 0 clips, fails
+
+
+def test_evaluation_keeps_b_as_windows_per_sampling_batch():
+    args = parse_args('h36m', ['--evaluate', 'best_epoch.bin', '-b', '1024', '-s', '243'])
+    assert args.batch_size == 1024 and args.training_batch is None
+    custom = parse_args('h36m', ['-d', 'custom', '-k', 'v', '--evaluate', 'best_epoch.bin', '-b', '1024'])
+    assert custom.batch_size == 1024 and custom.training_batch is None
     with pytest.raises(UserError, match='--val-batch-size 0: expected a positive number of clips'):
         parse_args('h36m', ['--val-batch-size', '0'])
 
@@ -106,6 +162,8 @@ def test_bare_visualisation_file_names_go_into_the_checkpoint_folder():
     (['-cs', '0'], '-cs 0: expected a positive multiple of the 8 attention heads'),
     (['-sampling_timesteps', '0'], '-sampling_timesteps 0: expected at least 1 DDIM step'),
     (['--action-dropout', 'nan'], '--action-dropout nan'),
+    (['--subset', 'nan'], '--subset nan: expected a fraction'), (['--subset', '-0.1'], '--subset -0.1'),
+    (['--downsample', '-2'], '--downsample -2: expected a factor of at least 1'),
 ])
 def test_every_bad_number_is_a_one_line_error(flags, message):
     with pytest.raises(UserError, match=message):
@@ -123,7 +181,9 @@ def test_every_numeric_flag_is_range_checked(dataset):
 
 def test_given_flags_tell_explicit_values_from_defaults():
     args = parse_args('h36m', ['-f', '243', '--number-of-frames', '243', '-cs', '512', '--frozen-prompts'])
-    assert args.given == {'number_of_frames', 'cs', 'frozen_prompts'}
+    assert args.given == {'number_of_frames', 'cs', 'learn_prompts'}
+    assert parse_args('h36m', ['--improvements']).given == {'improvements', 'learn_prompts', 'per_clip_prompts',
+                                                            'gradient_scale'}
     assert parse_args('h36m', []).given == set()
 
 

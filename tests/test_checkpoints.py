@@ -1,5 +1,6 @@
 """Our checkpoint format: atomic save, round trip, CLIP fingerprint check, official files recognised,
 damage found by the digest."""
+import dataclasses
 import errno
 import os
 
@@ -9,8 +10,8 @@ import torch
 
 from common.run import checkpoint_digest
 from common.run.checkpoint_digest import content_digest
-from common.run.checkpoints import (TEXT_TOWER_PREFIX, config_from_dict, digest_note, load_model_weights,
-                                    read_checkpoint, save_checkpoint)
+from common.run.checkpoints import (LEGACY_PROMPT_NOTE, TEXT_TOWER_PREFIX, config_from_dict, digest_note,
+                                    legacy_config_notes, load_model_weights, read_checkpoint, save_checkpoint)
 from common.core.errors import UserError
 from common.model.official_checkpoint import official_state_dict
 from model_fixtures import build_tiny_model, tiny_config
@@ -35,6 +36,19 @@ def test_round_trip_without_the_clip_tower(tmp_path):
     load_model_weights(other, checkpoint, path)
     torch.testing.assert_close(other.state_dict(), model.state_dict())
     assert [p.name for p in tmp_path.iterdir()] == ['last_epoch.bin']      # no temporary file left
+
+
+def test_configuration_from_before_the_prompt_flags_loads_as_trained():
+    """Configurations saved with 'frozen_prompts' and no 'per_clip_prompts' came from models whose
+    clips attended to their own prompts, with learnable vectors unless frozen_prompts."""
+    current = dataclasses.asdict(tiny_config(learn_prompts=True, per_clip_prompts=True))
+    assert config_from_dict(current) == tiny_config(learn_prompts=True, per_clip_prompts=True)
+    assert legacy_config_notes(current) == [] and config_from_dict(dataclasses.asdict(tiny_config())) == tiny_config()
+    for frozen in (False, True):
+        old = {k: v for k, v in current.items() if k not in ('learn_prompts', 'per_clip_prompts')}
+        old['frozen_prompts'] = frozen
+        assert config_from_dict(old) == tiny_config(learn_prompts=not frozen, per_clip_prompts=True)
+        assert legacy_config_notes(old) == [LEGACY_PROMPT_NOTE]
 
 
 def test_different_clip_tower_is_refused(tmp_path):

@@ -114,8 +114,10 @@ def test_flip_averages_plain_and_mirrored_predictions():
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
 
 
-def test_training_loss_and_gradients():
-    model = build_tiny_model().train()
+@pytest.mark.parametrize('learn_prompts', [False, True])
+def test_training_loss_and_gradients(learn_prompts):
+    """The prompt vectors get a gradient only with learn_prompts (the original computes them under no_grad)."""
+    model = build_tiny_model(learn_prompts=learn_prompts).train()
     kp, tokens = _inputs()
     target = torch.randn(2, 9, 17, 3) * 0.2
     draws = model.draw_training_noise(generators_from_seeds([0, 1]), (9, 17, 3))
@@ -123,7 +125,8 @@ def test_training_loss_and_gradients():
     assert loss.ndim == 0 and loss.item() > 0
     loss.backward()
     assert model.denoiser.joint_embed.weight.grad.abs().sum() > 0
-    assert model.prompt_encoder.learnable['action'].grad.abs().sum() > 0
+    action_grad = model.prompt_encoder.learnable['action'].grad
+    assert action_grad.abs().sum() > 0 if learn_prompts else action_grad is None
 
 
 def test_3dhp_layout_samples_every_step_and_hypothesis():
@@ -197,3 +200,22 @@ def test_ddim_steps_follow_the_equations_with_a_known_x0():
         z = torch.randn((h, 9, 17, 3), generator=draws)
         x = math.sqrt(abar[s]) * x0 + math.sqrt(1 - abar[s] - sigma ** 2) * eps + sigma * z
     assert len(model.denoiser.calls) == 3
+
+
+def test_prompt_mixing_changes_nothing_when_the_sampling_batch_holds_one_action():
+    """Evaluation samples windows of one sequence per batch, so the original's batched prompt
+    mixing (the default) samples exactly what each clip's own prompt does; with two actions in a
+    batch it would not (the flip pass and H hypotheses included)."""
+    mixing = build_tiny_model().eval()
+    torch.nn.init.normal_(mixing.denoiser.prompt_attention.stylize.out_proj.weight, std=0.2)   # prompts matter
+    per_clip = build_tiny_model(per_clip_prompts=True).eval()
+    per_clip.load_state_dict(mixing.state_dict())
+    kp = torch.randn(3, 9, 17, 2, generator=torch.Generator().manual_seed(5)) * 0.3
+
+    def sample(model, actions):
+        return model.ddim_sample(kp, TOK.tokenize(actions), num_hypotheses=2, num_steps=2, flip=True,
+                                 generators=generators_from_seeds([3, 4, 5]))
+    one_action = ['Walking'] * 3
+    assert torch.equal(sample(mixing, one_action), sample(per_clip, one_action))
+    two_actions = ['Walking', 'Eating', 'Walking']
+    assert (sample(mixing, two_actions) - sample(per_clip, two_actions)).abs().max() > 1e-4

@@ -56,19 +56,29 @@ def test_chunk_tokens_per_device():
     assert diffusion.chunk_tokens(torch.device('cuda', 1)) == diffusion.GPU_CHUNK_TOKENS
 
 
-def test_micro_batched_training_matches_one_call_with_stochastic_depth(monkeypatch):
+@pytest.mark.parametrize('per_clip_prompts', [False, True])
+def test_micro_batched_training_matches_one_call_with_stochastic_depth(monkeypatch, per_clip_prompts):
     """Two steps in micro-batches of 2, 2 and 1 clips give the weights of two steps in one call,
     with stochastic depth on (the default rate): each clip's t, noise and keep masks come from its
-    own generator (``training.step_generators``) before the batch is split. The first step's loss
-    and accumulated gradients agree too (``model_fixtures.assert_same_updates`` says how weights compare)."""
-    model = _perturbed_tiny_model().train()
+    own generator (``training.step_generators``) before the batch is split, and with the
+    original's prompt mixing (the default) the prompt each joint attends to is decided over the
+    whole batch (``fpc_prompt_tokens``) and sliced with it, so the lone clip of the last
+    micro-batch attends to the other clips' prompts as it would in the whole batch. The first
+    step's loss and accumulated gradients agree too (``model_fixtures.assert_same_updates`` says
+    how weights compare)."""
+    model = _perturbed_tiny_model(per_clip_prompts=per_clip_prompts).train()
     g = torch.Generator().manual_seed(4)
     steps = []
     for batch_index in range(2):
         kp, poses = torch.randn(5, 9, 17, 2, generator=g) * 0.3, torch.randn(5, 9, 17, 3, generator=g) * 0.2
         draws = model.draw_training_noise(step_generators(1, 0, batch_index, 5), (9, 17, 3))
         assert (draws.spatial_keep == 0).any() and (draws.temporal_keep == 0).any()   # stochastic depth drops
-        steps.append((kp, poses, TOK.tokenize(['Walking', 'Eating', 'Sitting', 'Walking', '']), *draws))
+        tokens = TOK.tokenize(['Walking', 'Eating', 'Sitting', 'Walking', ''])
+        attended = model.fpc_prompt_tokens(tokens)                                    # (5, 17, 77)
+        own = torch.equal(attended, tokens[:, None].expand_as(attended))
+        assert own is per_clip_prompts
+        assert torch.equal(attended[4, 0], tokens[4 if per_clip_prompts else (4 * 17) % 5])
+        steps.append((kp, poses, tokens, *draws, attended))
     runtime = Runtime(torch.device('cpu'), gpu_ids=[])
     runs = {}
     for name, limit in (('whole', 10 ** 9), ('chunked', 2 * 9 * 17)):
@@ -78,7 +88,7 @@ def test_micro_batched_training_matches_one_call_with_stochastic_depth(monkeypat
         calls = []
         replica.denoiser.register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
         loss = train_step(replica, optimizer, steps[0], runtime)
-        grads = [p.grad.clone() for p in replica.parameters() if p.requires_grad]
+        grads = [p.grad.clone() for p in replica.parameters() if p.grad is not None]
         train_step(replica, optimizer, steps[1], runtime)
         weights = {n: p.detach() for n, p in replica.named_parameters() if p.requires_grad}
         runs[name] = dict(loss=loss, calls=calls, grads=grads, weights=weights,
@@ -122,7 +132,7 @@ def _loss_and_grads(model, seed=3):
 
 
 def test_activation_checkpointing_gives_the_same_loss_and_gradients():
-    model = _perturbed_tiny_model(drop_path=0.3).train()
+    model = _perturbed_tiny_model(drop_path=0.3, learn_prompts=True).train()
     loss, grads = _loss_and_grads(model)
     apply_execution_options(model, ExecutionOptions(activation_checkpointing=True))
     loss_ckpt, grads_ckpt = _loss_and_grads(model)

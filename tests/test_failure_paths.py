@@ -316,3 +316,26 @@ def test_ctrl_c_while_saving_leaves_whole_files(tiny_dataset, tmp_path, capsys, 
     assert read_checkpoint(tmp_path / 'last_epoch.bin')['epoch'] == 1
     assert read_checkpoint(tmp_path / 'best_epoch.bin')['epoch'] == 2
     assert not [p for p in tmp_path.iterdir() if p.name.endswith('.tmp')]
+
+
+def test_checkpoint_from_before_the_prompt_defaults_evaluates_as_trained(one_epoch_run, tiny_dataset, tmp_path,
+                                                                          capsys):
+    """A configuration written before --learn-prompts/--per-clip-prompts existed ('frozen_prompts',
+    learnable vectors and per-clip prompts then) is adopted as it was trained, and says so once."""
+    folder = tmp_path / 'run'
+    shutil.copytree(one_epoch_run, folder)
+    checkpoint = torch.load(folder / 'best_epoch.bin', map_location='cpu', weights_only=True)
+    config = checkpoint['model_config']
+    del config['learn_prompts'], config['per_clip_prompts']
+    config['frozen_prompts'] = False             # the old default: learnable vectors
+    del checkpoint['digest']                     # files of that time carried no digest (format version 1)
+    checkpoint['version'] = 1
+    torch.save(checkpoint, folder / 'old.bin')
+    capsys.readouterr()
+    _main(folder, tiny_dataset, '--evaluate', 'old.bin')
+    out = capsys.readouterr().out
+    assert '--learn-prompts --per-clip-prompts --text-tower tiny' in out
+    assert out.count('its clips attended to their own prompts, so it loads as --per-clip-prompts') == 1
+    with pytest.raises(SystemExit):
+        _main(folder, tiny_dataset, '--evaluate', 'old.bin', '--frozen-prompts')
+    _one_line_error(capsys, 'no --learn-prompts: contradicts', 'trained with --learn-prompts')

@@ -34,7 +34,8 @@ def _inputs(model, labels):
     keypoints = torch.randn(CLIPS, FRAMES, JOINTS, 2, generator=g) * 0.3
     poses = torch.randn(CLIPS, FRAMES, JOINTS, 3, generator=g) * 0.2
     draws = model.draw_training_noise(generators_from_seeds(range(CLIPS)), (FRAMES, JOINTS, 3))
-    return keypoints, poses, get_tokenizer().tokenize(labels), *draws
+    tokens = get_tokenizer().tokenize(labels)
+    return keypoints, poses, tokens, *draws, model.fpc_prompt_tokens(tokens)     # as training.prepare_step_inputs
 
 
 def _plain_loss_and_grads(model, inputs):
@@ -49,7 +50,8 @@ def _step(model, inputs, unit, runtime=None):
     replica = copy.deepcopy(model)
     runtime = runtime or Runtime(torch.device('cpu'), gpu_ids=[])
     optimizer = make_optimizer(replica, TrainSettings(epochs=1, learning_rate=1e-3))
-    loss = train_step(wrap_for_training(replica, runtime, False), optimizer, inputs, runtime, unit)
+    unused = not replica.prompt_encoder.learn_prompts      # as training.train: vectors without gradients
+    loss = train_step(wrap_for_training(replica, runtime, unused), optimizer, inputs, runtime, unit)
     return loss, {n: p.grad for n, p in replica.named_parameters() if p.grad is not None}
 
 

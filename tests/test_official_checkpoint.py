@@ -31,8 +31,9 @@ PERM = H36M_17.mirror_permutation()
 PARITY_TAG = 'f27_d4'
 PARITY_CONFIG = ModelConfig(num_frames=27, depth=4)          # width 512, 8 heads, ViT-B/32 tower, H36M
 PARITY_TOLERANCE = 1e-4
-# The recorded batch has two clips of different actions; the original's prompt mix-up moves its
-# outputs by 0.03 there, so ours must differ from its batched output by clearly more than float error.
+MIXED_PROMPT_TOLERANCE = 1e-5     # the issue's bar for the batched output y (measured: 1.3e-6)
+# The recorded batch has two clips of different actions; the original's prompt mixing moves its
+# outputs by 0.03 there, so the two ways must differ by clearly more than float error.
 MIXED_PROMPT_MARGIN = 0.01
 
 
@@ -151,7 +152,8 @@ def test_load_official_model_builds_the_model_from_the_file(layout, tmp_path):
 
 @pytest.fixture(scope='module')
 def parity(shared_dir, tmp_path_factory):
-    """(our model filled from the original's checkpoint, recorded arrays as tensors)."""
+    """(our model filled from the original's checkpoint, built with the library's defaults, and
+    recorded arrays as tensors)."""
     folder = shared_dir / 'parity'
     recorded = [folder / f'ref_{PARITY_TAG}.npz', folder / f'ref_{PARITY_TAG}_persample.npz']
     script = folder / 'make_ref_checkpoint.py'
@@ -171,14 +173,18 @@ def parity(shared_dir, tmp_path_factory):
     return model.eval(), arrays
 
 
-def _denoise_recorded_batch(model, arrays, action_tokens):
-    """Our prompts and denoiser output (B, H, F, J, 3) on the recorded inputs, the B clips in one batch."""
+def _denoise_recorded_batch(model, arrays, action_tokens, per_clip_prompts=False):
+    """Our prompts and denoiser output (B, H, F, J, 3) on the recorded inputs, the B clips in one
+    batch with their H hypotheses, as ``ddim_sample`` lays them out: by default with the original's
+    batched prompt mixing (``EncodedPrompts.mixed_over_batch``), else each clip with its own prompt."""
     noisy = arrays['x3d']                                        # (B, H, F, J, 3)
-    hypotheses = noisy.shape[1]
+    hypotheses, joints = noisy.shape[1], noisy.shape[3]
     with torch.no_grad():
         prompts = model.prompt_encoder(action_tokens)
+        rows = (prompts.repeat_interleave(hypotheses) if per_clip_prompts
+                else prompts.mixed_over_batch(joints, hypotheses))
         y = model.denoiser(arrays['x2d'].repeat_interleave(hypotheses, 0), noisy.flatten(0, 1),
-                           arrays['t'].repeat_interleave(hypotheses), prompts.repeat_interleave(hypotheses))
+                           arrays['t'].repeat_interleave(hypotheses), rows)
     return prompts, y.view(noisy.shape)
 
 
@@ -191,18 +197,41 @@ def test_parity_prompt_tokens(parity):
     torch.testing.assert_close(prompts.pooled[prompts.index], arrays['xf_proj'], atol=PARITY_TOLERANCE, rtol=0)
 
 
-def test_parity_denoiser_same_action(parity):
+@pytest.mark.parametrize('per_clip_prompts', [False, True])
+def test_parity_denoiser_same_action(parity, per_clip_prompts):
+    """One action in the batch (as in every evaluation batch): mixing changes nothing."""
     model, arrays = parity
-    _, y = _denoise_recorded_batch(model, arrays, arrays['same_text_tokens'])
+    _, y = _denoise_recorded_batch(model, arrays, arrays['same_text_tokens'], per_clip_prompts)
     assert y.abs().mean() > 0.05
     torch.testing.assert_close(y, arrays['y_same_action'], atol=PARITY_TOLERANCE, rtol=0)
 
 
-def test_parity_denoiser_per_clip_and_no_prompt_mixing(parity):
-    """Two actions in one batch: ours equals the original run one clip at a time (y_per_sample),
-    while the original's batched output (y) mixes the clips' prompts in FPC and differs."""
+def test_parity_denoiser_mixes_prompts_across_the_batch_by_default(parity):
+    """Two actions in one batch: by default ours equals the original's batched output y (FPC row
+    k*J + j of the flattened (clip, hypothesis, joint) batch attends to clip (k*J + j) mod B's
+    prompt), and differs from each clip run alone (y_per_sample)."""
     model, arrays = parity
     _, y = _denoise_recorded_batch(model, arrays, arrays['text_tokens'])
-    torch.testing.assert_close(y, arrays['y_per_sample'], atol=PARITY_TOLERANCE, rtol=0)
+    difference = (y - arrays['y']).abs().max().item()
+    print(f'default (batched mixing) vs the original\'s y: max |diff| {difference:.2e}')
+    assert difference <= MIXED_PROMPT_TOLERANCE
     assert (arrays['y'] - arrays['y_per_sample']).abs().max() > MIXED_PROMPT_MARGIN
+
+
+def test_parity_denoiser_per_clip_prompts(parity):
+    """With --per-clip-prompts ours equals the original run one clip at a time (y_per_sample)."""
+    model, arrays = parity
+    _, y = _denoise_recorded_batch(model, arrays, arrays['text_tokens'], per_clip_prompts=True)
+    difference = (y - arrays['y_per_sample']).abs().max().item()
+    print(f'--per-clip-prompts vs the original\'s y_per_sample: max |diff| {difference:.2e}')
+    assert difference <= MIXED_PROMPT_TOLERANCE
     assert (y - arrays['y']).abs().max() > MIXED_PROMPT_MARGIN
+
+
+def test_official_models_get_the_original_prompt_behaviour(tmp_path):
+    """``load_official_model`` and ``official_model_config`` build the original's prompts: vectors
+    that do not learn, batched mixing."""
+    path = tmp_path / 'best_epoch_20_10.bin'
+    torch.save({'epoch': 20, 'model_pos': official_state_dict(build_tiny_model(heads=8))}, path)
+    model = load_official_model(path)
+    assert not model.prompt_encoder.learn_prompts and not model.per_clip_prompts

@@ -48,8 +48,8 @@ def _prompt_grads(model):
     return model.prompt_encoder
 
 
-def test_gradient_reaches_every_prompt_vector_and_no_clip_weight():
-    encoder = _prompt_grads(build_tiny_model())
+def test_learn_prompts_reaches_every_prompt_vector_and_no_clip_weight():
+    encoder = _prompt_grads(build_tiny_model(learn_prompts=True))
     for name, vectors in encoder.learnable.items():
         assert vectors.grad is not None, name
         assert (vectors.grad.abs().sum(dim=1) > 0).all(), f'a {name} vector got no gradient'
@@ -57,7 +57,7 @@ def test_gradient_reaches_every_prompt_vector_and_no_clip_weight():
     assert all(p.grad is not None for p in encoder.encoder.parameters())
 
 
-def test_frozen_prompts_reproduce_the_reference():
-    encoder = _prompt_grads(build_tiny_model(frozen_prompts=True))
+def test_prompt_vectors_do_not_learn_by_default_as_in_the_reference():
+    encoder = _prompt_grads(build_tiny_model())
     assert all(v.grad is None for v in encoder.learnable.values())
     assert all(p.grad is not None for p in encoder.encoder.parameters())

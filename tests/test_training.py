@@ -133,7 +133,49 @@ def test_evaluation_does_not_depend_on_the_sampling_batch(two_epoch_run, tiny_da
         assert _max_table_difference(walking, {'Walking': tables['b1', protocol]['Walking']}) <= 2e-3
 
 
+@pytest.mark.parametrize('flags, line', [
+    (['-s', '9'], '80 clips of 9 frames; 113 clips a step (-b 1024 frames / -s 9, as the original), 1 step per '
+                  'epoch\nWarning: 113 clips a step (-b 1024 frames / -s 9, as the original) is more than the 80'),
+    (['-s', '9', '-b', '40'], '4 clips a step (-b 40 frames / -s 9, as the original), 20 steps per epoch'),
+    (['-s', '243'], '4 clips a step (-b 1024 frames / -s 243, as the original), 20 steps per epoch'),
+    (['-b', '100'], '100 clips a step (-b 100), 1 step per epoch\nWarning: 100 clips a step (-b 100) is more than '
+                    'the 80 clips an epoch holds: each epoch is one step of all of them'),
+])
+def test_training_log_says_how_many_clips_a_step_takes(flags, line, tiny_dataset, tmp_path, capsys):
+    """S1 Walking and Eating hold 80 clips of 9 frames (flips included); -s reads -b in frames."""
+    args = [a for a in TINY_RUN_FLAGS]
+    del args[args.index('-b'):args.index('-b') + 2]
+    h36m_main.main(['--data-dir', str(tiny_dataset), '-c', str(tmp_path), *DATA_FLAGS, *args, '-e', '0', '--nolog',
+                    '--no-eval', *flags])
+    out = capsys.readouterr().out
+    assert line in out, out
+    if 'Warning' not in line:
+        assert 'Warning' not in out
+
+
+def test_subset_and_downsample_train_and_evaluate_on_the_originals_frames(tiny_dataset, tmp_path, capsys):
+    """S1 Walking and Eating: 8 sequences of 40 frames; --subset 0.5 --downsample 2 keeps
+    round(20 * 0.5) = 10 of each (common.data.subset; test_subset.py checks which), and the 5 x 9
+    frame clips of each half into ceil(10 / 9) = 2 x 2 (flip) clips. The test sequences keep 20
+    of 40 frames, and the result file names say so."""
+    _run(tmp_path, tiny_dataset, '-e', '0', '--nolog', '--no-eval', '--subset', '0.5', '--downsample', '2')
+    out = capsys.readouterr().out
+    assert 'Training on 80 frames of 8 sequences: 32 clips of 9 frames' in out
+    assert '--subset 0.5 --downsample 2: training on 80 of 320 frames, as the original' in out
+    assert '--downsample 2: the test sequences keep one frame in 2, as the original' in out
+    (table,) = tmp_path.glob('best_epoch_*_downsample2.json')
+    # 4 cameras x 20 frames per action: 80 counted once, 108 in the original's 9-frame windows (0, 9, 11);
+    # the full 40-frame sequences would give 160 (180).
+    assert all(values['frames'] <= 108 for values in json.loads(table.read_text())['groups'].values())
+    _run(tmp_path / 'evaluate', tiny_dataset, '--evaluate', str(tmp_path / 'best_epoch.bin'), '--subset', '0.5')
+    assert '--subset 0.5: not used here (training flags' in capsys.readouterr().out
+
+
 @pytest.mark.parametrize('flags, message', [
+    (['--subset', '0'], '--subset 0: expected a fraction in (0, 1]'),
+    (['--subset', '1.5'], '--subset 1.5: expected a fraction in (0, 1]'),
+    (['--downsample', '0'], '--downsample 0: expected a factor of at least 1'),
+    (['--subset', '0.01'], '--subset 0.01 --downsample 1: keeps no frame of any training sequence'),
     (['--evaluate', 'nope.bin'], '--evaluate nope.bin: no such checkpoint'),
     (['-k', 'unknown_detector'], 'data_2d_h36m_unknown_detector.npz'),
     (['-num_proposals', '0'], '-num_proposals 0: expected at least 1'),
@@ -187,8 +229,8 @@ def test_distributed_training_and_evaluation_equal_single_process(tiny_dataset, 
     assert distributed.returncode == 0, distributed.stderr[-2000:]
     assert 'rank 0 of 2' in distributed.stdout
     assert (tmp_path / 'two' / LOCK_FILE).is_file()     # rank 0 locked -c; rank 1 did not try, or it would have stopped
-    assert ('Training on 320 frames of 8 sequences: 40 clips x 2 with their mirrored copies, of 9 frames; 40 clips per '
-            'batch (-b 40)') in single.stdout
+    assert ('Training on 320 frames of 8 sequences: 40 clips x 2 with their mirrored copies, of 9 frames; 40 clips a '
+            'step (-b 40), 2 steps per epoch') in single.stdout
     initial = {k: v for k, v in _weights(tmp_path / 'initial' / 'last_epoch.bin').items() if v.is_floating_point()}
     one, two = _weights(tmp_path / 'one' / 'last_epoch.bin'), _weights(tmp_path / 'two' / 'last_epoch.bin')
     assert one.keys() == two.keys() == _weights(tmp_path / 'initial' / 'last_epoch.bin').keys()

@@ -7,9 +7,10 @@ Each row runs in a fresh subprocess (so its peak memory is its own): the model i
 (the ViT-B/32-shaped text tower, random weights unless OpenAI's file is present; the speed is
 the same), one warm-up run is made, then ``--repeats`` timed runs; the table shows their median.
 
-* train-*: one training step of main.py (``training.train_step``: the loss on random clips,
-  each with a different action label, in the device's micro-batches, backward, and an AdamW
-  step from ``training.make_optimizer``).
+* train-*: one training step of main.py with its default (the original's) prompts
+  (``training.train_step``: the loss on random clips, each with a different action label, their
+  prompts mixed over the batch, in the device's micro-batches, backward, and an AdamW step from
+  ``training.make_optimizer``).
 * sample-*: ``PoseDiffusion.ddim_sample`` of one random clip with H hypotheses, K DDIM steps
   and test-time flip.
 
@@ -162,7 +163,8 @@ def _train_step_runner(model, row: Row, device):
 
     def run():
         draws = model.draw_training_noise(step_generators(INPUT_SEED, 0, next(steps), row.batch), poses.shape[1:])
-        return train_step(model, optimizer, (keypoints, poses, tokens, *draws), runtime)
+        inputs = (keypoints, poses, tokens, *draws, model.fpc_prompt_tokens(tokens))      # as prepare_step_inputs
+        return train_step(model, optimizer, inputs, runtime)
     return run
 
 

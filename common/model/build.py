@@ -14,6 +14,11 @@ class ModelConfig:
     """Architecture and diffusion settings (paper defaults). Saved inside our checkpoints.
 
     layout: prompt layout name ('h36m': 7 segments with the action label; 'mpi_inf_3dhp': 6).
+    learn_prompts: the learnable prompt vectors receive gradients (False: the reference, which
+        encodes the prompts under no_grad, so they keep their initial values).
+    per_clip_prompts: in FPC each clip attends to its own prompt (False: the reference's
+        batched mixing of the prompts of a batch's clips, see ``prompts.batch_mixing_sources``).
+    The defaults are the reference's behaviour, with which the published models were trained.
     """
     layout: str = 'h36m'
     num_frames: int = 243
@@ -25,7 +30,8 @@ class ModelConfig:
     drop_path: float = 0.1
     timesteps: int = 1000
     scale: float = 1.0
-    frozen_prompts: bool = False
+    learn_prompts: bool = False
+    per_clip_prompts: bool = False
     text_tower: TextTowerConfig = field(default_factory=TextTowerConfig)
 
 
@@ -35,10 +41,11 @@ def build_model(config: ModelConfig, keypoints_mirror, joints_mirror, clip_weigh
     when ``clip_in_checkpoint`` (see ``clip_text.build_text_tower``)."""
     tower = build_text_tower(config.text_tower, clip_weights, require_clip_weights, clip_in_checkpoint)
     prompt_encoder = FinePromptEncoder(LAYOUTS[config.layout], tower, config.width, heads=config.heads,
-                                       frozen_prompts=config.frozen_prompts)
+                                       learn_prompts=config.learn_prompts)
     denoiser = PoseDenoiser(config.num_frames, config.num_joints, config.width, config.depth, config.heads,
                             config.mlp_ratio, config.drop_path, text_width=config.text_tower.width)
-    return PoseDiffusion(denoiser, prompt_encoder, keypoints_mirror, joints_mirror, config.timesteps, config.scale)
+    return PoseDiffusion(denoiser, prompt_encoder, keypoints_mirror, joints_mirror, config.timesteps, config.scale,
+                         per_clip_prompts=config.per_clip_prompts)
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,11 @@ and the sample's encoded prompt. Output: the denoised 3D pose (x0 prediction).
 * Depth d: alternating spatial blocks (attention over the J joints of a frame) and temporal
   blocks (attention over the F frames of a joint), each followed by a shared LayerNorm.
 * FPC (fine-grained prompt-pose communication): after the first spatial block every token
-  cross-attends to its own sample's 77 prompt tokens; the result is stylised (LayerNorm,
-  scale/shift from the PTS embedding, SiLU, zero-initialised Linear) and added back. Then the
-  frame position embedding is added before the first temporal block.
+  cross-attends to 77 prompt tokens: those of the prompt its (sample, joint) row is given
+  (``EncodedPrompts.attended``: the reference's batched mixing by default, see ``prompts``), or
+  of its own sample's prompt; the result is stylised (LayerNorm, scale/shift from the sample's
+  own PTS embedding, SiLU, zero-initialised Linear) and added back. Then the frame position
+  embedding is added before the first temporal block.
 * Head: LayerNorm + Linear(C, 3).
 * Stochastic depth (training): block i (rate linspace(0, p, depth)[i]) drops its residual
   branches for whole frames (spatial) or joints (temporal) of a clip, by keep masks that are
@@ -138,7 +140,8 @@ class Stylization(nn.Module):
 
 
 class PromptCrossAttention(nn.Module):
-    """FPC: every token of a sample attends to that sample's prompt tokens."""
+    """FPC: every token of a (sample, joint) row attends to the tokens of the prompt that row is
+    given (``EncodedPrompts``: its sample's own, or another clip's under the batched mixing)."""
 
     def __init__(self, width: int, text_width: int, heads: int):
         super().__init__()
@@ -151,16 +154,35 @@ class PromptCrossAttention(nn.Module):
         self.stylize = Stylization(width)
 
     def forward(self, x, prompts: EncodedPrompts, emb):
-        """x: (N, F, J, C); prompts with index (N,); emb: (N, C) -> (N, F, J, C)."""
+        """x: (N, F, J, C); prompts with index (N,) and attended None or (N, J); emb: (N, C)
+        -> (N, F, J, C)."""
         n, f, j, c = x.shape
         h = self.heads
         text = self.text_norm(prompts.tokens)                                  # (U, L, Dt)
-        k = self.key(text).view(text.shape[0], -1, h, c // h).transpose(1, 2)[prompts.index]
-        v = self.value(text).view(text.shape[0], -1, h, c // h).transpose(1, 2)[prompts.index]
-        q = self.query(self.norm(x)).view(n, f * j, h, c // h).transpose(1, 2)
-        y = F.scaled_dot_product_attention(q, k, v)                            # (N, H, F*J, d)
-        y = y.transpose(1, 2).reshape(n, f, j, c)
+        k = self.key(text).view(text.shape[0], -1, h, c // h).transpose(1, 2)  # (U, H, L, d)
+        v = self.value(text).view(text.shape[0], -1, h, c // h).transpose(1, 2)
+        q = self.query(self.norm(x))
+        if prompts.attended is None:
+            q = q.view(n, f * j, h, c // h).transpose(1, 2)
+            y = F.scaled_dot_product_attention(q, k[prompts.index], v[prompts.index])   # (N, H, F*J, d)
+            y = y.transpose(1, 2).reshape(n, f, j, c)
+        else:
+            y = self._attend_per_row(q.view(n, f, j, h, c // h).permute(0, 2, 3, 1, 4), k, v, prompts.attended)
+            y = y.permute(0, 3, 1, 2, 4).reshape(n, f, j, c)
         return x + self.stylize(y, emb)
+
+    @staticmethod
+    def _attend_per_row(q, k, v, attended):
+        """q: (N, J, H, F, d) queries of every (sample, joint) row; k, v: (U, H, L, d); attended:
+        (N, J) prompt row of each. The rows are attended in one call per prompt among them, so a
+        row's result depends only on its queries and its prompt. Returns (N, J, H, F, d)."""
+        y = torch.empty_like(q)
+        for prompt in attended.unique().tolist():
+            rows = attended == prompt
+            queries = q[rows]                                                 # (R, H, F, d)
+            size = (queries.shape[0], *k.shape[1:])
+            y[rows] = F.scaled_dot_product_attention(queries, k[prompt].expand(size), v[prompt].expand(size))
+        return y
 
 
 class PoseDenoiser(nn.Module):

@@ -31,7 +31,7 @@ from torch import nn
 
 from common.core.keyed_random import normal_per_clip
 from common.data.skeleton import flip_horizontal
-from common.model.prompts import EncodedPrompts, FinePromptEncoder
+from common.model.prompts import EncodedPrompts, FinePromptEncoder, batch_mixing_sources
 
 COSINE_SCHEDULE_OFFSET = 0.008
 MAX_BETA = 0.999
@@ -113,15 +113,21 @@ class PoseDiffusion(nn.Module):
 
     ``forward`` returns the training loss; ``ddim_sample`` generates hypotheses.
     keypoints_mirror / joints_mirror: (J,) permutations used by the test-time flip.
+    per_clip_prompts: in FPC every clip attends to its own prompt; False (the reference) mixes the
+    prompts of a batch's clips as the reference does (``prompts.batch_mixing_sources``): over the
+    global training batch (``fpc_prompt_tokens``, carried with the clips, so micro-batches,
+    processes and GPUs change nothing; the reference on one device mixes over the same batch) and
+    over each sampling batch (one sequence, one prompt: nothing changes there).
     """
 
     def __init__(self, denoiser, prompt_encoder: FinePromptEncoder, keypoints_mirror, joints_mirror,
-                 timesteps: int = 1000, scale: float = 1.0):
+                 timesteps: int = 1000, scale: float = 1.0, per_clip_prompts: bool = False):
         super().__init__()
         self.denoiser = denoiser
         self.prompt_encoder = prompt_encoder
         self.num_timesteps = timesteps
         self.scale = scale
+        self.per_clip_prompts = per_clip_prompts
         self.keypoints_mirror = list(keypoints_mirror)
         self.joints_mirror = list(joints_mirror)
         self.autocast_dtype = None      # e.g. torch.bfloat16: run the denoiser under autocast (see model.ExecutionOptions)
@@ -154,11 +160,25 @@ class PoseDiffusion(nn.Module):
             draws.append((t, noise, *(m[None] for m in self.denoiser.draw_keep_masks(g))))
         return TrainingNoise(*(torch.cat(parts) for parts in zip(*draws)))
 
-    def forward(self, keypoints_2d, poses_3d, action_tokens, t, noise, spatial_keep=None, temporal_keep=None):
+    def fpc_prompt_tokens(self, action_tokens):
+        """(B, L) action tokens of a training batch -> (B, J, L): the action tokens of the prompt
+        each joint of each clip attends to in FPC (its own with ``per_clip_prompts``, else the
+        reference's batched mixing over these B clips). Computed once for the global batch and
+        sliced with it, so a micro-batch's clips attend where they would in the whole batch."""
+        b, j = action_tokens.shape[0], self.denoiser.num_joints
+        if self.per_clip_prompts:
+            return action_tokens[:, None].expand(b, j, -1)
+        return action_tokens[batch_mixing_sources(b, j).to(action_tokens.device)]
+
+    def forward(self, keypoints_2d, poses_3d, action_tokens, t, noise, spatial_keep=None, temporal_keep=None,
+                attended_tokens=None):
         """Training loss. keypoints_2d: (B, F, J, 2); poses_3d: (B, F, J, 3) metres, root-relative;
         action_tokens: (B, 77); t, noise and the keep masks (None: no stochastic depth) from
-        ``draw_training_noise``. Returns the MPJPE (metres) of the x0 prediction, a scalar."""
-        prompts = self.prompt_encoder(action_tokens)
+        ``draw_training_noise``; attended_tokens: (B, J, 77) from ``fpc_prompt_tokens`` of the
+        global batch (None: of these B clips). Returns the MPJPE (metres) of the x0 prediction, a scalar."""
+        if attended_tokens is None:
+            attended_tokens = self.fpc_prompt_tokens(action_tokens)
+        prompts = self.prompt_encoder(action_tokens, attended_tokens)
         predicted = self._denoise(keypoints_2d, self.q_sample(poses_3d, t, noise), t, prompts,
                                   spatial_keep, temporal_keep)
         return torch.linalg.vector_norm(predicted - poses_3d, dim=-1).mean()
@@ -201,13 +221,16 @@ class PoseDiffusion(nn.Module):
         mirrors the same noise.
         Returns (B, K, H, F, J, 3): the x0 prediction of every step, metres, root-relative
         (as predicted: the root joint is not forced to zero here).
-        The prompt is encoded once and reused for every step, hypothesis and the flip pass.
+        The prompt is encoded once and reused for every step, hypothesis and the flip pass. Without
+        ``per_clip_prompts`` FPC mixes the prompts of the B clips as the reference does (its
+        sampling batches hold one sequence, so all clips share one prompt and nothing changes).
         """
         b, f, j, _ = keypoints_2d.shape
         h = num_hypotheses
         if len(generators) != b:
             raise ValueError(f'ddim_sample: {len(generators)} generators for {b} clips; expected one per clip')
-        prompts = self.prompt_encoder(action_tokens).repeat_interleave(h)
+        prompts = self.prompt_encoder(action_tokens)
+        prompts = prompts.repeat_interleave(h) if self.per_clip_prompts else prompts.mixed_over_batch(j, h)
         keypoints = keypoints_2d.repeat_interleave(h, dim=0)                 # (B*H, F, J, 2)
         x = normal_per_clip(generators, (h, f, j, 3), keypoints_2d.device)
         x0_per_step = []

@@ -9,9 +9,18 @@ with 5, 8, 8, 8, 12, 12. The sequence runs through CLIP's frozen text transforme
 4-layer transformer encoder and a LayerNorm -> prompt tokens; one token, projected to the pose
 width, is the pooled prompt embedding used by PTS.
 
-Unlike the reference, gradients flow through the frozen CLIP into the learnable vectors (its
-weights are frozen, its activations are not detached), so the prompts really train;
-``frozen_prompts=True`` reproduces the reference, where they never receive a gradient.
+By default, as in the reference, CLIP runs under ``no_grad``, so the learnable vectors never
+receive a gradient and keep their initial values (the published models were trained so).
+``learn_prompts=True`` (``--learn-prompts``) lets gradients flow through the frozen CLIP into
+them (its weights stay frozen, its activations are not detached), so the prompts really train.
+
+Which prompt FPC attends to (``EncodedPrompts.attended``): the reference's denoiser tiles the
+prompt keys and values of a batch of B clips over its flattened (clip, joint) rows with
+``repeat``, so row k * J + j (sample k, joint j; J joints) attends to the prompt of clip
+(k * J + j) mod B, not necessarily its own (``batch_mixing_sources``). With H hypotheses per
+clip (sampling) sample k is clip k // H's hypothesis k mod H. Its pooled embedding (PTS) and the
+stylisation stay each clip's own. Evaluation batches hold windows of one sequence, so there the
+mixing changes nothing; in training it does whenever a batch holds several actions.
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -79,42 +88,70 @@ MPI_INF_3DHP_LAYOUT = PromptLayout('mpi_inf_3dhp', (
 LAYOUTS = {'h36m': H36M_LAYOUT, 'mpi_inf_3dhp': MPI_INF_3DHP_LAYOUT}
 
 
+def batch_mixing_sources(num_clips: int, num_joints: int, hypotheses: int = 1) -> torch.Tensor:
+    """(B*H, J) long: the position in the batch of the clip whose prompt sample k's joint j attends
+    to in FPC under the reference's batched mixing, (k * J + j) mod B, for B clips whose H
+    hypotheses are consecutive samples (training: H = 1). E.g. B = 2, J = 3: [[0, 1, 0], [1, 0, 1]]."""
+    rows = torch.arange(num_clips * hypotheses * num_joints).view(num_clips * hypotheses, num_joints)
+    return rows % num_clips
+
+
+def _unless_own(attended: torch.Tensor, index: torch.Tensor) -> Optional[torch.Tensor]:
+    """``attended`` (N, J), or None when every row attends to its own sample's prompt."""
+    return None if torch.equal(attended, index[:, None].expand_as(attended)) else attended
+
+
 @dataclass
 class EncodedPrompts:
     """Prompts of a batch, each distinct prompt encoded once.
 
     tokens: (U, L, D_text) prompt tokens of the U distinct prompts; pooled: (U, C) pooled
-    embeddings at the pose width; index: (B,) long, row of each clip's prompt.
+    embeddings at the pose width; index: (N,) long, row of each sample's own prompt (its pooled
+    embedding drives PTS); attended: (N, J) long, the prompt row each (sample, joint) attends to
+    in FPC, or None when each sample attends to its own (``index``).
     """
     tokens: torch.Tensor
     pooled: torch.Tensor
     index: torch.Tensor
+    attended: Optional[torch.Tensor] = None
+
+    def _with(self, index, attended) -> 'EncodedPrompts':
+        return EncodedPrompts(self.tokens, self.pooled, index, attended)
 
     def repeat(self, times: int) -> 'EncodedPrompts':
         """Prompts for a batch made of ``times`` consecutive copies of the original batch."""
-        return EncodedPrompts(self.tokens, self.pooled, self.index.repeat(times))
+        return self._with(self.index.repeat(times), None if self.attended is None else self.attended.repeat(times, 1))
 
     def repeat_interleave(self, times: int) -> 'EncodedPrompts':
-        """Prompts for a batch where every clip is repeated ``times`` times in a row (hypotheses)."""
-        return EncodedPrompts(self.tokens, self.pooled, self.index.repeat_interleave(times))
+        """Prompts for a batch where every sample is repeated ``times`` times in a row, each copy
+        attending where the sample did."""
+        return self._with(self.index.repeat_interleave(times),
+                          None if self.attended is None else self.attended.repeat_interleave(times, dim=0))
+
+    def mixed_over_batch(self, num_joints: int, hypotheses: int = 1) -> 'EncodedPrompts':
+        """The reference's batched mixing over this batch of B clips (own prompts, ``attended``
+        None), each clip then repeated ``hypotheses`` times in a row (``batch_mixing_sources``)."""
+        sources = batch_mixing_sources(len(self.index), num_joints, hypotheses).to(self.index.device)
+        index = self.index.repeat_interleave(hypotheses)
+        return self._with(index, _unless_own(self.index[sources], index))
 
     def rows(self, start: int, stop: int) -> 'EncodedPrompts':
-        """Prompts for the clips start .. stop - 1 of the batch."""
-        return EncodedPrompts(self.tokens, self.pooled, self.index[start:stop])
+        """Prompts for the samples start .. stop - 1 of the batch."""
+        return self._with(self.index[start:stop], None if self.attended is None else self.attended[start:stop])
 
 
 class FinePromptEncoder(nn.Module):
     """Action tokens (B, L) -> ``EncodedPrompts``."""
 
     def __init__(self, layout: PromptLayout, text_tower: CLIPTextTower, pose_width: int,
-                 heads: int = 8, frozen_prompts: bool = False):
+                 heads: int = 8, learn_prompts: bool = False):
         super().__init__()
         width = text_tower.config.width
         if layout.length != text_tower.config.context_length:
             raise ValueError(f'prompt layout {layout.name} has {layout.length} tokens, '
                              f'CLIP context is {text_tower.config.context_length}')
         self.layout = layout
-        self.frozen_prompts = frozen_prompts
+        self.learn_prompts = learn_prompts
         self.text_tower = text_tower
         self.learnable = nn.ParameterDict({
             s.name: nn.Parameter(torch.randn(s.num_learnable, width) * PROMPT_VECTOR_INIT_STD)
@@ -148,19 +185,26 @@ class FinePromptEncoder(nn.Module):
             return action_tokens.argmax(dim=-1)
         return torch.full_like(action_tokens[:, 0], self.layout.length - 1)
 
-    def forward(self, action_tokens) -> EncodedPrompts:
+    def forward(self, action_tokens, attended_tokens=None) -> EncodedPrompts:
         """action_tokens: (B, L) long CLIP tokens of each clip's action label (``tokenize("")``
-        when unknown; ignored by layouts without an action segment)."""
-        if self.layout.has_action:
+        when unknown; ignored by layouts without an action segment). attended_tokens: (B, J, L),
+        the action tokens of the prompt each joint of each clip attends to in FPC (training's
+        mixing, computed over the global batch: ``PoseDiffusion.fpc_prompt_tokens``), or None
+        for its own prompt."""
+        b = action_tokens.shape[0]
+        if not self.layout.has_action:
+            unique, index, attended = action_tokens[:1], torch.zeros_like(action_tokens[:, 0]), None
+        elif attended_tokens is None:
             unique, index = torch.unique(action_tokens, dim=0, return_inverse=True)
+            attended = None
         else:
-            unique, index = action_tokens[:1], torch.zeros_like(action_tokens[:, 0])
+            every = torch.cat([action_tokens, attended_tokens.flatten(0, 1)])
+            unique, inverse = torch.unique(every, dim=0, return_inverse=True)
+            index = inverse[:b]
+            attended = _unless_own(inverse[b:].view(b, -1), index)
         x = self._clip_inputs(unique)
-        if self.frozen_prompts:
-            with torch.no_grad():
-                x = self.text_tower.encode_embeddings(x)
-        else:
+        with torch.set_grad_enabled(self.learn_prompts and torch.is_grad_enabled()):
             x = self.text_tower.encode_embeddings(x)
         x = self.norm(self.encoder(x))
         pooled = self.pooled_proj(x[torch.arange(x.shape[0], device=x.device), self._pooled_position(unique)])
-        return EncodedPrompts(tokens=x, pooled=pooled, index=index)
+        return EncodedPrompts(tokens=x, pooled=pooled, index=index, attended=attended)

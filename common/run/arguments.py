@@ -11,12 +11,11 @@ import sys
 
 from common.core.errors import UserError
 from common.evaluation.protocol import COUNTING_RULES, ORIGINAL
+from common.run.batch_rule import CLIPS_PER_BATCH, training_batch
 
 TRAIN_CLIP_FRAMES = 243
 EPOCHS = 100
 EPOCHS_GT_KEYPOINTS = 120
-# The paper's batch: 1024 frames = 4 clips of 243 frames (training); its evaluation uses -b 4 too.
-CLIPS_PER_BATCH = 4
 VAL_CLIPS_PER_BATCH = 16
 ATTENTION_HEADS = 8           # the denoiser's heads (ModelConfig.heads): -cs must be a multiple
 MAX_SEED = 2 ** 32 - 1        # numpy's RandomState takes seeds up to this
@@ -29,6 +28,18 @@ def _add_common(parser: argparse.ArgumentParser, dataset: str):
                       help='frames per clip (default: 243)')
     data.add_argument('-no-da', '--no-data-augmentation', dest='data_augmentation', action='store_false',
                       help='disable train-time horizontal flipping')
+    if dataset == 'h36m':
+        data.add_argument('--subset', type=float, default=1.0, metavar='FRACTION',
+                          help='train on this fraction of every training sequence, as VideoPose3D and the original '
+                               'do: one contiguous stretch per sequence, its start fixed by the sequence length '
+                               '(default: 1, all)')
+        data.add_argument('--downsample', type=int, default=1, metavar='FACTOR',
+                          help='keep every FACTOR-th frame of the training and the test sequences, as the original '
+                               'does (default: 1, all)')
+    else:
+        for flag, kind in (('--subset', float), ('--downsample', int)):
+            data.add_argument(flag, type=kind, default=1, help="Human3.6M only (main.py): the original's main_3dhp.py "
+                                                               'parses it and ignores it; anything but 1 is refused')
 
     run = parser.add_argument_group('run')
     run.add_argument('-c', '--checkpoint', default='checkpoint', metavar='PATH',
@@ -59,8 +70,17 @@ def _add_common(parser: argparse.ArgumentParser, dataset: str):
     model.add_argument('--drop-path', type=float, default=0.1, metavar='P', help='stochastic depth rate in training (default: 0.1)')
     model.add_argument('-timestep', type=int, default=1000, metavar='T', help='diffusion steps (default: 1000)')
     model.add_argument('-scale', type=float, default=1.0, help='signal scale inside the diffusion (default: 1.0)')
-    model.add_argument('--frozen-prompts', action='store_true',
-                       help='do not train the learnable prompt vectors (the reference behaviour: CLIP under no_grad)')
+    prompts = model.add_mutually_exclusive_group()
+    prompts.add_argument('--learn-prompts', dest='learn_prompts', action='store_true',
+                         help='train the learnable prompt vectors (gradients flow through the frozen CLIP text '
+                              'tower); default: they keep their initial values, as in the original, which encodes '
+                              'the prompts under no_grad')
+    prompts.add_argument('--frozen-prompts', dest='learn_prompts', action='store_false',
+                         help='the default now (the original\'s prompts that do not learn); kept for older commands')
+    model.add_argument('--per-clip-prompts', action='store_true',
+                       help="in FPC every clip attends to its own prompt; default: the original's batched mixing, "
+                            "where joint j of clip b in a training batch of B clips attends to clip (b*17+j) mod "
+                            "B's prompt (it tiles the prompts over the batch with repeat)")
     model.add_argument('--clip-weights', default=None, metavar='PATH',
                        help="OpenAI's CLIP ViT-B/32 weights (default: ~/.cache/clip/ViT-B-32.pt; never downloaded)")
     model.add_argument('--require-clip-weights', action='store_true',
@@ -74,13 +94,16 @@ def _add_common(parser: argparse.ArgumentParser, dataset: str):
     train.add_argument('-e', '--epochs', type=int, default=None, metavar='N',
                        help=f'training epochs (default: {EPOCHS}{gt_epochs}; 0 saves and evaluates the untrained '
                             'model)')
-    train.add_argument('-b', '--batch-size', type=int, default=CLIPS_PER_BATCH, metavar='CLIPS',
-                       help=f'clips per batch: per training step (the global batch, whatever the number of '
-                            f'processes) and per sampling batch of --evaluate and inference (default: '
-                            f'{CLIPS_PER_BATCH}, the paper\'s 1024 frames = 4 clips of 243 frames)')
-    train.add_argument('-s', '--stride', type=int, default=None, metavar='N',
-                       help='MixSTE/D3DP spelling of the training clip length; here clips are always -f frames, '
-                            'so -s is accepted only when equal to -f')
+    train.add_argument('-b', '--batch-size', type=int, default=CLIPS_PER_BATCH, metavar='N',
+                       help=f'training: clips per step (the global batch, whatever the number of processes; 243 '
+                            f'or more is refused: the original\'s frames), or frames when -s is given, as the '
+                            f'original reads it (-b // -s clips; -b defaults to 1024 frames then); --evaluate and '
+                            f'inference: windows per sampling batch (default: {CLIPS_PER_BATCH} clips, the '
+                            f'original\'s 1024 frames / 243)')
+    train.add_argument('-s', '--stride', type=int, default=None, metavar='FRAMES',
+                       help='training: read -b in frames and take -b // -s clips a step, as the original does '
+                            '(its default -s 243 whatever -f is; the clips stay -f frames long); e.g. -f 27 -s 27 '
+                            'trains 37 clips a step. Not used by --evaluate')
     train.add_argument('-lr', '--learning-rate', type=float, default=6e-5, metavar='LR', help='AdamW learning rate (default: 6e-5)')
     train.add_argument('-lrd', '--lr-decay', type=float, default=0.993, metavar='F',
                        help='learning rate multiplier after each epoch (default: 0.993)')
@@ -95,6 +118,9 @@ def _add_common(parser: argparse.ArgumentParser, dataset: str):
                        help="'original' (default): step with L * dL/dw as the original code does (it calls "
                             "loss.backward(loss), L in its data's unit: metres for Human3.6M, millimetres for "
                             "MPI-INF-3DHP), so each batch counts by its own loss; 'plain': step with dL/dw")
+    train.add_argument('--improvements', action='store_true',
+                       help='every training improvement over the original at once: --learn-prompts '
+                            '--per-clip-prompts --gradient-scale plain')
     train.add_argument('--no-eval', action='store_true',
                        help='skip the validation after each epoch (best_epoch.bin is then the last epoch)')
     train.add_argument('--val-batch-size', type=int, default=VAL_CLIPS_PER_BATCH, metavar='CLIPS',
@@ -213,8 +239,13 @@ def given_flags(dataset: str, argv=None) -> set:
 
 
 def flag_names(dataset: str) -> dict:
-    """dest -> the flag as users type it (its first spelling), e.g. 'number_of_frames' -> '-f'."""
-    return {a.dest: a.option_strings[0] for a in build_parser(dataset)._actions if a.option_strings}
+    """dest -> the flag as users type it (the first spelling of the first flag setting it), e.g.
+    'number_of_frames' -> '-f', 'learn_prompts' -> '--learn-prompts'."""
+    names = {}
+    for action in build_parser(dataset)._actions:
+        if action.option_strings:
+            names.setdefault(action.dest, action.option_strings[0])
+    return names
 
 
 def _positive(v):
@@ -244,6 +275,8 @@ NUMERIC_RANGES = {
     'epochs': (_not_negative, 'a number of epochs >= 0'),
     'batch_size': (_at_least_one, 'a positive number of clips'),
     'threads': (_at_least_one, 'a positive number of threads'),
+    'subset': (lambda v: 0 < v <= 1, 'a fraction in (0, 1]'),
+    'downsample': (_at_least_one, 'a factor of at least 1'),
     'stride': (_at_least_one, 'a positive integer'),
     'learning_rate': (_positive, 'a positive finite learning rate'),
     'lr_decay': (lambda v: 0 < v <= 1, 'a multiplier in (0, 1]'),
@@ -294,18 +327,41 @@ def parse_args(dataset: str, argv=None):
         raise UserError('--resume and --evaluate cannot be used together')
     if args.overwrite and (args.resume or args.evaluate):
         raise UserError('--overwrite starts a new training run; it cannot be used with -r or --evaluate')
-    if args.stride is not None and args.stride != args.number_of_frames:
-        raise UserError(f'-s {args.stride}: training clips are -f {args.number_of_frames} frames long (one clip per '
-                        f'batch entry; -b counts clips); pass -f {args.stride} for {args.stride}-frame clips')
+    _apply_improvements(args)
+    if dataset == 'mpi_inf_3dhp':
+        for flag in ('subset', 'downsample'):
+            if getattr(args, flag) != 1:
+                raise UserError(f'--{flag} {getattr(args, flag):g}: main.py (Human3.6M) only; the original\'s '
+                                'main_3dhp.py parses it and ignores it, and so would this run: drop it')
     if not (args.evaluate or args.resume):   # otherwise the checkpoint's diffusion steps count (experiment.py)
         check_sampling_steps(args.sampling_timesteps, args.timestep)
     if hasattr(args, 'render'):
         _check_inference_flags(args)
+    args.training_batch = None if args.evaluate else training_batch(args.batch_size, args.stride,
+                                                                    'batch_size' in args.given)
     if args.epochs is None:
         args.epochs = EPOCHS_GT_KEYPOINTS if getattr(args, 'keypoints', '') == 'gt' else EPOCHS
     if args.threads is None:
         args.threads = default_threads(os.environ)
     return args
+
+
+# --improvements: dest -> (the value it sets, how a contradicting flag reads).
+IMPROVEMENTS = {'learn_prompts': (True, '--frozen-prompts'), 'per_clip_prompts': (True, None),
+                'gradient_scale': ('plain', '--gradient-scale original')}
+
+
+def _apply_improvements(args):
+    """--improvements sets every improvement flag (counted as given, so a checkpoint trained
+    otherwise is a contradiction); a flag given with the original's value contradicts it."""
+    if not args.improvements:
+        return
+    for dest, (value, contradicting) in IMPROVEMENTS.items():
+        if dest in args.given and getattr(args, dest) != value:
+            raise UserError(f'{contradicting} contradicts --improvements (which sets --learn-prompts '
+                            '--per-clip-prompts --gradient-scale plain); drop one of them')
+        setattr(args, dest, value)
+    args.given |= set(IMPROVEMENTS)
 
 
 def default_threads(environ) -> int:

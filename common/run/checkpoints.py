@@ -71,10 +71,27 @@ def save_checkpoint(paths, *, model, model_config: ModelConfig, epoch: int, lr: 
         atomic_torch_save(content, path)
 
 
+# Checkpoints written before the prompt defaults became the reference's hold 'frozen_prompts'
+# and no 'per_clip_prompts': their models trained with each clip attending to its own prompt.
+LEGACY_PROMPT_NOTE = ('written before the reference\'s batched prompt mixing existed: its clips attended to their '
+                      'own prompts, so it loads as --per-clip-prompts')
+
+
 def config_from_dict(values: dict) -> ModelConfig:
+    """The ``ModelConfig`` a checkpoint stores (``dataclasses.asdict``). One written before
+    ``learn_prompts``/``per_clip_prompts`` loads as it was trained: learnable vectors unless it
+    says ``frozen_prompts``, and per-clip prompts (``legacy_config_notes`` says so)."""
     values = dict(values)
     values['text_tower'] = TextTowerConfig(**values['text_tower'])
+    if 'frozen_prompts' in values:
+        values['learn_prompts'] = not values.pop('frozen_prompts')
+    values.setdefault('per_clip_prompts', True)
     return ModelConfig(**values)
+
+
+def legacy_config_notes(values: dict) -> list:
+    """What ``config_from_dict`` filled in for a configuration written by older code (one line each)."""
+    return [] if 'per_clip_prompts' in values else [LEGACY_PROMPT_NOTE]
 
 
 def read_checkpoint(path) -> dict:

@@ -19,9 +19,9 @@ from common.evaluation.report import count, format_result, ground_truth_notice, 
 from common.model.build import ExecutionOptions, ModelConfig, apply_execution_options, build_model
 from common.model.clip_text import TEXT_TOWERS
 from common.run.arguments import check_sampling_steps
-from common.run.arguments import CLIPS_PER_BATCH
+from common.run.batch_rule import epoch_shortfall
 from common.run.checkpoint_config import adopt_checkpoint_config
-from common.run.checkpoints import config_from_dict, digest_note, load_model_weights, read_checkpoint
+from common.run.checkpoints import config_from_dict, digest_note, legacy_config_notes, load_model_weights, read_checkpoint
 from common.run.devices import setup_runtime, shutdown
 from common.run.run_folder import FolderLock, delete_earlier_run, refuse_used_folder
 from common.run.tb_logging import ScalarLogger
@@ -59,7 +59,7 @@ class ExperimentData:
     action_source: str = 'gt'
     keep_poses: bool = False
     on_evaluated: Optional[Callable] = None
-    description: dict = field(default_factory=dict)
+    description: dict = field(default_factory=dict)       # 'validation', and lines printed: 'training', 'test'
     result_tags: tuple = ()
     training_data: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
@@ -100,7 +100,8 @@ def validation_counting(args, data: ExperimentData) -> Counting:
 def model_config_from_args(args, layout: str) -> ModelConfig:
     return ModelConfig(layout=layout, num_frames=args.number_of_frames, width=args.cs, depth=args.dep,
                        drop_path=args.drop_path, timesteps=args.timestep, scale=args.scale,
-                       frozen_prompts=args.frozen_prompts, text_tower=TEXT_TOWERS[args.text_tower])
+                       learn_prompts=args.learn_prompts, per_clip_prompts=args.per_clip_prompts,
+                       text_tower=TEXT_TOWERS[args.text_tower])
 
 
 def read_model_checkpoint(args, name: str, flag: str, layout: str):
@@ -125,6 +126,7 @@ def read_model_checkpoint(args, name: str, flag: str, layout: str):
             raise UserError(f'{flag} {path}: a model for the {config.layout} layout, but this data has the '
                             f'{layout} layout')
         described = adopt_checkpoint_config(args, config, path)
+        described += ''.join(f'\n{path}: {note}' for note in legacy_config_notes(checkpoint['model_config']))
         check_sampling_steps(args.sampling_timesteps, config.timesteps, path)
     return path, checkpoint, config, '\n'.join(filter(None, [note, described]))
 
@@ -165,12 +167,23 @@ def _check_frames(args, data: ExperimentData):
                         'choose a smaller -f')
 
 
-def batch_description(clips: int, processes: int) -> str:
-    """How many clips a training batch holds, and why (the log line)."""
-    why = (f"-b {clips}, the default: the paper's 1024 frames = {CLIPS_PER_BATCH} clips of 243 frames"
-           if clips == CLIPS_PER_BATCH else f'-b {clips}')
-    split = f', split over {processes} processes' if processes > 1 else ''
-    return f'{count(clips, "clip")} per batch ({why}{split})'
+def batch_description(batch, processes: int) -> str:
+    """How many clips a training step takes, and why (``batch_rule.TrainingBatch``; the log line)."""
+    return batch.description + (f', split over {processes} processes' if processes > 1 else '')
+
+
+def ignored_training_flags_note(args, inference: bool = False):
+    """The line saying which training flags given do nothing here (--evaluate; ``inference``:
+    -d custom, --render, --viz-export, which also ignore --downsample), or None."""
+    ignored = [f'-s {args.stride}'] if args.stride is not None else []
+    if getattr(args, 'subset', 1) != 1:
+        ignored.append(f'--subset {args.subset:g}')
+    if inference and getattr(args, 'downsample', 1) != 1:
+        ignored.append(f'--downsample {args.downsample}')
+    if not ignored:
+        return None
+    return (f'{" ".join(ignored)}: not used here (training flags; -b {args.batch_size} counts windows per sampling '
+            'batch)')
 
 
 def clips_description(generator: ChunkedGenerator, frames: int) -> str:
@@ -206,6 +219,8 @@ def load_checkpoint_model(args, layout: str, skeleton, keypoints_mirror, runtime
     path, checkpoint, config, described = read_model_checkpoint(args, args.evaluate, '--evaluate', layout)
     if runtime.is_main:
         print(described)
+        if ignored_training_flags_note(args, inference=True):
+            print(ignored_training_flags_note(args, inference=True))
     return build_checkpoint_model(args, path, checkpoint, config, skeleton, keypoints_mirror, runtime), path, checkpoint
 
 
@@ -221,6 +236,8 @@ def _evaluate_and_report(args, model, data: ExperimentData, runtime, checkpoint_
     if not all(np.isfinite(values).all() for values in result.average.values()):
         raise UserError(f'{stem}: the model predicts non-finite poses (NaN or inf errors); no result written')
     if runtime.is_main:
+        if 'test' in data.description:
+            print(data.description['test'])
         print(ground_truth_notice(data.action_source))
         print(format_result(result, data.group_title))
         name = result_file_stem(stem, settings, data.action_source, counting, *data.result_tags,
@@ -254,6 +271,8 @@ def run(args, load_data: Callable):
             _check_frames(args, data)
             if runtime.is_main:
                 print(described)
+                if ignored_training_flags_note(args):
+                    print(ignored_training_flags_note(args))
             model = build_checkpoint_model(args, path, checkpoint, config, data.skeleton, data.keypoints_mirror, runtime)
             if runtime.is_main:
                 trained = f", trained for {count(checkpoint['epoch'], 'epoch')}" if 'epoch' in checkpoint else ''
@@ -274,7 +293,7 @@ def run(args, load_data: Callable):
         _check_frames(args, data)
         model = _build(args, config, data.skeleton, data.keypoints_mirror, runtime)
         trainable, frozen = _parameter_counts(model)
-        generator = ChunkedGenerator(data.train, config.num_frames, args.batch_size, data.keypoints_mirror,
+        generator = ChunkedGenerator(data.train, config.num_frames, args.training_batch.clips, data.keypoints_mirror,
                                      data.skeleton.mirror_permutation(), augment=args.data_augmentation,
                                      seed=args.seed)
         if runtime.is_main:
@@ -282,8 +301,13 @@ def run(args, load_data: Callable):
                   f'(CLIP text tower: {model.prompt_encoder.text_tower.source})')
             print(f'Training on {count(sum(s.num_frames for s in data.train), "frame")} of '
                   f'{count(len(data.train), "sequence")}: {clips_description(generator, config.num_frames)}; '
-                  f'{batch_description(args.batch_size, runtime.world_size)}, '
-                  f'{count(generator.num_batches, "batch", "batches")} per epoch')
+                  f'{batch_description(args.training_batch, runtime.world_size)}, '
+                  f'{count(generator.num_batches, "step")} per epoch')
+            if 'training' in data.description:
+                print(data.description['training'])
+            shortfall = epoch_shortfall(args.training_batch, generator.num_clips)
+            if shortfall:
+                print(shortfall)
             if args.epochs == 0:
                 print(f'-e 0: no training; the initial weights are saved as {LAST_CHECKPOINT} and {BEST_CHECKPOINT} '
                       'and evaluated, an untrained baseline')

@@ -14,6 +14,12 @@ the global batch's loss in the unit its data files hold (metres for Human3.6M, m
 MPI-INF-3DHP). AdamW hides a constant factor but not this one: it weights every batch by its own
 loss. 'original' (the default) reproduces it; 'plain' steps with dL/dw.
 
+Prompts (``ModelConfig``): by default as in the original, the prompt vectors do not learn and
+FPC mixes the prompts of the global batch's clips (``PoseDiffusion.fpc_prompt_tokens``: which
+clip's prompt each joint of each clip attends to is decided over the global batch and sliced
+with it, so the step does not depend on processes or micro-batches either; the original, on one
+device, mixes over the same batch, and under DataParallel over each GPU's share instead).
+
 Resuming restores weights, optimizer, learning rate, epoch and the data-order RNG (every other
 draw is keyed by epoch and batch): an interrupted and resumed run ends with the same weights as
 an uninterrupted one.
@@ -115,8 +121,10 @@ def step_generators(seed: int, epoch: int, batch_index: int, num_clips: int) -> 
 
 def prepare_step_inputs(batch, model, generators, action_dropout: float):
     """Global-batch tensors on the CPU: (keypoints_2d, positions_3d, action tokens, t, noise,
-    spatial_keep, temporal_keep), the random ones drawn from each clip's generator
-    (``step_generators``; the action dropout after the diffusion draws)."""
+    spatial_keep, temporal_keep, attended tokens), the random ones drawn from each clip's generator
+    (``step_generators``; the action dropout after the diffusion draws); the attended tokens
+    (B, J, 77) say which clip's prompt each joint of each clip attends to in FPC, decided over
+    the global batch (``PoseDiffusion.fpc_prompt_tokens``)."""
     keypoints = torch.from_numpy(batch.keypoints_2d)
     poses = torch.from_numpy(batch.positions_3d)
     noise = model.draw_training_noise(generators, poses.shape[1:])
@@ -124,7 +132,8 @@ def prepare_step_inputs(batch, model, generators, action_dropout: float):
     if action_dropout > 0:
         dropped = [torch.rand((), generator=g).item() < action_dropout for g in generators]
         labels = ['' if d else label for label, d in zip(labels, dropped)]
-    return keypoints, poses, get_tokenizer().tokenize(labels), *noise
+    tokens = get_tokenizer().tokenize(labels)
+    return keypoints, poses, tokens, *noise, model.fpc_prompt_tokens(tokens)
 
 
 def loss_weight_unit(gradient_scale: str, layout: str):
@@ -239,7 +248,7 @@ def _train(model, model_config, runtime, train_generator, validation, settings: 
         _restore_rng_states(resume['rng_states'], train_generator)
         if runtime.is_main:
             print(f'Resuming from {resume_source} after epoch {epoch} (next epoch\'s lr {lr:.3g})')
-    train_model = wrap_for_training(model, runtime, model_config.frozen_prompts)
+    train_model = wrap_for_training(model, runtime, find_unused_parameters=not model_config.learn_prompts)
     weight_unit = loss_weight_unit(settings.gradient_scale, model_config.layout)
 
     def snapshot() -> dict:
