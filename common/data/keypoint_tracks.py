@@ -43,14 +43,18 @@ class Detection:
         """Whether any of the used ``joints`` has coordinates."""
         return bool(np.isfinite(self.keypoints[joints, 0]).any())
 
-    def box_centre(self, min_confidence: float, joints) -> np.ndarray:
-        """(2,) centre of the box around the confident used joints (all located used joints if none is
-        confident); the detection must be ``located``."""
+    def box(self, min_confidence: float, joints) -> np.ndarray:
+        """(2, 2) pixels: the lowest (x, y) and the highest (x, y) of the box around the confident used
+        joints (all located used joints if none is confident); the detection must be ``located``."""
         points = self.keypoints[joints]
         points = points[np.isfinite(points[:, 0])]
         confident = points[points[:, 2] >= min_confidence]
         points = confident if len(confident) else points
-        return (points[:, :2].min(axis=0) + points[:, :2].max(axis=0)) / 2
+        return np.stack([points[:, :2].min(axis=0), points[:, :2].max(axis=0)])
+
+    def box_centre(self, min_confidence: float, joints) -> np.ndarray:
+        """(2,) pixels: the centre of ``box``."""
+        return self.box(min_confidence, joints).mean(axis=0)
 
 
 @dataclass

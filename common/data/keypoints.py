@@ -2,20 +2,21 @@
 
     python -m common.keypoints convert --from {coco,halpe,openpose,mediapipe,h36m} INPUT \\
         --out data/data_2d_custom_NAME.npz (--video VIDEO | --video-size W H [--fps F])
-        [--person auto|ID] [--min-confidence C] [--first-frame N]
+        [--person auto|ID|all [--max-gap N] [--min-track-frames N]] [--min-confidence C] [--first-frame N]
     python -m common.keypoints detect VIDEO --out data/data_2d_custom_NAME.npz [--person auto]
 
 ``convert`` reads a detector's file (``common.data.keypoint_readers``), places its frames on the
 video's (``common.data.frame_numbering``: frame i of the file is frame i of the video, with exactly
 the video's frame count when the video is given), follows one person through the video and fills
-gaps (``common.data.keypoint_tracks``), converts the joints to the Human3.6M 17-joint order
+gaps (``common.data.keypoint_tracks``), or with ``--person all`` every person, one entry each
+(``common.data.person_tracks``: VIDEO_person1, VIDEO_person2, ...), converts the joints to the Human3.6M 17-joint order
 (``common.data.keypoint_formats``, where the rules for joints a format lacks are written down) and
 writes the custom file (VideoPose3D's layout, ``common.data.custom_data``). ``detect`` runs MediaPipe's
 BlazePose on every frame of the video first (``common.data.pose_detector``; optional, see
 requirements-detector.txt). Both print what was filled, and how.
 
-This module imports only numpy (and PyAV for ``detect``), so that ``detect`` runs in the separate
-environment MediaPipe needs (it pins numpy < 2), without torch.
+This module imports only numpy and scipy (and PyAV for ``detect``), so that ``detect`` runs in the
+separate environment MediaPipe needs (it pins numpy < 2), without torch.
 """
 import argparse
 import sys
@@ -29,11 +30,14 @@ from common.data.dataset_files import save_archive
 from common.data.frame_numbering import VideoFrames, place_on_video
 from common.data.keypoint_readers import FORMATS, MEDIAPIPE_COORDINATES, read_keypoints
 from common.data.keypoint_tracks import AUTO_PERSON, DEFAULT_MIN_CONFIDENCE, fill_gaps, follow_person
+from common.data.person_tracks import (ALL_PEOPLE, DEFAULT_MAX_GAP, DEFAULT_MIN_TRACK_FRAMES, person_entry_name,
+                                       track_people)
 from common.data.skeleton import H36M_17
 
 CUSTOM_FILE_PREFIX = 'data_2d_custom_'    # as common.data.custom_data (not imported: it needs torch)
 DEFAULT_FPS = 30.0
 VIEW_KEY = 'custom'
+MULTI_PERSON_FORMATS = ('coco', 'halpe', 'openpose')     # the formats that hold several people per frame
 
 
 def convert_detections(layout, placed: VideoFrames, person, min_confidence: float, source: str) -> np.ndarray:
@@ -51,21 +55,71 @@ def convert_detections(layout, placed: VideoFrames, person, min_confidence: floa
     print(f'Frames without the person, filled: {filled.frames_before} before the first detection (its pose held), '
           f'{filled.frames_after} after the last (its pose held), {filled.frames_between} in between (linear '
           'interpolation in time)')
-    print(f'Joint positions filled in time (interpolated, ends held): {filled.joints_below_confidence} below '
-          f'confidence {min_confidence:g} (--min-confidence), {filled.joints_missing} without coordinates (NaN or '
-          'infinite in the file)')
-    if filled.never_confident:
-        names = ', '.join(layout.joint_names[j] for j in filled.never_confident)
-        print(f'Warning: {names} below confidence {min_confidence:g} in every frame: kept as detected')
+    print(f'Joint positions filled in time (interpolated, ends held): {_joints_filled(filled, min_confidence)}')
+    _warn_never_confident(filled, layout, min_confidence)
     return layout.to_h36m(filled.keypoints)
 
 
-def save_custom_keypoints(path, video: str, keypoints_px: np.ndarray, width: int, height: int, fps: float) -> Path:
-    """Write one video's (N, 17, 2) pixel keypoints in VideoPose3D's custom layout (``common.data.custom_data``)."""
+def _joints_filled(filled, min_confidence: float) -> str:
+    return (f'{filled.joints_below_confidence} below confidence {min_confidence:g} (--min-confidence), '
+            f'{filled.joints_missing} without coordinates (NaN or infinite in the file)')
+
+
+def _warn_never_confident(filled, layout, min_confidence: float, whose: str = '') -> None:
+    if filled.never_confident:
+        names = ', '.join(layout.joint_names[j] for j in filled.never_confident)
+        print(f'Warning: {whose}{names} below confidence {min_confidence:g} in every frame: kept as detected')
+
+
+def convert_people(layout, placed: VideoFrames, video: str, min_confidence: float, max_gap: int,
+                   min_track_frames: int, source: str) -> dict:
+    """Every person of the frames of ``Detection``s placed on the video (``common.data.person_tracks``)
+    -> {'VIDEO_personk': (N, 17, 2) pixels, Human3.6M order, frame i = video frame i}, person 1 first;
+    prints one line per person (frames detected / filled) and what was dropped."""
+    joints = layout.used_joints()
+    people = track_people(placed.frames, layout.num_joints, min_confidence, joints, max_gap, min_track_frames)
+    print(f'{source}: {len(placed.frames)} frames of {layout.name} keypoints; {people.frames_without_people} frames '
+          f'with 0 people, {people.frames_with_several} with several; following every person (--person all)')
+    print(f'Frame numbering: {placed.numbering}')
+    if people.not_started:
+        print(f'{people.not_started} detections without a joint of confidence >= {min_confidence:g} '
+              '(--min-confidence) continued no track and started none')
+    if not people.found:
+        confident = '' if not people.not_started else f' with a joint of confidence >= {min_confidence:g} (--min-confidence)'
+        raise UserError(f'--person all: {source} has no person{confident} in any frame; nothing written')
+    dropped = (f'; dropped {len(people.dropped)} detected in fewer than {min_track_frames} frames (--min-track-frames): '
+               f'{", ".join(map(str, people.dropped))} frames' if people.dropped else '')
+    print(f'People: {people.found} tracks (matched frame to frame, kept through gaps of up to {max_gap} frames, '
+          f'--max-gap){dropped}')
+    if not people.tracks:
+        raise UserError(f'--person all: all {people.found} tracks of {source} are shorter than --min-track-frames '
+                        f'{min_track_frames} (the longest has {max(people.dropped)} detected frames); lower it, e.g. '
+                        f'--min-track-frames {max(people.dropped)}; nothing written')
+    entries = {}
+    for number, track in enumerate(people.tracks, start=1):
+        name = person_entry_name(video, number)
+        filled = fill_gaps(track, min_confidence, joints, layout.joint_names, f'{source}: {name}')
+        missing = filled.frames_before + filled.frames_after + filled.frames_between
+        print(f'{name}: {int(track.present.sum())} frames detected, {missing} filled ({filled.frames_before} before '
+              f'the first detection and {filled.frames_after} after the last: pose held; {filled.frames_between} in '
+              f'between: interpolated); joint positions filled: {_joints_filled(filled, min_confidence)}')
+        _warn_never_confident(filled, layout, min_confidence, f'{name}: ')
+        entries[name] = layout.to_h36m(filled.keypoints)
+    return entries
+
+
+def save_custom_keypoints(path, entries: dict, width: int, height: int, fps: float) -> Path:
+    """Write one video's keypoints in VideoPose3D's custom layout (``common.data.custom_data``).
+
+    entries: {name: (N, 17, 2) pixels}: the video's name, or each person's (``person_entry_name``);
+    they share the video's width, height and frame rate.
+    """
+    video_metadata = {'w': int(width), 'h': int(height), 'fps': float(fps)}
     metadata = {'layout_name': 'h36m', 'num_joints': H36M_17.num_joints,
                 'keypoints_symmetry': [list(H36M_17.joints_left), list(H36M_17.joints_right)],
-                'video_metadata': {video: {'w': int(width), 'h': int(height), 'fps': float(fps)}}}
-    return save_archive(path, positions_2d={video: {VIEW_KEY: [keypoints_px.astype(np.float32)]}}, metadata=metadata)
+                'video_metadata': {name: dict(video_metadata) for name in entries}}
+    positions_2d = {name: {VIEW_KEY: [keypoints.astype(np.float32)]} for name, keypoints in entries.items()}
+    return save_archive(path, positions_2d=positions_2d, metadata=metadata)
 
 
 def custom_name(out) -> str:
@@ -78,12 +132,12 @@ def custom_name(out) -> str:
 
 
 def _person(value: str):
-    if value == AUTO_PERSON:
+    if value in (AUTO_PERSON, ALL_PEOPLE):
         return value
     try:
         return int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a tracker id (an integer), found {value!r}") from None
+        raise argparse.ArgumentTypeError(f"expected 'auto', 'all' or a tracker id (an integer), found {value!r}") from None
 
 
 def parse_args(argv=None):
@@ -102,15 +156,23 @@ def parse_args(argv=None):
     convert.add_argument('--first-frame', type=int, default=0, metavar='N',
                          help="the number of the video's first frame in INPUT's numbering (image_id, the number in "
                               "a file name, a .npy row; default: 0; 1 for frames extracted with ffmpeg's %%d)")
+    convert.add_argument('--max-gap', type=int, default=None, metavar='N',
+                         help=f'--person all: a person missing for up to N frames in a row keeps their track '
+                              f'(default: {DEFAULT_MAX_GAP})')
+    convert.add_argument('--min-track-frames', type=int, default=None, metavar='N',
+                         help=f'--person all: people detected in fewer than N frames are dropped, and counted '
+                              f'(default: {DEFAULT_MIN_TRACK_FRAMES})')
     detect = commands.add_parser('detect', help='find the keypoints in a video with MediaPipe (optional install)')
     detect.add_argument('input', metavar='VIDEO', help='any video FFmpeg reads (a still image works too)')
     for command in (convert, detect):
         command.add_argument('--out', required=True, metavar='data/data_2d_custom_NAME.npz', help='the file to write')
         command.add_argument('--fps', type=float, default=None, metavar='F',
                              help='frame rate of the renderings (default: the video\'s, else 30)')
-        command.add_argument('--person', type=_person, default=AUTO_PERSON, metavar='auto|ID',
+        command.add_argument('--person', type=_person, default=AUTO_PERSON, metavar='auto|ID|all',
                              help="'auto' (default): the most confident person, then the nearest to the previous "
-                                  "frame's box; ID: the format's tracker id (halpe idx, openpose person_id)")
+                                  "frame's box; ID: the format's tracker id (halpe idx, openpose person_id); 'all': "
+                                  "every person, one entry each, VIDEO_person1, VIDEO_person2, ... (convert --from "
+                                  f"{', '.join(MULTI_PERSON_FORMATS)})")
         command.add_argument('--min-confidence', type=float, default=DEFAULT_MIN_CONFIDENCE, metavar='C',
                              help=f'joints below this score are interpolated in time (default: {DEFAULT_MIN_CONFIDENCE})')
         command.add_argument('--video-name', default=None, metavar='NAME',
@@ -131,9 +193,34 @@ def _check_args(args):
         raise UserError(f'--video-size {" ".join(map(str, args.video_size))}: expected a positive width and height')
     if getattr(args, 'first_frame', 0) < 0:
         raise UserError(f'--first-frame {args.first_frame}: expected a frame number >= 0')
+    _check_people_args(args)
 
 
-def _convert(args):
+def _check_people_args(args):
+    """--person all: only where a file holds several people per frame; --max-gap and --min-track-frames
+    only with it (then given their defaults)."""
+    takes = f'--person all takes convert --from {", ".join(MULTI_PERSON_FORMATS)}'
+    if args.person == ALL_PEOPLE and args.command == 'detect':
+        raise UserError(f'--person all: detect (MediaPipe) finds one person per frame; {takes}')
+    if args.person == ALL_PEOPLE and args.file_format not in MULTI_PERSON_FORMATS:
+        raise UserError(f'--person all: --from {args.file_format} files hold one person per frame; {takes}')
+    tracking = {'--max-gap': getattr(args, 'max_gap', None), '--min-track-frames': getattr(args, 'min_track_frames', None)}
+    if args.person != ALL_PEOPLE:
+        given = [flag for flag, value in tracking.items() if value is not None]
+        if given:
+            raise UserError(f'{", ".join(given)}: used only with --person all, which is not given')
+        return
+    args.max_gap = DEFAULT_MAX_GAP if args.max_gap is None else args.max_gap
+    args.min_track_frames = DEFAULT_MIN_TRACK_FRAMES if args.min_track_frames is None else args.min_track_frames
+    if args.max_gap < 0:
+        raise UserError(f'--max-gap {args.max_gap}: expected a number of frames >= 0')
+    if args.min_track_frames < 1:
+        raise UserError(f'--min-track-frames {args.min_track_frames}: expected a number of frames >= 1')
+
+
+def _convert(args, name: str):
+    """(entries {name: (N, 17, 2) px}, (width, height) px, fps) of a detector's file; ``name``: the video's
+    entry name, or with --person all the prefix of each person's."""
     fps, num_frames = args.fps, None
     if args.video is not None:
         from common.data.video_io import video_frame_count, video_info
@@ -144,33 +231,39 @@ def _convert(args):
     if args.video_size is None:
         raise UserError(f'{args.input}: pass --video VIDEO or --video-size W H, the video\'s width and height in pixels '
                         '(keypoint files do not store them; the model needs them to normalise the keypoints)')
-    if args.person != AUTO_PERSON and args.file_format in ('coco', 'mediapipe', 'h36m'):
+    if args.person not in (AUTO_PERSON, ALL_PEOPLE) and args.file_format in ('coco', 'mediapipe', 'h36m'):
         raise UserError(f'--person {args.person}: --from {args.file_format} files have no tracker ids; use --person auto')
     layout, entries = read_keypoints(args.file_format, args.input, args.video_size, args.mediapipe_coordinates)
     video = args.video and Path(args.video).name
     placed = place_on_video(entries, args.input, num_frames, video, args.first_frame)
-    keypoints = convert_detections(layout, placed, args.person, args.min_confidence, args.input)
-    return keypoints, args.video_size, fps or DEFAULT_FPS
+    if args.person == ALL_PEOPLE:
+        entries = convert_people(layout, placed, name, args.min_confidence, args.max_gap, args.min_track_frames,
+                                 args.input)
+    else:
+        entries = {name: convert_detections(layout, placed, args.person, args.min_confidence, args.input)}
+    return entries, args.video_size, fps or DEFAULT_FPS
 
 
-def _detect(args):
+def _detect(args, name: str):
     from common.data.pose_detector import detect_video
     if args.person != AUTO_PERSON:
         raise UserError(f'--person {args.person}: MediaPipe\'s pose solution follows one person; use --person auto')
     layout, entries, (width, height, fps) = detect_video(args.input)
     placed = place_on_video(entries, args.input, len(entries.by_id), Path(args.input).name)
     keypoints = convert_detections(layout, placed, AUTO_PERSON, args.min_confidence, args.input)
-    return keypoints, (width, height), args.fps or fps or DEFAULT_FPS
+    return {name: keypoints}, (width, height), args.fps or fps or DEFAULT_FPS
 
 
 def main(argv=None):
     with exit_on_user_error():
         args = parse_args(argv)
         check_output_file(args.out, '--out')
-        keypoints, (width, height), fps = _convert(args) if args.command == 'convert' else _detect(args)
         video = args.video_name or Path(getattr(args, 'video', None) or args.input).name
-        save_custom_keypoints(args.out, video, keypoints, width, height, fps)
-        print(f'Wrote {args.out}: video {video!r}, {keypoints.shape[0]} frames (N, 17, 2) px of {width}x{height} '
+        entries, (width, height), fps = (_convert if args.command == 'convert' else _detect)(args, video)
+        save_custom_keypoints(args.out, entries, width, height, fps)
+        num_frames = next(iter(entries.values())).shape[0]
+        names = '' if list(entries) == [video] else f' as {len(entries)} people: {", ".join(map(repr, entries))}'
+        print(f'Wrote {args.out}: video {video!r}{names}, {num_frames} frames (N, 17, 2) px of {width}x{height} '
               f'at {fps:g} fps; predict with: python main.py -d custom -k {custom_name(args.out)} ...')
 
 

@@ -5,13 +5,17 @@
 so no display is needed. ``video_frames`` reads the background frames: still and animated images
 through Pillow, any other video (MP4, MOV, AVI, WebM, ...) through PyAV.
 
-3D panels show camera-frame, root-relative poses the way the camera sees them, turned a little:
-plot x = camera x (right), plot y = camera z (depth), plot z = -camera y (up).
+3D panels show camera-frame poses the way the camera sees them, turned a little: plot x = camera x
+(right), plot y = camera z (depth), plot z = -camera y (up). ``render_animation`` draws one person,
+root-relative (the root at the cube's centre), bones coloured by side; ``render_people`` draws
+several people of one video, each in their own colour, placed in one 3D panel by their root positions.
 """
 import itertools
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image, ImageSequence, UnidentifiedImageError
@@ -31,6 +35,9 @@ AXIS_FONT_SIZE = 8
 LEFT_COLOUR = 'tab:blue'
 RIGHT_COLOUR = 'tab:red'
 CENTRE_COLOUR = 'black'
+PERSON_COLOURS = colormaps['tab10'].colors      # render_people: person k in colour k (of 10, then again)
+CUBE_STEP_M = 0.5             # render_people: half the 3D cube's side, a multiple of this
+CUBE_CENTRE_DECIMALS = 1      # render_people: the cube's centre rounded to 0.1 m (short tick labels)
 BLANK_COLOUR = (255, 255, 255)
 LINE_WIDTH = 2.0
 KEYPOINT_MARKER_SIZE = 3.0
@@ -122,25 +129,53 @@ def _bone_colour(joint: int, skeleton) -> str:
     return RIGHT_COLOUR if joint in skeleton.joints_right else CENTRE_COLOUR
 
 
+def person_colour(index: int) -> tuple:
+    """(r, g, b) in [0, 1]: the colour of person ``index`` (from 0) in ``render_people``, matplotlib's tab10."""
+    return PERSON_COLOURS[index % len(PERSON_COLOURS)]
+
+
 def _plot_coordinates(poses: np.ndarray) -> np.ndarray:
     """(..., 3) camera frame (x right, y down, z forward) -> (..., 3) plot axes (right, depth, up)."""
     return np.stack([poses[..., 0], poses[..., 2], -poses[..., 1]], axis=-1)
 
 
+@dataclass
+class _Skeletons:
+    """One skeleton through the frames, as a panel draws it.
+
+    frames: (N, J, 2) pixels (the input panel) or (N, J, 3) plot axes, metres (a 3D panel);
+    bone_colours: one per bone of ``skeleton.bones()``; joint_colour: the joint markers' (None: no
+    markers); label: its legend entry (None: no legend).
+    """
+    frames: np.ndarray
+    bone_colours: list
+    joint_colour: object = None
+    label: str = None
+
+
+@dataclass
+class _Panel3D:
+    """A 3D panel: its ``_Skeletons`` and the cube it shows, centre (3,) in plot axes and half its side, metres."""
+    skeletons: list
+    centre: np.ndarray
+    half_size: float
+
+
 class _SkeletonFigure:
-    """The figure: the 2D input panel, then one 3D panel per pose sequence; ``draw(frame)`` updates it."""
+    """The figure: the 2D input panel, then the 3D panels; ``draw(frame)`` updates it.
 
-    def __init__(self, keypoints_px, poses: dict, skeleton, resolution: tuple, size: float, first_background):
-        self.keypoints_px = keypoints_px
-        self.poses = {title: _plot_coordinates(p) for title, p in poses.items()}
-        self.bones = skeleton.bones()
+    inputs: the ``_Skeletons`` drawn over the image (pixels); panels: {title: ``_Panel3D``}; bones:
+    the skeleton's (child, parent) pairs.
+    """
+
+    def __init__(self, inputs: list, panels: dict, bones, resolution: tuple, size: float, first_background):
+        self.inputs, self.panels, self.bones = inputs, panels, bones
         width, height = resolution
-        panels = 1 + len(poses)
-        self.figure = Figure(figsize=(size * panels, size), dpi=DOTS_PER_INCH)
+        num_panels = 1 + len(panels)
+        self.figure = Figure(figsize=(size * num_panels, size), dpi=DOTS_PER_INCH)
         FigureCanvasAgg(self.figure)
-        colours = [_bone_colour(child, skeleton) for child, _ in self.bones]
 
-        image_axes = self.figure.add_subplot(1, panels, 1)
+        image_axes = self.figure.add_subplot(1, num_panels, 1)
         image_axes.set_xticks([])
         image_axes.set_yticks([])
         image_axes.set_title('Input')
@@ -148,25 +183,39 @@ class _SkeletonFigure:
         self.image = image_axes.imshow(background, extent=(0, width, height, 0))
         image_axes.set_xlim(0, width)
         image_axes.set_ylim(height, 0)
-        self.lines_2d = [image_axes.plot([], [], color=c, linewidth=LINE_WIDTH)[0] for c in colours]
-        self.points_2d = image_axes.plot([], [], 'o', color=CENTRE_COLOUR, markersize=KEYPOINT_MARKER_SIZE)[0]
+        self.lines_2d = [self._lines(image_axes, s, dimensions=2) for s in inputs]
+        self.points_2d = [None if s.joint_colour is None else
+                          image_axes.plot([], [], 'o', color=s.joint_colour, markersize=KEYPOINT_MARKER_SIZE)[0]
+                          for s in inputs]
 
         self.lines_3d = {}
-        for panel, title in enumerate(self.poses, start=2):
-            axes = self.figure.add_subplot(1, panels, panel, projection='3d')
+        for number, (title, panel) in enumerate(panels.items(), start=2):
+            axes = self.figure.add_subplot(1, num_panels, number, projection='3d')
             axes.view_init(elev=VIEW_ELEVATION_DEG, azim=VIEW_AZIMUTH_DEG)
-            for set_limits in (axes.set_xlim3d, axes.set_ylim3d, axes.set_zlim3d):
-                set_limits(-PLOT_HALF_SIZE_M, PLOT_HALF_SIZE_M)
-            axes.set_box_aspect((1, 1, 1))
-            for set_ticks, set_label, label in zip((axes.set_xticks, axes.set_yticks, axes.set_zticks),
-                                                   (axes.set_xlabel, axes.set_ylabel, axes.set_zlabel),
-                                                   PLOT_AXIS_LABELS):
-                set_ticks(PLOT_TICKS_M)
+            ticks = panel.centre[:, None] + np.asarray(PLOT_TICKS_M) * panel.half_size / PLOT_HALF_SIZE_M
+            for axis, (set_limits, set_ticks, set_label, label) in enumerate(zip(
+                    (axes.set_xlim3d, axes.set_ylim3d, axes.set_zlim3d), (axes.set_xticks, axes.set_yticks,
+                                                                          axes.set_zticks),
+                    (axes.set_xlabel, axes.set_ylabel, axes.set_zlabel), PLOT_AXIS_LABELS)):
+                set_limits(panel.centre[axis] - panel.half_size, panel.centre[axis] + panel.half_size)
+                set_ticks(ticks[axis])
                 set_label(label, fontsize=AXIS_FONT_SIZE, labelpad=-4)
+            axes.set_box_aspect((1, 1, 1))
             axes.tick_params(labelsize=AXIS_FONT_SIZE, pad=-2)
             axes.set_title(title)
-            self.lines_3d[title] = [axes.plot([], [], [], color=c, linewidth=LINE_WIDTH)[0] for c in colours]
+            self.lines_3d[title] = [self._lines(axes, s, dimensions=3) for s in panel.skeletons]
+            if any(s.label for s in panel.skeletons):
+                axes.legend(handles=[lines[0] for lines in self.lines_3d[title]], fontsize=AXIS_FONT_SIZE,
+                            loc='upper right')
         self.figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.92, wspace=0.05)
+
+    @staticmethod
+    def _lines(axes, skeletons: _Skeletons, dimensions: int) -> list:
+        """One line per bone, in its colour; the first carries the legend label."""
+        empty = ([],) * dimensions
+        return [axes.plot(*empty, color=colour, linewidth=LINE_WIDTH,
+                          label=skeletons.label if bone == 0 else None)[0]
+                for bone, colour in enumerate(skeletons.bone_colours)]
 
     def rgb(self) -> np.ndarray:
         """The figure as drawn now: (H, W, 3) uint8."""
@@ -176,15 +225,18 @@ class _SkeletonFigure:
     def draw(self, frame: int, background=None):
         if background is not None:
             self.image.set_data(background)
-        keypoints = self.keypoints_px[frame]
-        for line, (child, parent) in zip(self.lines_2d, self.bones):
-            line.set_data(keypoints[[child, parent], 0], keypoints[[child, parent], 1])
-        self.points_2d.set_data(keypoints[:, 0], keypoints[:, 1])
-        for title, lines in self.lines_3d.items():
-            pose = self.poses[title][frame]
+        for skeletons, lines, points in zip(self.inputs, self.lines_2d, self.points_2d):
+            keypoints = skeletons.frames[frame]
             for line, (child, parent) in zip(lines, self.bones):
-                segment = pose[[child, parent]]
-                line.set_data_3d(segment[:, 0], segment[:, 1], segment[:, 2])
+                line.set_data(keypoints[[child, parent], 0], keypoints[[child, parent], 1])
+            if points is not None:
+                points.set_data(keypoints[:, 0], keypoints[:, 1])
+        for title, panel in self.panels.items():
+            for skeletons, lines in zip(panel.skeletons, self.lines_3d[title]):
+                pose = skeletons.frames[frame]
+                for line, (child, parent) in zip(lines, self.bones):
+                    segment = pose[[child, parent]]
+                    line.set_data_3d(segment[:, 0], segment[:, 1], segment[:, 2])
 
 
 def render_animation(output, keypoints_px: np.ndarray, poses: dict, skeleton, resolution: tuple, fps: float,
@@ -198,23 +250,66 @@ def render_animation(output, keypoints_px: np.ndarray, poses: dict, skeleton, re
         (``video_frames``); rendering stops early if it runs out (said in one line);
     limit: render the first ``limit`` frames (< 1: all); downsample: average every ``downsample``
         frames into one, at ``fps / downsample``; size: inches per panel.
-    A PNG holds the first frame only. Returns the number of frames written.
+    Bones are coloured by side (``LEFT_COLOUR``, ``RIGHT_COLOUR``); each 3D panel is a cube of
+    2 ``PLOT_HALF_SIZE_M`` centred on the root. A PNG holds the first frame only. Returns the number
+    of frames written.
     """
+    colours = [_bone_colour(child, skeleton) for child, _ in skeleton.bones()]
+    inputs = [_Skeletons(keypoints_px, colours, CENTRE_COLOUR)]
+    panels = {title: _Panel3D([_Skeletons(_plot_coordinates(p), colours)], np.zeros(3), PLOT_HALF_SIZE_M)
+              for title, p in poses.items()}
+    return _render(output, inputs, panels, skeleton, resolution, fps, background, limit, downsample, size, bitrate)
+
+
+def render_people(output, keypoints_px: list, positions: list, labels: list, title: str, skeleton,
+                  resolution: tuple, fps: float, background=None, limit: int = -1, downsample: int = 1,
+                  size: float = 5.0, bitrate: int = 3000) -> int:
+    """Draw several people of one video into ``output``: the 2D input of each over the frames, and one
+    3D panel ``title`` where each stands at their own position; person k (from 0) in ``person_colour(k)``.
+
+    keypoints_px: one (N, J, 2) array per person, pixels; positions: one (N, J, 3) array per person,
+    metres, camera frame, not root-relative (pose + root trajectory); labels: each person's legend
+    entry. The 3D cube holds every position of every frame (at least 2 ``PLOT_HALF_SIZE_M`` wide).
+    Other arguments and the result: as ``render_animation``.
+    """
+    bones = skeleton.bones()
+    plotted = [_plot_coordinates(p) for p in positions]
+    everywhere = np.concatenate([p.reshape(-1, 3) for p in plotted])
+    lowest, highest = everywhere.min(axis=0), everywhere.max(axis=0)
+    centre = np.round((lowest + highest) / 2, CUBE_CENTRE_DECIMALS)
+    half_size = max(PLOT_HALF_SIZE_M, np.ceil(np.max(np.maximum(highest - centre, centre - lowest)) / CUBE_STEP_M)
+                    * CUBE_STEP_M)
+    inputs, skeletons = [], []
+    for index, (pixels, position, label) in enumerate(zip(keypoints_px, plotted, labels)):
+        colour = person_colour(index)
+        inputs.append(_Skeletons(pixels, [colour] * len(bones), colour, label))
+        skeletons.append(_Skeletons(position, [colour] * len(bones), None, label))
+    panels = {title: _Panel3D(skeletons, centre, float(half_size))}
+    return _render(output, inputs, panels, skeleton, resolution, fps, background, limit, downsample, size, bitrate)
+
+
+def _render(output, inputs: list, panels: dict, skeleton, resolution: tuple, fps: float, background, limit: int,
+            downsample: int, size: float, bitrate: int) -> int:
+    """``render_animation``'s frames, limits and writing, for any ``_Skeletons`` and ``_Panel3D``s."""
     output = Path(output)
-    available = keypoints_px.shape[0]
+    available = inputs[0].frames.shape[0]
     frames_in = available if limit < 1 else min(limit, available)
     if limit > available:
         print(f'Rendering {available} frames (--viz-limit {limit} exceeds the video\'s {available})')
     num_frames = frames_in // downsample
     if num_frames < 1:
         raise UserError(f'--viz-limit {limit} / --viz-downsample {downsample}: no frame left to render '
-                        f'({keypoints_px.shape[0]} frames)')
+                        f'({available} frames)')
     check_output(output)
     still = output.suffix.lower() == '.png'
     if still:
         num_frames = 1
-    keypoints_px = downsample_frames(keypoints_px[:frames_in], downsample)
-    poses = {title: downsample_frames(p[:frames_in], downsample) for title, p in poses.items()}
+
+    def downsampled(skeletons: _Skeletons) -> _Skeletons:
+        return replace(skeletons, frames=downsample_frames(skeletons.frames[:frames_in], downsample))
+    inputs = [downsampled(s) for s in inputs]
+    panels = {title: replace(panel, skeletons=[downsampled(s) for s in panel.skeletons])
+              for title, panel in panels.items()}
 
     def next_background():
         if background is None:
@@ -225,7 +320,7 @@ def render_animation(output, keypoints_px: np.ndarray, poses: dict, skeleton, re
     first = next_background()
     if background is not None and first is None:
         raise UserError('--viz-video: no frame to draw on (the video is shorter than --viz-skip + --viz-downsample)')
-    picture = _SkeletonFigure(keypoints_px, poses, skeleton, resolution, size, first)
+    picture = _SkeletonFigure(inputs, panels, skeleton.bones(), resolution, size, first)
     picture.draw(0)
     if still:
         with atomic_output(output) as f:
