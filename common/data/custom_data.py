@@ -4,7 +4,10 @@ File ``data_2d_custom_<name>.npz`` (what VideoPose3D's ``prepare_data_2d_custom.
 
 * ``positions_2d``: video name -> ``{'custom': [array (N, 17, 2)]}`` (VideoPose3D), or a plain list
   ``[array (N, 17, 2), ...]``, or one array (N, 17, 2); pixels, Human3.6M 17-joint order
-  (``skeleton.H36M_17``). Each array of a list is one view ("camera") of the video.
+  (``skeleton.H36M_17``). Each array of a list is one view ("camera") of the video. Entries named
+  ``VIDEO_person1``, ``VIDEO_person2``, ... (``person_tracks.person_entry_name``, written by
+  ``python -m common.keypoints convert --person all``) are the people of video VIDEO: each is
+  predicted as its own video, and ``select_video`` picks them together.
 * ``metadata``: ``video_metadata``: video name -> ``{'w': width, 'h': height}`` in pixels, optionally
   ``'fps'`` (it may also be a key of the archive next to ``metadata``), and the keypoint layout
   ``layout_name``, ``num_joints`` (17), ``keypoints_symmetry`` ([left joints, right joints]); the
@@ -24,6 +27,7 @@ from common.core.errors import UserError
 from common.data.camera import intrinsic_vector, normalize_screen_coordinates
 from common.data.dataset_files import check_finite, check_shape, dict_entry, load_archive
 from common.data.h36m import keypoints_mirror_from_metadata
+from common.data.person_tracks import split_person_entry
 from common.data.sequences import PoseDataset, Sequence
 from common.data.skeleton import H36M_17
 
@@ -55,6 +59,31 @@ class CustomKeypoints:
     def video_names(self) -> list:
         return self.dataset.subjects()
 
+    def videos(self) -> dict:
+        """{video: its entry names}: an entry named ``VIDEO_personk`` belongs to VIDEO (person k, the
+        entries in person order), any other entry is a video of its own."""
+        people, videos = {}, {}
+        for name in self.video_names():
+            split = split_person_entry(name)
+            video, number = (name, 0) if split is None or split[0] in self.video_names() else split
+            people.setdefault(video, []).append((number, name))
+        for video, numbered in people.items():
+            videos[video] = [name for _, name in sorted(numbered)]
+        return videos
+
+    def select_video(self, video, view: int = 0) -> list:
+        """The sequences of ``--viz-subject video``: the entry named ``video``, or every person of video
+        ``video`` (``videos``), person 1 first; video None: the file's only video."""
+        videos = self.videos()
+        if video is None:
+            if len(videos) > 1:
+                raise UserError(f'{self.path}: holds {len(videos)} videos; choose one with --viz-subject NAME '
+                                f'(videos: {_describe(videos)})')
+            video = next(iter(videos))
+        if video not in videos and video not in self.video_names():
+            raise UserError(f'--viz-subject {video}: no such video in {self.path}; videos: {_describe(videos)}')
+        return [self.select(name, view) for name in videos.get(video, [video])]
+
     def select(self, video, view: int = 0) -> Sequence:
         """The sequence of one video and view; video None picks the only video of the file."""
         names = self.video_names()
@@ -70,6 +99,12 @@ class CustomKeypoints:
             raise UserError(f'--viz-camera {view}: video {video} of {self.path} has {len(views)} keypoint '
                             f'array(s); expected an index below {len(views)}')
         return views[view]
+
+
+def _describe(videos: dict) -> str:
+    """'walk.mp4, dance.mp4 (2 people: dance.mp4_person1, dance.mp4_person2)' of ``CustomKeypoints.videos``."""
+    return ', '.join(video if names == [video] else f'{video} ({len(names)} people: {", ".join(names)})'
+                     for video, names in videos.items())
 
 
 def load_custom_keypoints(data_dir, name: str, focal_length_px=None) -> CustomKeypoints:

@@ -12,8 +12,8 @@
    last seen;
 3. the pairs are chosen together, with the least total cost (``scipy.optimize.linear_sum_assignment``),
    so that two people close to each other are not both given to the nearest track; a pair costing
-   more than ``MAX_MATCH_COST`` is no match (the gate): a detection that far from every open track
-   is another person;
+   more than ``MAX_MATCH_COST`` is no match (the gate, applied before matching: a far pair must not
+   push a near one out of the least total): a detection that far from every open track is another person;
 4. a detection left unmatched starts a new track when one of its used joints is confident (one
    without any only continues tracks, as ``keypoint_tracks.follow_person`` starts only from one).
 
@@ -85,7 +85,8 @@ class People:
 
 def match_costs(last: list, detections: list, min_confidence: float, joints) -> np.ndarray:
     """(T, D) cost of giving each of ``detections`` to the track whose last detection is ``last[t]``
-    (module docstring, step 2); ``UNMATCHABLE_COST`` where no used joint is located in both."""
+    (module docstring, step 2); ``UNMATCHABLE_COST`` where no used joint is located in both and beyond
+    the gate, so that the matching first makes as many pairs within the gate as it can."""
     previous = np.stack([d.keypoints[joints] for d in last])[:, None]          # (T, 1, J, 3) px, px, score
     current = np.stack([d.keypoints[joints] for d in detections])[None]        # (1, D, J, 3)
     located = np.isfinite(previous[..., 0]) & np.isfinite(current[..., 0])     # (T, D, J)
@@ -96,7 +97,7 @@ def match_costs(last: list, detections: list, min_confidence: float, joints) -> 
     mean_distance = np.where(compared, distances, 0.0).sum(axis=-1) / np.maximum(counts, 1)
     sizes = np.array([np.ptp(d.box(min_confidence, joints), axis=0).max() for d in last])
     costs = mean_distance / np.maximum(sizes, MIN_BOX_SIZE_PX)[:, None]
-    return np.where(counts > 0, costs, UNMATCHABLE_COST)
+    return np.where((counts > 0) & (costs <= MAX_MATCH_COST), costs, UNMATCHABLE_COST)
 
 
 def track_people(frames: list, num_joints: int, min_confidence: float, joints, max_gap: int,
@@ -116,7 +117,7 @@ def track_people(frames: list, num_joints: int, min_confidence: float, joints, m
         if open_tracks and detections:
             costs = match_costs([t.detections[-1] for t in open_tracks], detections, min_confidence, joints)
             for row, column in zip(*linear_sum_assignment(costs)):
-                if costs[row, column] <= MAX_MATCH_COST:
+                if costs[row, column] < UNMATCHABLE_COST:
                     open_tracks[row].add(index, detections[column])
                     unmatched.remove(column)
         for column in sorted(unmatched, key=lambda c: detections[c].box_centre(min_confidence, joints)[0]):

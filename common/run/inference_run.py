@@ -9,6 +9,11 @@
   the ``--viz-subject``/``--viz-action``/``--viz-camera`` sequence (Human3.6M or synthetic), then
   export its poses (``common.run.pose_export``) and/or draw them (``common.run.visualization``) with
   the ground truth when there is one. The export is written first: a failed render keeps it.
+* a custom video whose people are entries ``VIDEO_person1``, ``VIDEO_person2``, ... (``--person all``
+  of ``python -m common.keypoints``): ``--viz-subject VIDEO`` predicts every person; ``--render``
+  draws them all in one animation, each placed by its estimated root trajectory
+  (``visualization.render_people``), and ``--viz-export X.npy`` writes one file per person,
+  ``X_person1.npy``, ... (``pose_export.person_export_path``); ``--viz-subject VIDEO_person2`` picks one.
 
 Everything a run reads or writes is checked before the model samples: the output names, their
 extensions and folders, the data, the chosen sequence and ``--viz-video``.
@@ -26,14 +31,15 @@ from common.data.camera import image_coordinates
 from common.data.custom_data import load_custom_keypoints
 from common.data.dataset_files import save_archive
 from common.data.h36m import load_h36m
+from common.data.person_tracks import split_person_entry
 from common.evaluation.inference import AGGREGATION_NAMES, MIN_ROOT_DEPTH_M, TRAJECTORY_ESTIMATED, predict
 from common.evaluation.metrics import mpjpe
 from common.evaluation.protocol import SamplingSettings
 from common.evaluation.report import count
 from common.run.devices import setup_runtime, shutdown
 from common.run.experiment import load_checkpoint_model, report_removed_temporaries
-from common.run.pose_export import check_export_path, export_poses
-from common.run.visualization import SUFFIXES, render_animation, video_frames
+from common.run.pose_export import EXPORT_FLAG, check_export_path, export_poses, person_export_path
+from common.run.visualization import SUFFIXES, render_animation, render_people, video_frames
 
 LAYOUT = 'h36m'       # custom keypoints use the Human3.6M 17-joint order
 
@@ -86,7 +92,12 @@ def _run_custom(args, runtime):
     if not visualising:
         report_removed_temporaries(check_writable(args.checkpoint, '-c'))
     custom = load_custom_keypoints(args.data_dir, args.keypoints, args.focal_length)
-    sequences = [custom.select(args.viz_subject, args.viz_camera)] if visualising else custom.dataset.sequences
+    sequences = custom.select_video(args.viz_subject, args.viz_camera) if visualising else custom.dataset.sequences
+    # --viz-subject VIDEO of the entries VIDEO_person1, ...: every person (not one entry named as asked)
+    people = visualising and any(s.subject != args.viz_subject and split_person_entry(s.subject) for s in sequences)
+    if people and args.viz_export:
+        for sequence in sequences:
+            check_output_file(person_export_path(args.viz_export, sequence.subject), EXPORT_FLAG)
     background = _background(args, sequences[0])
     model, path, checkpoint = load_checkpoint_model(args, LAYOUT, custom.dataset.skeleton,
                                                     custom.dataset.keypoints_mirror, runtime)
@@ -109,6 +120,10 @@ def _run_custom(args, runtime):
             print(f'Note: {sequence.subject} [keypoints {sequence.camera}]: the estimated root depth (median '
                   f'{prediction.median_root_depth:.2f} m) is below its {MIN_ROOT_DEPTH_M:g} m floor and was set to '
                   f'{MIN_ROOT_DEPTH_M:g} m; check --focal-length and the 2D keypoints')
+    if people:
+        _export_and_render_people(args, sequences, predictions, custom.dataset.skeleton,
+                                  custom.frame_rates[sequences[0].subject], background)
+        return
     if visualising:
         sequence = sequences[0]
         _export_and_render(args, sequence, predictions[0], custom.dataset.skeleton,
@@ -191,7 +206,31 @@ def _export_and_render(args, sequence, prediction, skeleton, fps: float, backgro
     keypoints_px = image_coordinates(sequence.keypoints_2d.astype(np.float64), width, height)
     written = render_animation(args.viz_output, keypoints_px, poses, skeleton, sequence.resolution, fps,
                                background, args.viz_limit, args.viz_downsample, args.viz_size, args.viz_bitrate)
+    _say_rendered(args, written, fps)
+
+
+def _export_and_render_people(args, sequences, predictions, skeleton, fps: float, background):
+    """Several people of one video (``sequences``: VIDEO_person1, ...): --viz-export writes one file per
+    person; --render draws them together, each pose at its estimated root trajectory."""
+    if args.viz_export:
+        for sequence, prediction in zip(sequences, predictions):
+            path = person_export_path(args.viz_export, sequence.subject)
+            print(f'{export_poses(path, prediction.poses_3d, skeleton, fps)} ({sequence.subject})')
+    if not args.render:
+        return
+    width, height = sequences[0].resolution
+    keypoints_px = [image_coordinates(s.keypoints_2d.astype(np.float64), width, height) for s in sequences]
+    positions = [p.poses_3d + p.trajectory[:, None] for p in predictions]
+    labels = [f'person {split_person_entry(s.subject)[1]}' for s in sequences]
+    title = f'Prediction ({AGGREGATION_NAMES[args.aggregation]}) at estimated root positions'
+    written = render_people(args.viz_output, keypoints_px, positions, labels, title, skeleton,
+                            sequences[0].resolution, fps, background, args.viz_limit, args.viz_downsample,
+                            args.viz_size, args.viz_bitrate)
+    _say_rendered(args, written, fps, f', {len(sequences)} people')
+
+
+def _say_rendered(args, written: int, fps: float, what: str = '') -> None:
     if Path(args.viz_output).suffix.lower() == '.png':
-        print(f'Wrote {args.viz_output}: the first frame')
+        print(f'Wrote {args.viz_output}: the first frame{what}')
     else:
-        print(f'Wrote {args.viz_output}: {written} frames at {fps / args.viz_downsample:g} fps')
+        print(f'Wrote {args.viz_output}: {written} frames at {fps / args.viz_downsample:g} fps{what}')

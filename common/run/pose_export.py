@@ -10,6 +10,7 @@ import numpy as np
 
 from common.core.atomic import atomic_output
 from common.core.output_paths import check_output_file
+from common.data.person_tracks import PERSON_ENTRY_SUFFIX, split_person_entry
 
 EXPORT_FLAG = '--viz-export'
 
@@ -27,6 +28,14 @@ EXPORT_FORMATS = {'.npy': _write_npy}
 def check_export_path(path) -> None:
     """Before any work: a ``UserError`` unless ``path`` ends in an ``EXPORT_FORMATS`` extension in a writable folder."""
     check_output_file(path, EXPORT_FLAG, EXPORT_FORMATS)
+
+
+def person_export_path(path, entry: str) -> Path:
+    """The export of one person of several: ('out/x.npy', 'dance.mp4_person2') -> 'out/x_person2.npy'
+    (``entry`` a ``person_tracks.person_entry_name``)."""
+    path = Path(path)
+    _, number = split_person_entry(entry)
+    return path.with_name(f'{path.stem}{PERSON_ENTRY_SUFFIX}{number}{path.suffix}')
 
 
 def export_poses(path, poses: np.ndarray, skeleton, fps: float) -> str:
