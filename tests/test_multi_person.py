@@ -8,6 +8,7 @@ a random order. The true keypoints are known, so each written track is compared 
 """
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,9 +21,10 @@ from common.data.frame_numbering import place_on_video
 from common.data.keypoint_formats import layout_for
 from common.data.keypoint_readers import read_keypoints
 from common.data.keypoint_tracks import Detection
-from common.data.person_tracks import track_people
+from common.data.person_tracks import person_entry_name, split_person_entry, track_people
 from common.data.video_io import read_frames
 from common.run.checkpoints import save_checkpoint
+from common.run.pose_export import person_export_path
 from common.run.visualization import DOTS_PER_INCH, person_colour
 from common.synthetic import writer as synthetic
 from common.synthetic.body import random_body
@@ -179,6 +181,13 @@ def test_identities_are_matched_together_not_track_by_track():
     nose = _detection_at(0).keypoints[0, 0]
     np.testing.assert_allclose(left - nose, [0, -60])
     np.testing.assert_allclose(right - nose, [100, 40])
+
+
+def test_entry_names_carry_video_and_person():
+    assert person_entry_name('my_person1.mp4', 12) == 'my_person1.mp4_person12'
+    assert split_person_entry('my_person1.mp4_person12') == ('my_person1.mp4', 12)
+    assert [split_person_entry(n) for n in ('walk.mp4', 'walk_person0', 'walk_person', '_person2')] == [None] * 4
+    assert person_export_path('out/walk_3d.npy', 'walk.mp4_person3') == Path('out/walk_3d_person3.npy')
 
 
 def _one_line_error(capsys, argv, message):
