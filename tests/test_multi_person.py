@@ -133,12 +133,12 @@ def test_tracks_keep_each_identity_through_the_crossing_and_the_gap(people, tmp_
 @pytest.mark.parametrize('file_format', ['coco', 'halpe', 'openpose'])
 def test_every_format_writes_one_entry_per_person_filled_on_every_frame(people, tmp_path, capsys, file_format):
     out, printed = _convert(capsys, _write(tmp_path, people, file_format), file_format)
-    assert (f'People: 3 tracks (matched frame to frame, kept through gaps of up to 10 frames, --max-gap); dropped 1 '
-            f'detected in fewer than 10 frames (--min-track-frames): {STRANGER_FRAMES} frames') in printed
-    assert f'{VIDEO}_person1: 30 frames detected, 0 filled' in printed
-    assert (f'{VIDEO}_person2: 27 frames detected, 3 filled (0 before the first detection and 0 after the last: '
-            'pose held; 3 in between: interpolated)') in printed
-    assert f"as 2 people: '{VIDEO}_person1', '{VIDEO}_person2', 30 frames" in printed
+    assert (f'Tracks found: 3 (matched frame to frame, kept through gaps of up to 10 frames, --max-gap); dropped, as '
+            f'detected in fewer than 10 frames (--min-track-frames): 1, detected in {STRANGER_FRAMES} frames') in printed
+    assert f'{VIDEO}_person1: detected in 30 of 30 frames, filled in 0 ' in printed
+    assert (f'{VIDEO}_person2: detected in 27 of 30 frames, filled in 3 (0 before the first detection and 0 after '
+            'the last: pose held; 3 in between: interpolated)') in printed
+    assert f"as people '{VIDEO}_person1', '{VIDEO}_person2', 30 frames" in printed
     written = _entries(out)
     assert list(written) == [f'{VIDEO}_person1', f'{VIDEO}_person2']
     a, b = written.values()
@@ -154,14 +154,15 @@ def test_every_format_writes_one_entry_per_person_filled_on_every_frame(people, 
 def test_a_gap_longer_than_max_gap_starts_another_person(people, tmp_path, capsys):
     _, printed = _convert(capsys, _write(tmp_path, people, 'coco'), 'coco', '--max-gap', len(GAP) - 1)
     after_gap = FRAMES - GAP[-1] - 1                      # B again, too short: dropped after the stranger
-    assert (f'People: 4 tracks (matched frame to frame, kept through gaps of up to 2 frames, --max-gap); dropped 2 '
-            f'detected in fewer than 10 frames (--min-track-frames): {STRANGER_FRAMES}, {after_gap} frames') in printed
-    assert (f'{VIDEO}_person2: {GAP[0]} frames detected, {FRAMES - GAP[0]} filled (0 before the first detection and '
-            f'{FRAMES - GAP[0]} after the last') in printed
+    assert (f'Tracks found: 4 (matched frame to frame, kept through gaps of up to 2 frames, --max-gap); dropped, as '
+            f'detected in fewer than 10 frames (--min-track-frames): 2, detected in {STRANGER_FRAMES}, {after_gap} '
+            'frames') in printed
+    assert (f'{VIDEO}_person2: detected in {GAP[0]} of {FRAMES} frames, filled in {FRAMES - GAP[0]} (0 before the '
+            f'first detection and {FRAMES - GAP[0]} after the last') in printed
     (tmp_path / 'low').mkdir()
     _, printed = _convert(capsys, _write(tmp_path / 'low', people, 'coco'), 'coco', '--min-track-frames',
                           STRANGER_FRAMES)
-    assert f'{VIDEO}_person3: {STRANGER_FRAMES} frames detected' in printed and 'dropped' not in printed
+    assert f'{VIDEO}_person3: detected in {STRANGER_FRAMES} of {FRAMES} frames' in printed and 'dropped' not in printed
 
 
 def _detection_at(x: float) -> Detection:
@@ -224,9 +225,9 @@ def test_no_people_and_only_short_tracks_are_one_line_errors(people, tmp_path, c
     coco = _write(tmp_path, people, 'coco')
     _one_line_error(capsys, ['convert', '--from', 'coco', coco, '--video-size', *SIZE, '--person', 'all',
                              '--min-track-frames', FRAMES + 1, '--out', out],
-                    f'--person all: all 3 tracks of {coco} are shorter than --min-track-frames {FRAMES + 1} '
-                    f'\\(the longest has {FRAMES} detected frames\\); lower it, e.g. --min-track-frames {FRAMES}; '
-                    'nothing written')
+                    f'--person all: no track of {coco} is detected in --min-track-frames {FRAMES + 1} frames '
+                    f'\\(tracks found: 3, the longest detected in {FRAMES} frames\\); lower it, e.g. '
+                    f'--min-track-frames {FRAMES}; nothing written')
     assert not out.exists()
 
 

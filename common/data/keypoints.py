@@ -82,27 +82,29 @@ def convert_people(layout, placed: VideoFrames, video: str, min_confidence: floa
           f'with 0 people, {people.frames_with_several} with several; following every person (--person all)')
     print(f'Frame numbering: {placed.numbering}')
     if people.not_started:
-        print(f'{people.not_started} detections without a joint of confidence >= {min_confidence:g} '
-              '(--min-confidence) continued no track and started none')
+        print(f'Detections without a joint of confidence >= {min_confidence:g} (--min-confidence), which continued '
+              f'no track and started none: {people.not_started}')
     if not people.found:
         confident = '' if not people.not_started else f' with a joint of confidence >= {min_confidence:g} (--min-confidence)'
         raise UserError(f'--person all: {source} has no person{confident} in any frame; nothing written')
-    dropped = (f'; dropped {len(people.dropped)} detected in fewer than {min_track_frames} frames (--min-track-frames): '
-               f'{", ".join(map(str, people.dropped))} frames' if people.dropped else '')
-    print(f'People: {people.found} tracks (matched frame to frame, kept through gaps of up to {max_gap} frames, '
+    dropped = (f'; dropped, as detected in fewer than {min_track_frames} frames (--min-track-frames): '
+               f'{len(people.dropped)}, detected in {", ".join(map(str, people.dropped))} frames'
+               if people.dropped else '')
+    print(f'Tracks found: {people.found} (matched frame to frame, kept through gaps of up to {max_gap} frames, '
           f'--max-gap){dropped}')
     if not people.tracks:
-        raise UserError(f'--person all: all {people.found} tracks of {source} are shorter than --min-track-frames '
-                        f'{min_track_frames} (the longest has {max(people.dropped)} detected frames); lower it, e.g. '
-                        f'--min-track-frames {max(people.dropped)}; nothing written')
+        raise UserError(f'--person all: no track of {source} is detected in --min-track-frames {min_track_frames} '
+                        f'frames (tracks found: {people.found}, the longest detected in {max(people.dropped)} frames); '
+                        f'lower it, e.g. --min-track-frames {max(people.dropped)}; nothing written')
     entries = {}
     for number, track in enumerate(people.tracks, start=1):
         name = person_entry_name(video, number)
         filled = fill_gaps(track, min_confidence, joints, layout.joint_names, f'{source}: {name}')
         missing = filled.frames_before + filled.frames_after + filled.frames_between
-        print(f'{name}: {int(track.present.sum())} frames detected, {missing} filled ({filled.frames_before} before '
-              f'the first detection and {filled.frames_after} after the last: pose held; {filled.frames_between} in '
-              f'between: interpolated); joint positions filled: {_joints_filled(filled, min_confidence)}')
+        print(f'{name}: detected in {int(track.present.sum())} of {len(track.present)} frames, filled in {missing} '
+              f'({filled.frames_before} before the first detection and {filled.frames_after} after the last: pose '
+              f'held; {filled.frames_between} in between: interpolated); joint positions filled: '
+              f'{_joints_filled(filled, min_confidence)}')
         _warn_never_confident(filled, layout, min_confidence, f'{name}: ')
         entries[name] = layout.to_h36m(filled.keypoints)
     return entries
@@ -262,7 +264,7 @@ def main(argv=None):
         entries, (width, height), fps = (_convert if args.command == 'convert' else _detect)(args, video)
         save_custom_keypoints(args.out, entries, width, height, fps)
         num_frames = next(iter(entries.values())).shape[0]
-        names = '' if list(entries) == [video] else f' as {len(entries)} people: {", ".join(map(repr, entries))}'
+        names = '' if list(entries) == [video] else f' as people {", ".join(map(repr, entries))}'
         print(f'Wrote {args.out}: video {video!r}{names}, {num_frames} frames (N, 17, 2) px of {width}x{height} '
               f'at {fps:g} fps; predict with: python main.py -d custom -k {custom_name(args.out)} ...')
 
