@@ -415,9 +415,9 @@ def no_sampling(monkeypatch):
      '--viz-output, --viz-limit: used only with --render, which is not given; add --render'),
     (['--viz-subject', 'sit.mp4', '--viz-camera', '0'],
      '--viz-subject, --viz-camera: used only with --render or --viz-export .*, neither given'),
-    (['--viz-subject', 'sit.mp4', '--viz-export', '{folder}/a_file/x.npy'], r'--viz-export .*a_file: cannot write there'),
+    (['--viz-subject', 'sit.mp4', '--viz-export', '{folder}/a_file/x.npy'], r'--viz-export .*a_file/x.npy: .*a_file is a file, expected a folder'),
     (['--viz-subject', 'sit.mp4', '--render', '--viz-output', '{folder}/a_file/x.gif'],
-     r'--viz-output .*a_file: cannot write there'),
+     r'--viz-output .*a_file/.*: .*a_file is a file, expected a folder'),
     (['--viz-subject', 'sit.mp4', '--render', '--viz-output', '{folder}/a_folder.gif'],
      r'--viz-output .*a_folder\.gif: is a folder; expected a file name'),
 ])
