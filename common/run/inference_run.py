@@ -7,8 +7,9 @@
   frame; ``metadata``: how they were made.
 * with ``--render`` and/or ``--viz-export``: predict only the ``--viz-subject`` video (custom) or
   the ``--viz-subject``/``--viz-action``/``--viz-camera`` sequence (Human3.6M or synthetic), then
-  export its poses (``common.run.pose_export``) and/or draw them (``common.run.visualization``) with
-  the ground truth when there is one. The export is written first: a failed render keeps it.
+  export its poses (``common.run.pose_export``; a .bvh moves along the root trajectory, estimated
+  or ground truth) and/or draw them (``common.run.visualization``) with the ground truth when
+  there is one. The export is written first: a failed render keeps it.
 
 Everything a run reads or writes is checked before the model samples: the output names, their
 extensions and folders, the data, the chosen sequence and ``--viz-video``.
@@ -177,11 +178,13 @@ def _background(args, sequence):
 
 
 def _export_and_render(args, sequence, prediction, skeleton, fps: float, background, ground_truth):
-    """--viz-export: the (N, 17, 3) poses as .npy; --render: the animation (with ground truth if given).
+    """--viz-export: the (N, 17, 3) poses as .npy, or a .bvh animation moving along the prediction's
+    root trajectory; --render: the animation (with ground truth if given).
 
     background: ``_background``'s frames or None."""
     if args.viz_export:
-        print(export_poses(args.viz_export, prediction.poses_3d, skeleton, fps))
+        print(export_poses(args.viz_export, prediction.poses_3d, skeleton, fps, prediction.trajectory,
+                           prediction.trajectory_source))
     if not args.render:
         return
     width, height = sequence.resolution
