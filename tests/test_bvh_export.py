@@ -111,7 +111,8 @@ def test_the_rest_pose_turned_about_the_vertical_is_one_root_rotation(tmp_path):
     """Known values: every local rotation zero but the root's Yrotation, the hips at their offsets."""
     lengths = np.linspace(8.0, 40.0, 17)
     yaw = np.linspace(-170.0, 170.0, 5)
-    bvh = Rotation.from_euler('y', np.repeat(yaw, 17)[:, None], degrees=True).apply(np.tile(_rest_pose_cm(lengths), (5, 1)))
+    turns = Rotation.from_euler('y', np.repeat(yaw, 17)[:, None], degrees=True)
+    bvh = turns.apply(np.tile(_rest_pose_cm(lengths), (5, 1)))
     poses_m = bvh.reshape(5, 17, 3) * [1, -1, -1] / 100
     path = tmp_path / 'rest.bvh'
     bvh_export.write_bvh(path, poses_m, H36M_17, 10.0)

@@ -7,7 +7,7 @@ BVH has no place for units or axes; they are stated here, in the README and in t
   written as ``_`` (``Neck/Nose`` -> ``Neck_Nose``).
 * Axes, Y up: a camera-frame point (x right, y down, z forward) is written as (x, -y, -z), the
   camera frame turned 180 degrees about its x axis (x right, y up, z towards the camera). A
-  person facing the camera faces +z with their left side towards +x, as BVH characters do.
+  person facing the camera faces +z with their left side towards +x, as BVH characters usually do.
 * Units: centimetres (``CM_PER_M``); ``Frame Time`` is 1 / fps seconds.
 * Rest pose (OFFSET): a T-pose facing +z (``H36M_RIG``): legs, spine, neck and head vertical,
   hips and arms sideways; every bone as long as the median over frames of its predicted length.
