@@ -65,7 +65,9 @@ def load_data(args) -> ExperimentData:
         result_tags=(args.keypoints, '+'.join(test_subjects), *([] if actions is None else ['a-' + '+'.join(actions)]),
                      *([f'downsample{args.downsample}'] if args.downsample > 1 else [])),
         training_data={'-k': args.keypoints, '-str': ','.join(train_subjects), '-a': ','.join(actions or ['*']),
-                       '--subset': f'{args.subset:g}', '--downsample': str(args.downsample)},
+                       # recorded only when set, so that runs from before these flags still resume
+                       **({'--subset': f'{args.subset:g}'} if args.subset != 1 else {}),
+                       **({'--downsample': str(args.downsample)} if args.downsample != 1 else {})},
         notes=[f'Note: training subjects {",".join(seen)} are also test subjects (-ste {",".join(test_subjects)}): '
                'the test numbers are on subjects seen in training'] if seen else [])
 

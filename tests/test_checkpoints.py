@@ -1,16 +1,18 @@
 """Our checkpoint format: atomic save, round trip, CLIP fingerprint check, official files recognised,
-damage found by the digest."""
+damage found by the zip container's CRC-32 checksums."""
 import dataclasses
 import errno
 import os
+import re
 
 import numpy as np
 import pytest
 import torch
 
-from common.run import checkpoint_digest
-from common.run.checkpoint_digest import content_digest
-from common.run.checkpoints import (LEGACY_PROMPT_NOTE, TEXT_TOWER_PREFIX, config_from_dict, digest_note,
+from torch.utils.serialization import config as serialization_config
+
+from common.run.checkpoint_checksums import damaged_record
+from common.run.checkpoints import (LEGACY_PROMPT_NOTE, TEXT_TOWER_PREFIX, checksum_note, config_from_dict,
                                     legacy_config_notes, load_model_weights, read_checkpoint, save_checkpoint)
 from common.core.errors import UserError
 from common.model.official_checkpoint import official_state_dict
@@ -113,9 +115,9 @@ def test_damaged_checkpoint_message_is_whole(tmp_path):
     path.write_bytes(bytes(data[:len(data) // 2]))
     with pytest.raises(UserError) as error:
         read_checkpoint(path)
-    message = str(error.value)
-    assert message.startswith(f'{path}: not a readable FinePOSE checkpoint (')
-    assert message.endswith('); expected one of ours or a reference .bin') and '\n' not in message
+    assert str(error.value) == (f'{path}: damaged checkpoint: the archive itself (File is not a zip file) no longer '
+                                'matches the CRC-32 checksum written with it (changed on disk or in transfer); use '
+                                'another copy, or an earlier epoch_N.bin')
 
 
 def test_official_checkpoint_is_recognised(tmp_path):
@@ -164,62 +166,72 @@ def _saved_tiny_checkpoint(path):
                     training_data={'-str': 'S1'})
     return read_checkpoint(path)
 
+def _damage_message(path, record):
+    return (f'{path}: damaged checkpoint: {record} no longer matches the CRC-32 checksum written with it '
+            '(changed on disk or in transfer); use another copy, or an earlier epoch_N.bin')
+
 
 @pytest.mark.parametrize('part', ['weights', 'optimizer state'])
 def test_flipped_bytes_are_refused_as_damage(tmp_path, part):
     path = tmp_path / 'last_epoch.bin'
     checkpoint = _saved_tiny_checkpoint(path)
-    assert digest_note(checkpoint, path) is None and checkpoint['digest'].startswith('sha256:')
+    assert checksum_note(path) is None and damaged_record(path) is None
     tensors = checkpoint['model'] if part == 'weights' else {
         f'{index} {name}': value for index, state in checkpoint['optimizer']['state'].items()
         for name, value in state.items()}
     flip_tensor_bytes(path, tensors)
     assert torch.load(path, weights_only=True)['epoch'] == 3        # torch itself does not notice
+    record = damaged_record(path)
+    assert re.fullmatch(r'archive/data/\d+', record)                 # the record of the flipped tensor
     with pytest.raises(UserError) as error:
         read_checkpoint(path)
-    assert str(error.value) == (f'{path}: damaged checkpoint: its content no longer matches the digest written with '
-                                'it (changed on disk or in transfer); use another copy, or an earlier epoch_N.bin')
+    assert str(error.value) == _damage_message(path, record)
 
 
-def test_digest_covers_every_value_and_ignores_memory_layout(tmp_path, monkeypatch):
-    checkpoint = _saved_tiny_checkpoint(tmp_path / 'a.bin')
-    content = {k: v for k, v in checkpoint.items() if k != 'digest'}
-    assert content_digest(content) == checkpoint['digest']
-    monkeypatch.setattr(checkpoint_digest, 'INLINE_BYTES', 0)        # every tensor hashed on the threads
-    threads = torch.get_num_threads()
-    torch.set_num_threads(3)
-    try:
-        assert content_digest(content) == checkpoint['digest']
-    finally:
-        torch.set_num_threads(threads)
-    changed = dict(content, model_config=dict(content['model_config'], width=64))
-    assert content_digest(changed) != checkpoint['digest']
-    changed = dict(content, history={'train_loss_mm': [1.0000000000000002]})
-    assert content_digest(changed) != checkpoint['digest']
-    weights = dict(content['model'])
-    name = next(k for k, v in weights.items() if v.dim() == 2)
-    weights[name] = weights[name].t().contiguous().t()                  # same values, other strides
-    assert content_digest(dict(content, model=weights)) == checkpoint['digest']
-    assert content_digest(content, 'blake2b').startswith('blake2b:')
-    with pytest.raises(TypeError, match='no digest encoding for a ndarray'):
-        content_digest({'rng': np.zeros(3)})
-
-
-def test_version_1_checkpoints_load_unchecked_with_a_note(tmp_path):
-    path = tmp_path / 'old.bin'
-    checkpoint = _saved_tiny_checkpoint(path)
-    old = {k: v for k, v in checkpoint.items() if k not in ('digest', 'training_data')}
-    torch.save(dict(old, version=1), path)
-    assert read_checkpoint(path)['epoch'] == 3
-    assert digest_note(read_checkpoint(path), path) == (
-        f'{path}: written before checkpoints carried a digest of their content: loaded unchecked')
-    torch.save(dict(old, version=2), path)            # a version-2 file without its digest was damaged
-    with pytest.raises(UserError, match='damaged checkpoint'):
+def test_a_changed_configuration_or_a_cut_file_is_damage_too(tmp_path):
+    path = tmp_path / 'best_epoch.bin'
+    _saved_tiny_checkpoint(path)
+    intact = path.read_bytes()
+    # The pickled structure (data.pkl) holds the configuration: its 'width' 16 becomes 17 in place.
+    at = intact.index(b'X\x05\x00\x00\x00width') + 10                   # after the key: its memo index,
+    at += {ord('q'): 2, ord('r'): 5}[intact[at]]                            # BINPUT i or LONG_BINPUT iiii,
+    assert intact[at] == 0x4b and intact[at + 1] == tiny_config().width     # then BININT1 <width>
+    path.write_bytes(intact[:at + 1] + bytes([tiny_config().width + 1]) + intact[at + 2:])
+    with pytest.raises(UserError) as error:
+        read_checkpoint(path)
+    assert str(error.value) == _damage_message(path, 'archive/data.pkl')
+    path.write_bytes(intact[:len(intact) // 2])                        # a transfer cut in half
+    with pytest.raises(UserError, match=f'^{path}: damaged checkpoint: the archive itself '):
         read_checkpoint(path)
 
 
-def test_official_checkpoints_are_noted_as_unchecked(tmp_path):
+def test_checksums_are_written_even_where_a_caller_switched_them_off(tmp_path):
+    path = tmp_path / 'last_epoch.bin'
+    serialization_config.save.compute_crc32 = False
+    try:
+        _saved_tiny_checkpoint(path)
+        assert serialization_config.save.compute_crc32 is False            # restored after the save
+        torch.save({'epoch': 3}, tmp_path / 'plain.bin')                   # torch's own save: no CRCs
+    finally:
+        serialization_config.save.compute_crc32 = True
+    assert damaged_record(path) is None and read_checkpoint(path)['epoch'] == 3
+    assert damaged_record(tmp_path / 'plain.bin') == 'plain/data.pkl'
+
+
+def test_legacy_format_files_load_unchecked_with_a_note(tmp_path):
+    path = tmp_path / 'last_epoch.bin'
+    checkpoint = _saved_tiny_checkpoint(path)
+    torch.save(checkpoint, path, _use_new_zipfile_serialization=False)
+    assert read_checkpoint(path)['epoch'] == 3
+    assert checksum_note(path) == (
+        f"{path}: in torch's legacy (pre-zip) format, it carries no checksums: loaded unchecked for damage")
+
+
+def test_official_checkpoints_in_the_zip_format_are_checked(tmp_path):
     path = tmp_path / 'best_epoch_20_10.bin'
-    torch.save({'epoch': 5, 'model_pos': official_state_dict(build_tiny_model())}, path)
-    assert digest_note(read_checkpoint(path), path) == (
-        f'{path}: official checkpoint, it carries no digest of its content: loaded unchecked')
+    weights = official_state_dict(build_tiny_model())
+    torch.save({'epoch': 5, 'model_pos': weights}, path)
+    assert checksum_note(path) is None and read_checkpoint(path)['format'] == 'official'
+    flip_tensor_bytes(path, weights)
+    with pytest.raises(UserError, match=f'^{path}: damaged checkpoint: best_epoch_20_10/data/'):
+        read_checkpoint(path)

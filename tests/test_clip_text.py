@@ -1,4 +1,5 @@
 """CLIP text tower: equal to OpenAI's model.py, weight loading, frozen, never downloads."""
+import hashlib
 import warnings
 
 import pytest
@@ -57,6 +58,22 @@ def test_seeded_random_tower_is_reproducible():
     a, b = CLIPTextTower(CONFIG), CLIPTextTower(CONFIG)
     torch.testing.assert_close(a.state_dict(), b.state_dict())
     assert a.fingerprint() == b.fingerprint()
+
+
+def test_fingerprint_is_kept_until_a_weight_changes(monkeypatch):
+    tower = CLIPTextTower(CONFIG)
+    first = tower.fingerprint()
+    hashed = []
+    real_sha1 = hashlib.sha1
+    monkeypatch.setattr(hashlib, 'sha1', lambda *a: hashed.append(1) or real_sha1(*a))
+    assert tower.fingerprint() == first and hashed == []                  # kept: nothing changed
+    with torch.no_grad():
+        tower.text_projection[0, 0] += 1.0                                 # in place
+    changed = tower.fingerprint()
+    assert changed != first and len(hashed) == 1
+    state = {k: v.clone() for k, v in CLIPTextTower(CONFIG).state_dict().items()}
+    tower.load_state_dict(state)                                           # copied back in
+    assert tower.fingerprint() == first and len(hashed) == 2
 
 
 def test_loads_plain_state_dict_and_torchscript_fp16_archive(tmp_path):

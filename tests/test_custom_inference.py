@@ -29,7 +29,9 @@ from common.run.checkpoints import save_checkpoint
 from common.run.visualization import DOTS_PER_INCH, render_animation, video_frames
 from common.synthetic import writer as synthetic
 from common.synthetic.body import random_body
+from bvh_fixtures import MM_PER_CM, expected_joints_cm
 from model_fixtures import build_tiny_model, tiny_config
+from test_bvh_export import forward_kinematics_cm
 
 WINDOW = 9                  # frames per clip of the tiny model
 LONG_FRAMES = 23            # three windows, the last one overlapping
@@ -125,6 +127,19 @@ def test_exported_npy_matches_the_printed_shape_and_the_full_run(workspace, caps
     np.testing.assert_allclose(poses, full_run, atol=1e-6, rtol=0)
 
 
+def test_exported_bvh_is_the_full_run_moving_along_its_estimated_trajectory(workspace, capsys, tmp_path):
+    folder, _ = workspace
+    _main(capsys, *_custom(folder))
+    with np.load(folder / 'custom_mine_3d.npz', allow_pickle=True) as saved:
+        poses, trajectory = (saved[key].item()['walk.mp4'][0] for key in ('positions_3d', 'trajectory'))
+    export = tmp_path / 'walk.bvh'
+    out = _main(capsys, *_custom(folder, '--viz-subject', 'walk.mp4', '--viz-export', export, '-b', '1'))
+    assert re.search(rf'Wrote .*walk\.bvh: BVH animation, {LONG_FRAMES} frames at 30 fps, 17 joints .*centimetres, '
+                     r'Y up .*root moving along the estimated trajectory', out)
+    error_cm = np.linalg.norm(forward_kinematics_cm(export) - expected_joints_cm(poses, trajectory), axis=-1)
+    assert error_cm.max() * MM_PER_CM < 1.0
+
+
 def test_p_agg_with_a_prompt_differs_from_the_empty_prompt(workspace, capsys, tmp_path):
     folder, _ = workspace
     poses = {}
@@ -151,13 +166,17 @@ def test_gif_has_one_frame_per_rendered_frame(workspace, capsys, tmp_path):
 
 
 def test_human36m_sequence_renders_prediction_and_ground_truth(workspace, capsys, tmp_path):
-    folder, _ = workspace
-    png = tmp_path / 'S9_Walking.png'
+    folder, views = workspace
+    png, bvh = tmp_path / 'S9_Walking.png', tmp_path / 'S9_Walking.bvh'
     out = _main(capsys, '-k', 'gt', '--data-dir', folder, '-c', folder, '--evaluate', 'tiny.bin', *SAMPLING,
                 '--render', '--viz-subject', 'S9', '--viz-action', 'Walking', '--viz-camera', 0,
-                '--viz-output', png, '--viz-size', 2)
+                '--viz-output', png, '--viz-size', 2, '--viz-export', bvh)
     assert re.search(r'S9 Walking camera 0: 23 frames, MPJPE \d+\.\d mm', out)
     assert 'ground-truth root trajectory' in out
+    assert re.search(r'Wrote .*S9_Walking\.bvh: BVH animation, 23 frames at 50 fps, .*root moving along the ground '
+                     r'truth trajectory', out)
+    root_cm = forward_kinematics_cm(bvh)[:, H36M_17.root]
+    np.testing.assert_allclose(root_cm, views['walk.mp4'].trajectory * [100, -100, -100], atol=0.1)   # 1 mm
     with Image.open(png) as image:
         assert image.size == (3 * 2 * DOTS_PER_INCH, 2 * DOTS_PER_INCH)     # input, prediction, ground truth
 
@@ -410,14 +429,14 @@ def no_sampling(monkeypatch):
     (['--focal-length', '-5'], '--focal-length -5: expected a positive number'),
     (['--focal-length', 'inf'], '--focal-length inf: expected a positive number'),
     (['--viz-subject', 'sit.mp4', '--viz-export', 'out.txt'], r'--viz-export .*out\.txt: expected a file name ending '
-                                                              r'in \.npy$'),
+                                                              r'in \.npy or \.bvh$'),
     (['--viz-subject', 'sit.mp4', '--viz-export', 'x.npy', '--viz-output', 'x.gif', '--viz-limit', '5'],
      '--viz-output, --viz-limit: used only with --render, which is not given; add --render'),
     (['--viz-subject', 'sit.mp4', '--viz-camera', '0'],
      '--viz-subject, --viz-camera: used only with --render or --viz-export .*, neither given'),
-    (['--viz-subject', 'sit.mp4', '--viz-export', '{folder}/a_file/x.npy'], r'--viz-export .*a_file: cannot write there'),
+    (['--viz-subject', 'sit.mp4', '--viz-export', '{folder}/a_file/x.npy'], r'--viz-export .*a_file/x.npy: .*a_file is a file, expected a folder'),
     (['--viz-subject', 'sit.mp4', '--render', '--viz-output', '{folder}/a_file/x.gif'],
-     r'--viz-output .*a_file: cannot write there'),
+     r'--viz-output .*a_file/.*: .*a_file is a file, expected a folder'),
     (['--viz-subject', 'sit.mp4', '--render', '--viz-output', '{folder}/a_folder.gif'],
      r'--viz-output .*a_folder\.gif: is a folder; expected a file name'),
 ])

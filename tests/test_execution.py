@@ -17,6 +17,10 @@ TOK = get_tokenizer()
 
 
 def _perturbed_tiny_model(**overrides):
+    # The initial weights are fixed, not left to the global generator (whose state depends on which
+    # tests ran before): on a few draws Adam's first step on near-zero gradients turns float noise
+    # into update differences of 3e-3 relative, beyond assert_same_updates' bound.
+    torch.manual_seed(0)
     model = build_tiny_model(**overrides)
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():   # zero-initialised parameters get values, so every path matters

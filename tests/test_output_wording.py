@@ -67,6 +67,6 @@ def test_training_log_says_what_the_epoch_did(tiny_dataset, tmp_path, capsys):
     assert '[1] time ' in out and ' lr 0.001 ' in out                  # the rate epoch 1 trained at
     assert 'validating' not in out.lower() and 'nan' not in out
     assert 'No validation (--no-eval): best_epoch.bin is the last epoch' in out
-    assert '4 clips per batch (-b 4, the default' in out
+    assert '20 clips x 2 with their mirrored copies, of 9 frames; 4 clips a step (-b 4), 10 steps per epoch' in out, out
     assert 'Prompts use no action label (--eval-action none)' in out
     assert 'H=1 hypothesis, K=1 DDIM step' in out

@@ -62,6 +62,8 @@ SKIPPED = {
                      'real TS5/TS6',
     r'^venv-detector/': "the optional MediaPipe detector's own environment (numpy < 2) is not set up here; "
                         'tests/test_pose_detector.py runs in it',
+    r'^venv-bpy/': "Blender's own environment (bpy, Python 3.11, about 1 GB) is not set up here; "
+                   'tests/test_bvh_blender.py runs in it',
 }
 TINY_DATA = dict(seed=3, frames=40, takes=1)
 ANNOTATIONS = 'path/to/mpi_inf_3dhp_test_set'      # the README's placeholder, made real in the checkout

@@ -12,6 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import main as h36m_main
 from common.evaluation import metrics
+from common.run.checkpoints import read_checkpoint
 from common.run.run_folder import LOCK_FILE
 from common.run.tb_logging import TAG_EPOCH_TIME, TAG_LR, TAG_TRAIN_LOSS, TAG_VAL_MPJPE
 from conftest import REPO_ROOT, TINY_RUN_FLAGS
@@ -135,7 +136,7 @@ def test_evaluation_does_not_depend_on_the_sampling_batch(two_epoch_run, tiny_da
 
 
 @pytest.mark.parametrize('flags, line', [
-    (['-s', '9'], '80 clips of 9 frames; 113 clips a step (-b 1024 frames / -s 9, as the original), 1 step per '
+    (['-s', '9'], '40 clips x 2 with their mirrored copies, of 9 frames; 113 clips a step (-b 1024 frames / -s 9, as the original), 1 step per '
                   'epoch\nWarning: 113 clips a step (-b 1024 frames / -s 9, as the original) is more than the 80'),
     (['-s', '9', '-b', '40'], '4 clips a step (-b 40 frames / -s 9, as the original), 20 steps per epoch'),
     (['-s', '243'], '4 clips a step (-b 1024 frames / -s 243, as the original), 20 steps per epoch'),
@@ -161,9 +162,11 @@ def test_subset_and_downsample_train_and_evaluate_on_the_originals_frames(tiny_d
     of 40 frames, and the result file names say so."""
     _run(tmp_path, tiny_dataset, '-e', '0', '--nolog', '--no-eval', '--subset', '0.5', '--downsample', '2')
     out = capsys.readouterr().out
-    assert 'Training on 80 frames of 8 sequences: 32 clips of 9 frames' in out
+    assert 'Training on 80 frames of 8 sequences: 16 clips x 2 with their mirrored copies, of 9 frames' in out, out
     assert '--subset 0.5 --downsample 2: training on 80 of 320 frames, as the original' in out
     assert '--downsample 2: the test sequences keep one frame in 2, as the original' in out
+    assert read_checkpoint(tmp_path / 'last_epoch.bin')['training_data'] == {
+        '-k': 'synthetic_det', '-str': 'S1', '-a': 'Walking,Eating', '--subset': '0.5', '--downsample': '2'}
     (table,) = tmp_path.glob('best_epoch_*_downsample2.json')
     # 4 cameras x 20 frames per action: 80 counted once, 108 in the original's 9-frame windows (0, 9, 11);
     # the full 40-frame sequences would give 160 (180).

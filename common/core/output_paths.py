@@ -5,7 +5,7 @@ at its start: each command checks its output names with ``check_output_file`` fi
 """
 from pathlib import Path
 
-from common.core.atomic import check_writable
+from common.core.atomic import check_writable, file_in_the_way
 from common.core.errors import UserError
 
 
@@ -27,5 +27,8 @@ def check_output_file(path, flag: str, suffixes=None) -> Path:
         raise UserError(f'{flag} {path}: expected a file name ending in {suffix_list(suffixes)}')
     if path.is_dir():
         raise UserError(f'{flag} {path}: is a folder; expected a file name')
+    blocking = file_in_the_way(path.parent)
+    if blocking is not None:
+        raise UserError(f'{flag} {path}: {blocking} is a file, expected a folder')
     check_writable(path.parent, flag)
     return path

@@ -186,9 +186,10 @@ def _add_inference(parser: argparse.ArgumentParser):
     viz.add_argument('--viz-output', default=None, metavar='FILE',
                      help='with --render: .mp4 (H.264 through PyAV), .gif (Pillow) or .png (the first frame only); a '
                           'bare file name is written into the -c folder, a path with a folder (./a.gif) where it says')
-    viz.add_argument('--viz-export', default=None, metavar='FILE.npy',
-                     help='save the predicted (N, 17, 3) poses, metres, camera frame, root-relative, in the format '
-                          'of the extension (.npy); a bare file name is written into the -c folder')
+    viz.add_argument('--viz-export', default=None, metavar='FILE.npy|FILE.bvh',
+                     help='save the predicted poses in the format of the extension: .npy, the (N, 17, 3) array, '
+                          'metres, camera frame, root-relative; .bvh, an animation (centimetres, Y up, root along the '
+                          'trajectory) for Blender; a bare file name is written into the -c folder')
     viz.add_argument('--viz-bitrate', type=int, default=3000, metavar='KBPS', help='.mp4 bitrate (default: 3000)')
     viz.add_argument('--viz-no-ground-truth', action='store_true', help='do not draw the ground truth')
     viz.add_argument('--viz-limit', type=int, default=-1, metavar='N',

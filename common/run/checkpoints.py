@@ -1,12 +1,12 @@
-"""Our checkpoint format: one save/load pair, atomic writes, a format version, a content digest.
+"""Our checkpoint format: one save/load pair, atomic writes, a format version, checked for damage.
 
 A checkpoint holds the epoch, learning rate, model weights, model configuration, optimizer
 state, the RNG state that makes resuming exact (the data order; every other draw is keyed by
-epoch, batch and clip), the best validation error, the training history, the training data it
-was trained on (``training_data``, see ``experiment.ExperimentData``) and ``digest``, a digest of
-all of that (``checkpoint_digest``): every load recomputes it and refuses a file whose content
-changed since it was written. Files of format version 1 carry no digest; they load unchecked,
-with a note (``digest_note``), as do official checkpoints.
+epoch, batch and clip), the best validation error, the training history and the training data it
+was trained on (``training_data``, see ``experiment.ExperimentData``). Every load first compares
+each record of the file with the CRC-32 checksum torch wrote with it (``checkpoint_checksums``)
+and refuses a damaged file; official checkpoints in torch's zip format are checked alike, files
+in its legacy format carry no checksums and load with a note (``checksum_note``).
 
 The frozen CLIP text tower (63M parameters) is not stored: the checkpoint records where its
 weights came from and a fingerprint of them, and loading refuses a different tower. Official
@@ -14,7 +14,6 @@ reference checkpoints (``model_pos`` with ``module.`` names, CLIP included) are 
 loaded through ``official_checkpoint``.
 """
 import dataclasses
-import hashlib
 from pathlib import Path
 
 import torch
@@ -24,17 +23,16 @@ from common.core.errors import UserError
 from common.model.build import ModelConfig
 from common.model.clip_text import TextTowerConfig
 from common.model.official_checkpoint import is_official_checkpoint, load_official_state_dict, read_official_checkpoint
-from common.run.checkpoint_digest import content_digest
+from common.run.checkpoint_checksums import checksum_failure, has_checksums, saving_with_checksums
 
 FORMAT_NAME = 'finepose'
-FORMAT_VERSION = 2             # 2: 'digest' and 'training_data'
-DIGEST_KEY = 'digest'
+FORMAT_VERSION = 2             # 2: 'training_data'
 TEXT_TOWER_PREFIX = 'prompt_encoder.text_tower.'
 
 
 def atomic_torch_save(obj, path) -> None:
     """torch.save through ``atomic_output``: an interrupted save never corrupts a checkpoint."""
-    with atomic_output(path) as f:
+    with atomic_output(path) as f, saving_with_checksums():
         torch.save(obj, f)
 
 
@@ -46,7 +44,7 @@ def model_weights(model) -> dict:
 def save_checkpoint(paths, *, model, model_config: ModelConfig, epoch: int, lr: float, optimizer=None,
                     rng_states=None, best_val=None, history=None, run_id=None, training_data=None) -> None:
     """Write our checkpoint atomically to ``paths`` (one path, or a list of paths that get the same
-    content; its digest is computed once). ``model`` is the bare ``PoseDiffusion`` (unwrapped);
+    content). ``model`` is the bare ``PoseDiffusion`` (unwrapped);
     ``run_id`` names the training run that wrote it (``training.train``); ``training_data``
     describes the data it trained on (``ExperimentData.training_data``)."""
     tower = model.prompt_encoder.text_tower
@@ -66,7 +64,6 @@ def save_checkpoint(paths, *, model, model_config: ModelConfig, epoch: int, lr: 
         'run_id': run_id,
         'training_data': training_data,
     }
-    content[DIGEST_KEY] = content_digest(content)
     for path in paths if isinstance(paths, (list, tuple)) else [paths]:
         atomic_torch_save(content, path)
 
@@ -99,6 +96,9 @@ def read_checkpoint(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise UserError(f'checkpoint {path} not found')
+    damage = checksum_failure(path)
+    if damage:
+        raise UserError(damage)
     try:
         checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except Exception:  # not ours: an official file may hold a pickled numpy RNG
@@ -107,7 +107,6 @@ def read_checkpoint(path) -> dict:
         if checkpoint.get('version', 0) > FORMAT_VERSION:
             raise UserError(f'{path}: checkpoint format version {checkpoint["version"]} is newer than this code '
                             f'({FORMAT_VERSION}); update FinePOSE')
-        check_digest(checkpoint, path)
         return checkpoint
     checkpoint = read_official_checkpoint(path)
     if not is_official_checkpoint(checkpoint):
@@ -115,27 +114,12 @@ def read_checkpoint(path) -> dict:
     return dict(checkpoint, format='official')
 
 
-def check_digest(checkpoint: dict, path) -> None:
-    """Recompute the digest of one of our checkpoints (as read) and compare it with the one written
-    with it; a difference, or a version-2 file without one, is a ``UserError`` saying it is damaged."""
-    stored = checkpoint.get(DIGEST_KEY)
-    if stored is None and checkpoint.get('version', 0) < 2:
-        return                                     # written before digests: see digest_note
-    algorithm = str(stored).partition(':')[0]
-    content = {k: v for k, v in checkpoint.items() if k != DIGEST_KEY}
-    if algorithm not in hashlib.algorithms_guaranteed or content_digest(content, algorithm) != stored:
-        raise UserError(f'{path}: damaged checkpoint: its content no longer matches the digest written with it '
-                        '(changed on disk or in transfer); use another copy, or an earlier epoch_N.bin')
-
-
-def digest_note(checkpoint: dict, path):
-    """The one line saying that a checkpoint read by ``read_checkpoint`` could not be checked for
-    damage (official, or ours from before digests), or None when its digest was checked."""
-    if checkpoint['format'] == 'official':
-        return f'{path}: official checkpoint, it carries no digest of its content: loaded unchecked'
-    if DIGEST_KEY not in checkpoint:
-        return f'{path}: written before checkpoints carried a digest of their content: loaded unchecked'
-    return None
+def checksum_note(path):
+    """The one line saying that the checkpoint at ``path`` could not be checked for damage (torch's
+    legacy format, without checksums), or None when ``read_checkpoint`` checked it."""
+    if has_checksums(path):
+        return None
+    return f'{path}: in torch\'s legacy (pre-zip) format, it carries no checksums: loaded unchecked for damage'
 
 
 def check_finite_weights(weights: dict, source) -> None:

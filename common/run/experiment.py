@@ -21,7 +21,7 @@ from common.model.clip_text import TEXT_TOWERS
 from common.run.arguments import check_sampling_steps
 from common.run.batch_rule import epoch_shortfall
 from common.run.checkpoint_config import adopt_checkpoint_config
-from common.run.checkpoints import config_from_dict, digest_note, legacy_config_notes, load_model_weights, read_checkpoint
+from common.run.checkpoints import checksum_note, config_from_dict, legacy_config_notes, load_model_weights, read_checkpoint
 from common.run.devices import setup_runtime, shutdown
 from common.run.run_folder import FolderLock, delete_earlier_run, refuse_used_folder
 from common.run.tb_logging import ScalarLogger
@@ -109,10 +109,10 @@ def read_model_checkpoint(args, name: str, flag: str, layout: str):
     it (the flags follow it, see ``adopt_checkpoint_config``); an official one is built from the
     flags. Also checks -sampling_timesteps against the model's diffusion steps.
     Returns (path, checkpoint dict, ModelConfig, the lines describing where the configuration came
-    from, preceded by ``digest_note``'s when the file carries no digest to check)."""
+    from, preceded by ``checksum_note``'s when the file carries no checksums to check)."""
     path = resolve_checkpoint(name, Path(args.checkpoint), flag)
     checkpoint = read_checkpoint(path)
-    note = digest_note(checkpoint, path)
+    note = checksum_note(path)
     if checkpoint['format'] == 'official':
         if args.clip_weights:
             raise UserError(f'--clip-weights {args.clip_weights}: {path} is an official checkpoint and carries its '

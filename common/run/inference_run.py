@@ -7,13 +7,15 @@
   frame; ``metadata``: how they were made.
 * with ``--render`` and/or ``--viz-export``: predict only the ``--viz-subject`` video (custom) or
   the ``--viz-subject``/``--viz-action``/``--viz-camera`` sequence (Human3.6M or synthetic), then
-  export its poses (``common.run.pose_export``) and/or draw them (``common.run.visualization``) with
-  the ground truth when there is one. The export is written first: a failed render keeps it.
+  export its poses (``common.run.pose_export``; a .bvh moves along the root trajectory, estimated
+  or ground truth) and/or draw them (``common.run.visualization``) with the ground truth when
+  there is one. The export is written first: a failed render keeps it.
 * a custom video whose people are entries ``VIDEO_person1``, ``VIDEO_person2``, ... (``--person all``
   of ``python -m common.keypoints``): ``--viz-subject VIDEO`` predicts every person; ``--render``
   draws them all in one animation, each placed by its estimated root trajectory
-  (``visualization.render_people``), and ``--viz-export X.npy`` writes one file per person,
-  ``X_person1.npy``, ... (``pose_export.person_export_path``); ``--viz-subject VIDEO_person2`` picks one.
+  (``visualization.render_people``), and ``--viz-export X.npy`` (or ``.bvh``) writes one file per
+  person, ``X_person1.npy``, ... (``pose_export.person_export_path``); ``--viz-subject VIDEO_person2``
+  picks one.
 
 Everything a run reads or writes is checked before the model samples: the output names, their
 extensions and folders, the data, the chosen sequence and ``--viz-video``.
@@ -192,11 +194,13 @@ def _background(args, sequence):
 
 
 def _export_and_render(args, sequence, prediction, skeleton, fps: float, background, ground_truth):
-    """--viz-export: the (N, 17, 3) poses as .npy; --render: the animation (with ground truth if given).
+    """--viz-export: the (N, 17, 3) poses as .npy, or a .bvh animation moving along the prediction's
+    root trajectory; --render: the animation (with ground truth if given).
 
     background: ``_background``'s frames or None."""
     if args.viz_export:
-        print(export_poses(args.viz_export, prediction.poses_3d, skeleton, fps))
+        print(export_poses(args.viz_export, prediction.poses_3d, skeleton, fps, prediction.trajectory,
+                           prediction.trajectory_source))
     if not args.render:
         return
     width, height = sequence.resolution
@@ -211,11 +215,13 @@ def _export_and_render(args, sequence, prediction, skeleton, fps: float, backgro
 
 def _export_and_render_people(args, sequences, predictions, skeleton, fps: float, background):
     """Several people of one video (``sequences``: VIDEO_person1, ...): --viz-export writes one file per
-    person; --render draws them together, each pose at its estimated root trajectory."""
+    person (a .bvh along its estimated root trajectory); --render draws them together, each pose at its
+    estimated root trajectory."""
     if args.viz_export:
         for sequence, prediction in zip(sequences, predictions):
             path = person_export_path(args.viz_export, sequence.subject)
-            print(f'{export_poses(path, prediction.poses_3d, skeleton, fps)} ({sequence.subject})')
+            print(f'{export_poses(path, prediction.poses_3d, skeleton, fps, prediction.trajectory,
+                                  prediction.trajectory_source)} ({sequence.subject})')
     if not args.render:
         return
     width, height = sequences[0].resolution
