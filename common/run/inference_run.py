@@ -220,8 +220,9 @@ def _export_and_render_people(args, sequences, predictions, skeleton, fps: float
     if args.viz_export:
         for sequence, prediction in zip(sequences, predictions):
             path = person_export_path(args.viz_export, sequence.subject)
-            print(f'{export_poses(path, prediction.poses_3d, skeleton, fps, prediction.trajectory,
-                                  prediction.trajectory_source)} ({sequence.subject})')
+            written = export_poses(path, prediction.poses_3d, skeleton, fps, prediction.trajectory,
+                                   prediction.trajectory_source)
+            print(f'{written} ({sequence.subject})')
     if not args.render:
         return
     width, height = sequences[0].resolution
