@@ -265,6 +265,9 @@ def test_two_people_are_predicted_exported_and_rendered_in_one_video(people, tin
         assert f'walk_3d_person{number}.npy: poses ({FRAMES}, 17, 3)' in printed
         assert np.load(tmp_path / f'walk_3d_person{number}.npy').shape == (FRAMES, 17, 3)
     assert not export.exists()
+    alone = tmp_path / 'person2.npy'                # one person picked by its entry name: one plain file
+    main.main([str(a) for a in run + ['--viz-subject', f'{VIDEO}_person2', '--viz-export', alone]])
+    np.testing.assert_array_equal(np.load(alone), np.load(tmp_path / 'walk_3d_person2.npy'))
     assert not np.allclose(trajectory[f'{VIDEO}_person1'][0][:, 0], trajectory[f'{VIDEO}_person2'][0][:, 0])
     frames = list(read_frames(video))
     panel = 3 * DOTS_PER_INCH
