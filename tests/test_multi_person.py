@@ -134,7 +134,8 @@ def test_tracks_keep_each_identity_through_the_crossing_and_the_gap(people, tmp_
 def test_every_format_writes_one_entry_per_person_filled_on_every_frame(people, tmp_path, capsys, file_format):
     out, printed = _convert(capsys, _write(tmp_path, people, file_format), file_format)
     assert (f'Tracks found: 3 (matched frame to frame, kept through gaps of up to 10 frames, --max-gap); dropped, as '
-            f'detected in fewer than 10 frames (--min-track-frames): 1, detected in {STRANGER_FRAMES} frames') in printed
+            f'detected in fewer than 10 frames (--min-track-frames): 1, detected in {STRANGER_FRAMES} '
+            'frames') in printed
     assert f'{VIDEO}_person1: detected in 30 of 30 frames, filled in 0 ' in printed
     assert (f'{VIDEO}_person2: detected in 27 of 30 frames, filled in 3 (0 before the first detection and 0 after '
             'the last: pose held; 3 in between: interpolated)') in printed
@@ -210,7 +211,8 @@ def test_one_person_formats_and_detect_refuse_all(tmp_path, capsys):
     _one_line_error(capsys, ['detect', tmp_path / 'one.npy', '--person', 'all', '--out', out],
                     f'--person all: detect \\(MediaPipe\\) finds one person per frame; {takes}')
     _one_line_error(capsys, ['convert', '--from', 'coco', tmp_path / 'one.npy', '--video-size', 10, 10,
-                             '--max-gap', 3, '--out', out], '--max-gap: used only with --person all, which is not given')
+                             '--max-gap', 3, '--out', out],
+                    '--max-gap: used only with --person all, which is not given')
     assert not out.exists()
 
 

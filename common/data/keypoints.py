@@ -85,7 +85,8 @@ def convert_people(layout, placed: VideoFrames, video: str, min_confidence: floa
         print(f'Detections without a joint of confidence >= {min_confidence:g} (--min-confidence), which continued '
               f'no track and started none: {people.not_started}')
     if not people.found:
-        confident = '' if not people.not_started else f' with a joint of confidence >= {min_confidence:g} (--min-confidence)'
+        confident = (f' with a joint of confidence >= {min_confidence:g} (--min-confidence)' if people.not_started
+                     else '')
         raise UserError(f'--person all: {source} has no person{confident} in any frame; nothing written')
     dropped = (f'; dropped, as detected in fewer than {min_track_frames} frames (--min-track-frames): '
                f'{len(people.dropped)}, detected in {", ".join(map(str, people.dropped))} frames'
@@ -139,7 +140,8 @@ def _person(value: str):
     try:
         return int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto', 'all' or a tracker id (an integer), found {value!r}") from None
+        raise argparse.ArgumentTypeError(f"expected 'auto', 'all' or a tracker id (an integer), "
+                                         f"found {value!r}") from None
 
 
 def parse_args(argv=None):
@@ -206,7 +208,8 @@ def _check_people_args(args):
         raise UserError(f'--person all: detect (MediaPipe) finds one person per frame; {takes}')
     if args.person == ALL_PEOPLE and args.file_format not in MULTI_PERSON_FORMATS:
         raise UserError(f'--person all: --from {args.file_format} files hold one person per frame; {takes}')
-    tracking = {'--max-gap': getattr(args, 'max_gap', None), '--min-track-frames': getattr(args, 'min_track_frames', None)}
+    tracking = {'--max-gap': getattr(args, 'max_gap', None),
+                '--min-track-frames': getattr(args, 'min_track_frames', None)}
     if args.person != ALL_PEOPLE:
         given = [flag for flag, value in tracking.items() if value is not None]
         if given:

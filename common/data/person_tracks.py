@@ -127,7 +127,8 @@ def track_people(frames: list, num_joints: int, min_confidence: float, joints, m
                 not_started += 1
     counts = [len(d) for d in frames]
     without, several = sum(c == 0 for c in counts), sum(c > 1 for c in counts)
-    kept = [_as_track(t, len(frames), num_joints, without, several) for t in tracks if len(t.frames) >= min_track_frames]
+    kept = [_as_track(t, len(frames), num_joints, without, several)
+            for t in tracks if len(t.frames) >= min_track_frames]
     dropped = [len(t.frames) for t in tracks if len(t.frames) < min_track_frames]
     return People(kept, dropped, not_started, without, several)
 
