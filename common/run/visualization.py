@@ -31,6 +31,9 @@ PLOT_HALF_SIZE_M = 1.0          # 3D panels show a 2 m cube centred on the root 
 PLOT_TICKS_M = (-PLOT_HALF_SIZE_M / 2, 0.0, PLOT_HALF_SIZE_M / 2)
 # Plot axes (right, depth, up) named by the camera axes they show (``_plot_coordinates``).
 PLOT_AXIS_LABELS = ('x: camera right (m)', 'z: camera forward (m)', '-y: camera up (m)')
+# The vertical axis' tick labels sit further out than the others: closer, the axis line hides their minus signs.
+AXIS_LABEL_PADS = (-4, -4, 2)
+VERTICAL_TICK_PAD = 3
 AXIS_FONT_SIZE = 8
 LEFT_COLOUR = 'tab:blue'
 RIGHT_COLOUR = 'tab:red'
@@ -199,9 +202,10 @@ class _SkeletonFigure:
                     (axes.set_xlabel, axes.set_ylabel, axes.set_zlabel), PLOT_AXIS_LABELS)):
                 set_limits(panel.centre[axis] - panel.half_size, panel.centre[axis] + panel.half_size)
                 set_ticks(ticks[axis])
-                set_label(label, fontsize=AXIS_FONT_SIZE, labelpad=-4)
+                set_label(label, fontsize=AXIS_FONT_SIZE, labelpad=AXIS_LABEL_PADS[axis])
             axes.set_box_aspect((1, 1, 1))
             axes.tick_params(labelsize=AXIS_FONT_SIZE, pad=-2)
+            axes.tick_params(axis='z', pad=VERTICAL_TICK_PAD)
             axes.set_title(title)
             self.lines_3d[title] = [self._lines(axes, s, dimensions=3) for s in panel.skeletons]
             if any(s.label for s in panel.skeletons):
