@@ -36,6 +36,8 @@ SETTINGS = ('P-Best', 'J-Best', 'P-Agg', 'J-Agg')
 # What each setting takes from the ground truth besides the 2D input (the tables' ``ground_truth_used``).
 GT_NONE, GT_ORACLE, GT_ROOT_CAMERA = 'no', 'gt_3d_pose (oracle)', 'gt_root_camera'
 GROUND_TRUTH_USED = {'P-Best': GT_ORACLE, 'J-Best': GT_ORACLE, 'P-Agg': GT_NONE, 'J-Agg': GT_ROOT_CAMERA}
+# Result tables key errors by (setting, metric): metric 1 or 2 (Protocol #1 or #2), or VELOCITY (MPJVE).
+VELOCITY = 'MPJVE'
 _EPS = 1e-12
 
 
@@ -87,6 +89,25 @@ def n_mpjpe(pred, target):
 def mean_velocity_error(pred, target, dim: int = -3):
     """MPJVE: MPJPE of first differences along the frame dimension ``dim`` of (..., F, J, 3)."""
     return mpjpe(torch.diff(pred, dim=dim), torch.diff(target, dim=dim))
+
+
+def velocity_error_sums(poses, target, valid=None):
+    """MPJVE's sum over one sequence's consecutive frame pairs, and how many pairs it counts.
+
+    poses: (N, *, J, 3) one pose per frame (e.g. (N, K, J, 3): K DDIM steps); target: (N, J, 3),
+    same unit; valid: (N,) bool or None (every frame valid). A pair (t, t + 1) counts when both of
+    its frames are valid; its error is the mean over joints of
+    ||(poses[t+1] - poses[t]) - (target[t+1] - target[t])||. Returns (sums (*) float64, pairs int):
+    MPJVE = sums / pairs.
+    """
+    target = torch.as_tensor(target)
+    target = target.reshape((target.shape[0],) + (1,) * (poses.ndim - target.ndim) + tuple(target.shape[1:]))
+    pair_errors = joint_errors(torch.diff(poses, dim=0), torch.diff(target, dim=0)).mean(dim=-1).double()  # (N-1, *)
+    if valid is None:
+        return pair_errors.sum(dim=0), pair_errors.shape[0]
+    valid = torch.as_tensor(valid, dtype=torch.bool)
+    counted = valid[1:] & valid[:-1]                                                           # (N-1,)
+    return pair_errors[counted].sum(dim=0), int(counted.sum())
 
 
 def _gather_hypotheses(hyps, index):
@@ -171,16 +192,20 @@ def aggregate_poses(hyps, target, keypoints_2d, trajectory, intrinsics, project=
             **setting_poses(hyps, target, keypoints_2d, trajectory, intrinsics, project)}
 
 
-def hypothesis_joint_errors(hyps, target, protocol: int = 1):
-    """(B, K, H, F, J) error of every joint of every hypothesis: Protocol 1 the Euclidean distance,
-    Protocol 2 the distance after aligning the hypothesis's pose to the target frame by frame
-    (``procrustes_align``), as the reference does."""
-    target = target[:, None, None]
+def protocol_joint_errors(pred, target, protocol: int = 1):
+    """(..., J, 3) x (..., J, 3) (target broadcastable) -> (..., J): Protocol 1 the Euclidean
+    distance, Protocol 2 the distance after aligning each pose to the target (``procrustes_align``)."""
     if protocol == 1:
-        return joint_errors(hyps, target)
+        return joint_errors(pred, target)
     if protocol != 2:
         raise ValueError(f'protocol must be 1 or 2, got {protocol}')
-    return joint_errors(procrustes_align(hyps, target), target)
+    return joint_errors(procrustes_align(pred, target), target)
+
+
+def hypothesis_joint_errors(hyps, target, protocol: int = 1):
+    """(B, K, H, F, J) error of every joint of every hypothesis against target (B, F, J, 3), by
+    ``protocol_joint_errors`` (Protocol 2 aligns each hypothesis's pose frame by frame, as the reference does)."""
+    return protocol_joint_errors(hyps, target[:, None, None], protocol)
 
 
 def setting_errors(hyps, target, keypoints_2d, trajectory, intrinsics, protocol: int = 1, project=project_to_2d):
