@@ -5,7 +5,8 @@
         --evaluate best_epoch_20_10.bin -num_proposals 20 -sampling_timesteps 10 -b 4
 
 Evaluation writes ``inference_data_{P_Agg,P_Best,J_Best,J_Agg}.mat`` into the checkpoint folder
-(variables TS1..TS6, 3 x 17 x N x K, millimetres, root-relative) for the official MATLAB scorer
+(variables TS1..TS6, 3 x 17 x N x K, millimetres, root-relative; with ``--smooth 9`` the smoothed
+poses, as ``inference_data_J_Agg_smooth9.mat`` ...) for the official MATLAB scorer
 or ``3dhp_test/score.py``; with ``--annotations`` (folder of the official TS*/annot_data.mat)
 PCK and AUC are computed and printed right away. The annotations are read (and checked against
 the test sequences) before any model work, and the four files are written before they are scored.
@@ -20,7 +21,7 @@ from common.data.skeleton import MPI_INF_3DHP_17
 from common.evaluation.metrics import GROUND_TRUTH_USED
 from common.evaluation.protocol import ORIGINAL, Counting
 from common.evaluation.mpi_inf_3dhp_scoring import format_summary, save_predictions_mat, score_predictions, write_score_tables
-from common.evaluation.report import setting_label
+from common.evaluation.report import setting_label, smoothing_tag
 from common.run.arguments import parse_args
 from common.run.experiment import ExperimentData, run
 
@@ -34,9 +35,10 @@ ORIGINAL_VALIDATION_COUNTING = Counting(ORIGINAL, 4, pooled=True,
                                         batch_source="fixed at 4 in the original's per-epoch validation")
 
 
-def export_file_name(setting: str) -> str:
-    """'J-Agg' -> 'inference_data_J_Agg.mat' (the names the official scoring script reads)."""
-    return f'inference_data_{setting.replace("-", "_")}.mat'
+def export_file_name(setting: str, smooth_window=None) -> str:
+    """'J-Agg' -> 'inference_data_J_Agg.mat' (the names the official scoring script reads); with
+    ``--smooth 9`` (smooth_window 9) 'inference_data_J_Agg_smooth9.mat'."""
+    return '_'.join(['inference_data', setting.replace('-', '_'), *smoothing_tag(smooth_window)]) + '.mat'
 
 
 def export_and_score(result, sequences, annotations, checkpoint_dir: Path):
@@ -46,7 +48,7 @@ def export_and_score(result, sequences, annotations, checkpoint_dir: Path):
     for setting in result.sequence_results[0].poses:
         exports[setting] = {sequences[r.index].subject: r.poses[setting].transpose(1, 0, 2, 3) * MM_PER_M
                             for r in result.sequence_results}
-        path = checkpoint_dir / export_file_name(setting)
+        path = checkpoint_dir / export_file_name(setting, result.smooth_window)
         save_predictions_mat(path, exports[setting])
         print(f'Wrote {path}')
     if annotations is None:
@@ -55,9 +57,9 @@ def export_and_score(result, sequences, annotations, checkpoint_dir: Path):
         try:
             score = score_predictions(predictions, annotations)
         except UserError as err:
-            raise UserError(f'{export_file_name(setting)}: {err}; the four .mat files in {checkpoint_dir} are '
-                            'written (score them with 3dhp_test/score.py)') from None
-        name = 'ori_' + setting.replace('-', '_')
+            raise UserError(f'{export_file_name(setting, result.smooth_window)}: {err}; the four .mat files in '
+                            f'{checkpoint_dir} are written (score them with 3dhp_test/score.py)') from None
+        name = '_'.join(['ori', setting.replace('-', '_'), *smoothing_tag(result.smooth_window)])
         write_score_tables(score, checkpoint_dir, name)
         print(f'\n{setting_label(setting)} (official scorer definitions; ground truth used: '
               f'{GROUND_TRUTH_USED[setting]}):\n{format_summary(score)}')

@@ -8,6 +8,7 @@ prediction file, whose folder may not be yours). The output folder and names are
 before anything is read or scored.
 """
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -35,8 +36,8 @@ def default_setting(prediction_path: Path) -> str:
 
 
 def export_ground_truth_note(path: Path) -> str:
-    """What our export ``inference_data_<setting>.mat`` took from the ground truth ('' for other files)."""
-    setting = path.stem.removeprefix(PREDICTION_PREFIX).replace('_', '-')
+    """What our export ``inference_data_<setting>[_smoothN].mat`` took from the ground truth ('' for other files)."""
+    setting = re.sub(r'_smooth\d+$', '', path.stem.removeprefix(PREDICTION_PREFIX)).replace('_', '-')
     if setting not in GROUND_TRUTH_USED:
         return ''
     return f'; {setting_label(setting)} used ground truth when predicting: {GROUND_TRUTH_USED[setting]}'

@@ -78,13 +78,13 @@ def test_evaluate_prints_and_writes_every_setting(two_epoch_run, tiny_dataset, c
                   'Ground truth used', '--eval-action gt'):
         assert label in out
     document = json.loads((two_epoch_run / f'{EVALUATED_STEM}.json').read_text())
-    assert set(document['average']) == {f'{s}/P{p}' for s in metrics.SETTINGS for p in (1, 2)}
+    assert set(document['average']) == {f'{s}/{m}' for s in metrics.SETTINGS for m in ('P1', 'P2', 'MPJVE')}
     assert all(len(values) == 2 for values in document['average'].values())
     average = document['average']
     assert average['J-Best/P1'][-1] <= average['P-Best/P1'][-1] + 1e-6    # J-Best is the per-joint oracle
     rows = (two_epoch_run / f'{EVALUATED_STEM}.csv').read_text().splitlines()
     assert rows[0].startswith('action,setting,protocol,step,error_mm')
-    assert len(rows) == 1 + 3 * 4 * 2 * 2                                # (2 actions + Average) x 4 x 2 x 2
+    assert len(rows) == 1 + 3 * 4 * 3 * 2                 # (2 actions + Average) x 4 x (P1, P2, MPJVE) x 2 steps
 
 
 def _table(folder, prefix) -> dict:
@@ -92,7 +92,8 @@ def _table(folder, prefix) -> dict:
     ``prefix*`` in ``folder`` (the rest of the name lists the evaluation's settings)."""
     (path,) = folder.glob(f'{prefix}*.json')
     document = json.loads(path.read_text())
-    return {'average': document['average'], **{g: {k: v for k, v in values.items() if k != 'frames'}
+    counts = ('frames', 'frame_pairs')
+    return {'average': document['average'], **{g: {k: v for k, v in values.items() if k not in counts}
                                                for g, values in document['groups'].items()}}
 
 
@@ -122,7 +123,7 @@ def test_evaluation_does_not_depend_on_the_sampling_batch(two_epoch_run, tiny_da
                  '-sampling_timesteps', '2', '--p2', '--protocol', protocol, *flags)
             tables[name, protocol] = _table(folder, 'best_epoch_H3_K2_')
     assert sorted(tables['b1', 'per-frame']) == ['Eating', 'Walking', 'average']
-    assert len(tables['b1', 'per-frame']['average']) == 8
+    assert len(tables['b1', 'per-frame']['average']) == 12                 # 4 settings x (P1, P2, MPJVE)
     for name in ('b2', 'b7'):
         difference = _max_table_difference(tables[name, 'per-frame'], tables['b1', 'per-frame'])
         print(f'per-frame, -b {name[1:]} vs -b 1: max |diff| {difference:.2e} mm')

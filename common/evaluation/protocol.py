@@ -21,6 +21,18 @@ test sequence) is its counted frames' weighted mean; the average is the mean ove
 with ``Counting.pooled``, the weighted mean over every counted frame of every group (the
 original's MPI-INF-3DHP table and its per-epoch validation).
 
+MPJVE (``metrics.VELOCITY``) is counted on each setting's per-frame poses of a sequence (its
+windows stitched, each frame once: under ``original`` the last window supplies the frames it
+overlaps, as the original's exports take them; under ``per-frame`` the first window covering a
+frame): every pair of consecutive real frames of one sequence, both valid, counts once, under
+either rule; never a pair across sequences, never padding. A group's MPJVE is the mean over its
+pairs (``Counting.pooled``: the average too, over every pair; else the mean over groups).
+
+``smooth_window`` (``--smooth``) smooths each setting's per-frame poses of each sequence along
+time (``smoothing.smooth_track``, after P-Best's choice); every number is then of the smoothed
+poses: a window frame counts as its sequence frame's smoothed pose (a padding frame as the last
+frame's), at the weights of the counting rule, and Protocol #2 aligns each smoothed pose.
+
 Windows are sampled in batches of ``SamplingSettings.batch_size``; each window's noise comes from
 its own generator, seeded by (seed, the sequence's subject, action and camera, window)
 (``keyed_random``), so hypotheses do not depend on the sampling batch size, on how sequences are
@@ -38,8 +50,10 @@ from torch import nn
 from tqdm import tqdm
 
 from common.core.keyed_random import SAMPLING_STREAM, generators_from_seeds, keyed_seed
+from common.core.units import MM_PER_M
 from common.data.generators import make_windows, stitch_windows, window_starts
-from common.evaluation import metrics
+from common.evaluation import metrics, smoothing
+from common.evaluation.metrics import VELOCITY
 from common.model.tokenizer import get_tokenizer
 
 PROTOCOLS = (1, 2)
@@ -128,26 +142,39 @@ def frame_weights(counting: Counting, num_frames: int, window_length: int, valid
     return count, count
 
 
+def sequence_frame_weights(count, num_frames: int):
+    """(W, F) window-frame weights (``frame_weights``' count) -> (N,) float64 the weight of each
+    sequence frame: the sum over the window frames showing it (a padding frame shows the last frame)."""
+    window_length = count.shape[1]
+    frames = np.minimum(window_starts(num_frames, window_length)[:, None] + np.arange(window_length), num_frames - 1)
+    return np.bincount(frames.ravel(), weights=np.asarray(count, np.float64).ravel(), minlength=num_frames)
+
+
 @dataclass
 class SequenceResult:
     """One sequence's counted errors.
 
     sums: {(setting, protocol): (K,) float64 metres x counted frames}: the weighted sum of the
-    per-frame errors (mean over joints) by ``frame_weights``' count; frames: the counted frames
-    (the weights' total); poses: {setting: (N, K, J, 3) float32 metres, root-relative, one pose
-    per frame} when requested.
+    per-frame errors (mean over joints) by ``frame_weights``' count; and {(setting, VELOCITY):
+    (K,) float64 metres x counted pairs}: the sum of the velocity errors of the counted frame
+    pairs (``metrics.velocity_error_sums``); frames: the counted frames (the weights' total);
+    pairs: the counted frame pairs; poses: {setting: (N, K, J, 3) float32 metres, root-relative,
+    one pose per frame, smoothed with ``--smooth``} when requested.
     """
     index: int
     sums: dict
     frames: float
+    pairs: int = 0
     poses: Optional[dict] = None
 
 
 @dataclass
 class EvaluationResult:
     """Errors in millimetres per group and averaged (``Counting.pooled``: over every counted
-    frame) for every (setting, protocol) as (K,) arrays (one value per DDIM step); frames: the
-    counted frames per group; window_frames: F."""
+    frame) for every (setting, protocol) and (setting, VELOCITY) as (K,) arrays (one value per
+    DDIM step; MPJVE nan for a group without a counted frame pair); frames: the counted frames
+    per group; window_frames: F; pairs: the counted frame pairs per group (MPJVE); smooth_window:
+    ``--smooth``'s window, None when the poses are not smoothed."""
     groups: OrderedDict
     average: dict
     frames: OrderedDict
@@ -157,6 +184,8 @@ class EvaluationResult:
     counting: Counting = Counting()
     window_frames: int = 0
     invalid_frames: bool = False
+    pairs: OrderedDict = field(default_factory=OrderedDict)
+    smooth_window: Optional[int] = None
 
 
 def action_tokens_for(labels):
@@ -171,38 +200,47 @@ def sampling_seeds(seed: int, sequence_key, windows: range) -> torch.Tensor:
 
 class _PBestPoses:
     """P-Best poses of one sequence's windows, batch by batch: each sampling batch's hypotheses
-    are kept only until every evaluation batch they belong to is complete (P-Best's choice for
-    the poses: the lowest MPJPE over all frames of the batch's windows, as the original exports)."""
+    are kept only until every evaluation batch they belong to is complete. The choice: the
+    hypothesis with the lowest Protocol 1 error over the batch's window frames, weighted by
+    ``weights`` (W, F) (``frame_weights``' choose: the table's P-Best), or over all of them (None:
+    as the original exports)."""
 
-    def __init__(self, num_windows: int, windows_per_batch):
-        self.num_windows, self.per_batch = num_windows, windows_per_batch or num_windows
-        self.pending, self.done, self.poses = [], 0, []
+    def __init__(self, num_windows: int, windows_per_batch, weights=None):
+        self.num_windows, self.per_batch, self.weights = num_windows, windows_per_batch or num_windows, weights
+        self.pending, self.pending_errors, self.done, self.poses = [], [], 0, []
 
-    def add(self, hyps, all_frame_errors):
-        """hyps (n, K, H, F, J, 3) of the next n windows; all_frame_errors: (windows so far, K, H, F)
-        Protocol 1 errors of every hypothesis of every window sampled so far."""
+    def add(self, hyps, frame_errors):
+        """hyps (n, K, H, F, J, 3) of the next n windows and their Protocol 1 errors (n, K, H, F)."""
         self.pending.append(hyps)
-        sampled = all_frame_errors.shape[0]
+        self.pending_errors.append(frame_errors)
+        sampled = self.done + sum(len(h) for h in self.pending)
         complete = sampled if sampled == self.num_windows else sampled // self.per_batch * self.per_batch
         if complete > self.done:
-            pending = torch.cat(self.pending)
-            index = metrics.p_best_index(all_frame_errors[self.done:complete], self.per_batch)
-            self.poses.append(metrics.pick_hypotheses(pending[:complete - self.done], index))
-            self.pending, self.done = [pending[complete - self.done:]], complete
+            pending, errors, n = torch.cat(self.pending), torch.cat(self.pending_errors), complete - self.done
+            weights = None if self.weights is None else self.weights[self.done:complete]
+            index = metrics.p_best_index(errors[:n], self.per_batch, weights)
+            self.poses.append(metrics.pick_hypotheses(pending[:n], index))
+            self.pending, self.pending_errors, self.done = [pending[n:]], [errors[n:]], complete
 
 
 def evaluate_sequence(sampler, sequence, index: int, num_frames: int, root: int, settings: SamplingSettings,
                       device, action_label: str, counting: Counting, protocols=(1,), keep_poses=False,
-                      progress=None) -> SequenceResult:
-    """Sample and score one sequence (with ground truth, trajectory and intrinsics)."""
+                      progress=None, smooth_window: Optional[int] = None) -> SequenceResult:
+    """Sample and score one sequence (with ground truth, trajectory and intrinsics); protocols
+    include 1. Positions and MPJVE are counted as the module docstring says, of the poses smoothed
+    with ``smooth_window`` frames when given."""
     kp_windows = torch.from_numpy(make_windows(sequence.keypoints_2d, num_frames))
     gt_windows = torch.from_numpy(make_windows(sequence.positions_3d, num_frames))
     traj_windows = torch.from_numpy(make_windows(sequence.trajectory, num_frames))
     intrinsics = torch.from_numpy(sequence.intrinsics)
     tokens = action_tokens_for([action_label])
     count, choose = frame_weights(counting, sequence.num_frames, num_frames, sequence.valid)
-    hypothesis_errors, errors, poses = {}, {}, {}
-    p_best_poses = _PBestPoses(len(kp_windows), counting.windows_per_batch)
+    hypothesis_errors, errors, window_poses = {}, {}, {}
+    # The table's P-Best, and the exported one where the original chooses it otherwise (invalid frames).
+    p_best = _PBestPoses(len(kp_windows), counting.windows_per_batch, choose)
+    exported_p_best = p_best if not keep_poses or np.all(choose == 1) else \
+        _PBestPoses(len(kp_windows), counting.windows_per_batch)
+    trackers = [p_best] if exported_p_best is p_best else [p_best, exported_p_best]
     for begin in range(0, len(kp_windows), settings.batch_size):
         kp = kp_windows[begin:begin + settings.batch_size].to(device)
         n = kp.shape[0]
@@ -214,42 +252,58 @@ def evaluate_sequence(sampler, sequence, index: int, num_frames: int, root: int,
             hypothesis_errors.setdefault(protocol, []).append(every)
             for setting, err in settings_errors.items():
                 errors.setdefault((setting, protocol), []).append(err)
-        if keep_poses:
-            for setting, pose in metrics.setting_poses(*args).items():
-                poses.setdefault(setting, []).append(pose)
-            p_best_poses.add(hyps, torch.cat(hypothesis_errors[1]))
+        for setting, pose in metrics.setting_poses(*args).items():
+            window_poses.setdefault(setting, []).append(pose)
+        for tracker in trackers:
+            tracker.add(hyps, hypothesis_errors[1][-1])
         if progress is not None:
             progress.update(n)
     for protocol, chunks in hypothesis_errors.items():
         every = torch.cat(chunks)                                                     # (W, K, H, F)
         errors[('P-Best', protocol)] = [metrics.pick_hypotheses(
             every, metrics.p_best_index(every, counting.windows_per_batch, choose))]
-    weights = torch.from_numpy(count)[:, None, :]                                    # (W, 1, F)
-    sums = {(setting, protocol): (torch.cat(errors[(setting, protocol)]).double() * weights).sum(dim=(0, 2)).numpy()
-            for protocol in protocols for setting in metrics.SETTINGS}
+
+    def per_frame(chunks):
+        # (W, K, F, J, 3) -> (W, F, K, J, 3) -> (N, K, J, 3), smoothed along N when asked
+        track = stitch_windows(torch.cat(chunks).transpose(1, 2), sequence.num_frames,
+                               overlap_from_last=counting.rule == ORIGINAL)
+        return track if smooth_window is None else torch.from_numpy(smoothing.smooth_track(track, smooth_window))
+
+    tracks = {'P-Best': per_frame(p_best.poses), **{s: per_frame(chunks) for s, chunks in window_poses.items()}}
+    target = torch.from_numpy(sequence.positions_3d)
+    if smooth_window is None:
+        weights = torch.from_numpy(count)[:, None, :]                                # (W, 1, F)
+        sums = {(setting, protocol): (torch.cat(errors[(setting, protocol)]).double() * weights).sum(dim=(0, 2)).numpy()
+                for protocol in protocols for setting in metrics.SETTINGS}
+    else:
+        weights = torch.from_numpy(sequence_frame_weights(count, sequence.num_frames))[:, None]     # (N, 1)
+        sums = {(setting, protocol): (metrics.protocol_joint_errors(tracks[setting], target[:, None], protocol)
+                                      .mean(dim=-1).double() * weights).sum(dim=0).numpy()
+                for protocol in protocols for setting in metrics.SETTINGS}
+    velocities = {setting: metrics.velocity_error_sums(tracks[setting], target, sequence.valid)
+                  for setting in metrics.SETTINGS}
+    sums.update({(setting, VELOCITY): total.numpy() for setting, (total, _) in velocities.items()})
+    pairs = velocities['P-Best'][1]
+    poses = None
     if keep_poses:
-        poses = {'P-Best': p_best_poses.poses, **poses}
-
-    def stitch(chunks):
-        # (W, K, F, ...) -> (W, F, K, ...) -> (N, K, ...)
-        return stitch_windows(torch.cat(chunks).transpose(1, 2), sequence.num_frames,
-                              overlap_from_last=counting.rule == ORIGINAL).numpy()
-
-    return SequenceResult(index=index, sums=sums, frames=float(count.sum()),
-                          poses={s: stitch(chunks) for s, chunks in poses.items()} if keep_poses else None)
+        exported = {**tracks, 'P-Best': tracks['P-Best'] if exported_p_best is p_best else
+                    per_frame(exported_p_best.poses)}
+        poses = {setting: exported[setting].numpy().astype(np.float32) for setting in metrics.SETTINGS}
+    return SequenceResult(index=index, sums=sums, frames=float(count.sum()), pairs=pairs, poses=poses)
 
 
 def evaluate(model, sequences, groups, runtime, num_frames: int, root: int, settings: SamplingSettings,
              action_labels=None, protocols=(1,), keep_poses=False, show_progress=True,
-             counting: Counting = Counting()) -> EvaluationResult:
+             counting: Counting = Counting(), smooth_window: Optional[int] = None) -> EvaluationResult:
     """Evaluate ``sequences`` (list of Sequence) grouped by ``groups`` (one key per sequence),
-    counting errors by ``counting`` (default: the original's, one P-Best batch per sequence).
+    counting errors by ``counting`` (default: the original's, one P-Best batch per sequence), of
+    the poses smoothed with ``smooth_window`` frames when given (every sequence must have at least
+    ``smoothing.MIN_SMOOTH_FRAMES``: ``smoothing.check_smoothable``).
 
     action_labels: the label fed to each sequence's prompt (default: its ground-truth label).
     ``model`` is the bare PoseDiffusion; with several GPUs in one process sampling batches are
     split by DataParallel; with torchrun each rank samples a share of the sequences.
     """
-    from common.core.units import MM_PER_M
     labels = action_labels if action_labels is not None else [s.action_label for s in sequences]
     sampler = HypothesisSampler(model, settings)
     if runtime.gpu_ids:
@@ -260,23 +314,35 @@ def evaluate(model, sequences, groups, runtime, num_frames: int, root: int, sett
     total = sum(-(-sequences[i].num_frames // num_frames) for i in mine)
     with tqdm(total=total, desc='evaluating', unit='clip', disable=not show_progress, leave=False) as progress:
         results = [evaluate_sequence(sampler, sequences[i], i, num_frames, root, settings, runtime.device, labels[i],
-                                     counting, protocols, keep_poses, progress) for i in mine]
+                                     counting, protocols, keep_poses, progress, smooth_window) for i in mine]
     model.train(was_training)
     results = sorted((r for part in runtime.gather(results) for r in part), key=lambda r: r.index)
 
-    sums, frames = OrderedDict(), OrderedDict()
+    sums, frames, pairs = OrderedDict(), OrderedDict(), OrderedDict()
     for r in results:
         g = groups[r.index]
         frames[g] = frames.get(g, 0.0) + r.frames
+        pairs[g] = pairs.get(g, 0) + r.pairs
         for key, value in r.sums.items():
             sums.setdefault(g, {})[key] = sums.get(g, {}).get(key, 0.0) + value
     keys = list(results[0].sums) if results else []
-    per_group = OrderedDict((g, {key: sums[g][key] / max(frames[g], 1) * MM_PER_M for key in keys}) for g in sums)
+    positions = [key for key in keys if key[1] != VELOCITY]
+    velocities = [key for key in keys if key[1] == VELOCITY]
+    per_group = OrderedDict((g, {**{key: sums[g][key] / max(frames[g], 1) * MM_PER_M for key in positions},
+                                 **{key: _velocity_mm(sums[g][key], pairs[g]) for key in velocities}}) for g in sums)
     if counting.pooled:
         total_frames = max(sum(frames.values()), 1)
-        average = {key: sum(sums[g][key] for g in sums) / total_frames * MM_PER_M for key in keys}
+        average = {key: sum(sums[g][key] for g in sums) / total_frames * MM_PER_M for key in positions}
+        average.update({key: _velocity_mm(sum(sums[g][key] for g in sums), sum(pairs.values())) for key in velocities})
     else:
-        average = {key: np.mean([per_group[g][key] for g in per_group], axis=0) for key in keys}
+        average = {key: np.mean([per_group[g][key] for g in per_group], axis=0) for key in positions}
+        with_pairs = [g for g in per_group if pairs[g] > 0] or list(per_group)     # none: every group's nan
+        average.update({key: np.mean([per_group[g][key] for g in with_pairs], axis=0) for key in velocities})
     return EvaluationResult(per_group, average, OrderedDict((g, int(round(f))) for g, f in frames.items()), settings,
                             tuple(protocols), results, counting, num_frames,
-                            any(s.valid is not None and not np.all(s.valid) for s in sequences))
+                            any(s.valid is not None and not np.all(s.valid) for s in sequences), pairs, smooth_window)
+
+
+def _velocity_mm(total, pairs: int):
+    """(K,) MPJVE in mm from the sum over ``pairs`` frame pairs (metres); nan where no pair counts."""
+    return total / pairs * MM_PER_M if pairs > 0 else np.full(np.shape(total), np.nan)

@@ -2,14 +2,25 @@
 import csv
 import io
 import json
+import math
 import re
 from pathlib import Path
 
 from common.core.atomic import write_text_atomic
 from common.evaluation import metrics
+from common.evaluation.metrics import VELOCITY
 from common.evaluation.protocol import ORIGINAL
+from common.evaluation.smoothing import smoothing_words
 
-PROTOCOL_NAMES = {1: 'Protocol #1 (MPJPE)', 2: 'Protocol #2 (P-MPJPE)'}
+# The metrics of the tables: Protocols #1 and #2 (positions), and MPJVE (velocity; ``metrics.VELOCITY``).
+PROTOCOL_NAMES = {1: 'Protocol #1 (MPJPE)', 2: 'Protocol #2 (P-MPJPE)',
+                  VELOCITY: 'MPJVE (velocity error, mm per frame)'}
+METRIC_NAMES = {1: 'MPJPE', 2: 'P-MPJPE', VELOCITY: 'MPJVE'}
+SMOOTHED_TABLES = (' Every number is of the smoothed poses (P-Best\'s hypotheses are chosen before smoothing; '
+                   'Protocol #2 aligns each smoothed pose).')
+VELOCITY_COUNTING = ('MPJVE counts each setting\'s per-frame poses of a sequence: every pair of consecutive real '
+                     'frames once ({valid}never a pair across sequences, never padding), the same under either '
+                     '--protocol.')
 
 
 def count(n: int, noun: str, nouns: str = None) -> str:
@@ -72,32 +83,61 @@ def counting_notice(result, group_title: str) -> str:
     return '\n'.join(lines)
 
 
-def format_result(result, group_title: str) -> str:
-    """Sampling settings and counting rule, per-step averages for every setting and protocol, then the
-    per-group table at the last step."""
+def velocity_counting_notice(result) -> str:
+    """How MPJVE counts frame pairs, in words."""
+    return VELOCITY_COUNTING.format(valid='both frames valid; ' if result.invalid_frames else '')
+
+
+def _metric_tables(result, metric, group_title: str) -> str:
+    """One metric's per-step averages for every setting, then its per-group table at the last step
+    with the counted frames (positions) or frame pairs (MPJVE)."""
     settings = metrics.SETTINGS
+    unit, counts = ('pair', result.pairs) if metric == VELOCITY else ('frame', result.frames)
+    over = f'every counted {unit} of every {group_title}' if result.counting.pooled else f'average over {group_title}s'
+    out = io.StringIO()
+    out.write(f'\n{PROTOCOL_NAMES[metric]}, {over}\n')
+    out.write('step ' + ''.join(f'{setting_label(x):>9}' for x in settings) + '\n')
+    steps = len(result.average[(settings[0], metric)])
+    for k in range(steps):
+        out.write(f'{k + 1:>4} ' + ''.join(f'{result.average[(x, metric)][k]:9.2f}' for x in settings) + '\n')
+    width = max(len(str(g)) for g in [*result.groups, group_title, 'Average']) + 2
+    out.write(f'\n{PROTOCOL_NAMES[metric]} per {group_title}, step {steps}\n')
+    out.write(f'{group_title:<{width}}' + ''.join(f'{setting_label(x):>9}' for x in settings) + f'{unit + "s":>9}\n')
+    for group, errors in result.groups.items():
+        out.write(f'{str(group):<{width}}' + ''.join(f'{errors[(x, metric)][-1]:9.2f}' for x in settings)
+                  + f'{counts[group]:9d}\n')
+    out.write(f'{"Average":<{width}}' + ''.join(f'{result.average[(x, metric)][-1]:9.2f}' for x in settings) + '\n')
+    return out.getvalue()
+
+
+def format_result(result, group_title: str) -> str:
+    """Sampling settings, smoothing and counting rule, then for every protocol and MPJVE the
+    per-step averages for every setting and the per-group table at the last step."""
     s = result.settings
     out = io.StringIO()
     average = ' over every counted frame of' if result.counting.pooled else ', averaged over'
     out.write(f'H={count(s.num_hypotheses, "hypothesis", "hypotheses")}, K={count(s.num_steps, "DDIM step")}, '
               f'test-time flip {"on" if s.flip else "off"}; errors in mm{average} '
               f'{count(len(result.groups), group_title)}\n')
+    if result.smooth_window is not None:
+        out.write(smoothing_words(result.smooth_window) + SMOOTHED_TABLES + '\n')
     out.write(counting_notice(result, group_title) + '\n')
-    for protocol in result.protocols:
-        over = f'every counted frame of every {group_title}' if result.counting.pooled else f'average over {group_title}s'
-        out.write(f'\n{PROTOCOL_NAMES[protocol]}, {over}\n')
-        out.write('step ' + ''.join(f'{setting_label(x):>9}' for x in settings) + '\n')
-        steps = len(result.average[(settings[0], protocol)])
-        for k in range(steps):
-            out.write(f'{k + 1:>4} ' + ''.join(f'{result.average[(x, protocol)][k]:9.2f}' for x in settings) + '\n')
-        width = max(len(str(g)) for g in [*result.groups, group_title, 'Average']) + 2
-        out.write(f'\n{PROTOCOL_NAMES[protocol]} per {group_title}, step {steps}\n')
-        out.write(f'{group_title:<{width}}' + ''.join(f'{setting_label(x):>9}' for x in settings) + '   frames\n')
-        for group, errors in result.groups.items():
-            out.write(f'{str(group):<{width}}' + ''.join(f'{errors[(x, protocol)][-1]:9.2f}' for x in settings)
-                      + f'{result.frames[group]:9d}\n')
-        out.write(f'{"Average":<{width}}' + ''.join(f'{result.average[(x, protocol)][-1]:9.2f}' for x in settings) + '\n')
+    with_velocity = (metrics.SETTINGS[0], VELOCITY) in result.average
+    if with_velocity:
+        out.write(velocity_counting_notice(result) + '\n')
+    for metric in (*result.protocols, *([VELOCITY] if with_velocity else [])):
+        out.write(_metric_tables(result, metric, group_title))
     return out.getvalue()
+
+
+def metric_key(setting: str, metric) -> str:
+    """The JSON name of a (setting, metric) column: 'J-Agg/P1', 'J-Agg/P2', 'J-Agg/MPJVE'."""
+    return f'{setting}/{METRIC_NAMES[VELOCITY] if metric == VELOCITY else f"P{metric}"}'
+
+
+def _rounded(values) -> list:
+    """(K,) mm -> JSON numbers (4 decimals; null for nan: a group without a counted frame pair)."""
+    return [None if math.isnan(v) else round(float(v), 4) for v in values]
 
 
 def counting_tag(counting) -> str:
@@ -108,14 +148,20 @@ def counting_tag(counting) -> str:
     return f'protocol-{counting.rule}-b{counting.windows_per_batch or "seq"}'
 
 
+def smoothing_tag(window) -> list:
+    """The result files' name part for ``--smooth`` ('smooth9'), none without it."""
+    return [] if window is None else [f'smooth{window}']
+
+
 def result_file_stem(checkpoint_stem: str, settings, action_source: str, counting, *tags: str) -> str:
     """The name of an evaluation's tables: every setting that changes the numbers is in it, so
     evaluations of one checkpoint with different settings never overwrite each other.
 
     settings: ``evaluation.SamplingSettings``; action_source: 'gt' or 'none' (the prompts' action
     label); counting: ``evaluation.Counting`` (``counting_tag``); tags: the data and anything else
-    that matters (e.g. 'cpn_ft_h36m_dbb', 'S9+S11', 'bf16'). 'best_epoch', H=20, K=10, flip, seed 1,
-    'gt', the original's count at -b 4 -> 'best_epoch_H20_K10_action-gt_flip_seed1_protocol-original-b4_...'.
+    that matters (e.g. 'cpn_ft_h36m_dbb', 'S9+S11', 'bf16', ``smoothing_tag``'s 'smooth9'). 'best_epoch',
+    H=20, K=10, flip, seed 1, 'gt', the original's count at -b 4 ->
+    'best_epoch_H20_K10_action-gt_flip_seed1_protocol-original-b4_...'.
     """
     parts = [checkpoint_stem, f'H{settings.num_hypotheses}', f'K{settings.num_steps}', f'action-{action_source}',
              'flip' if settings.flip else 'noflip', f'seed{settings.seed}', counting_tag(counting), *tags]
@@ -123,15 +169,17 @@ def result_file_stem(checkpoint_stem: str, settings, action_source: str, countin
 
 
 def write_result_files(result, folder, stem: str, group_title: str, extra: dict) -> list:
-    """``stem``.csv (long format: one row per group, setting, protocol and step) and ``stem``.json."""
+    """``stem``.csv (long format: one row per group, setting, metric and step; ``protocol`` 1 or 2
+    for the position errors, empty for MPJVE, ``metric`` MPJPE, P-MPJPE or MPJVE; an empty
+    ``error_mm`` for a group without a counted frame pair) and ``stem``.json."""
     folder = Path(folder)
     rows = []
     for group, errors in list(result.groups.items()) + [('Average', result.average)]:
-        for (setting, protocol), values in errors.items():
-            for k, value in enumerate(values):
-                rows.append({group_title: group, 'setting': setting, 'protocol': protocol, 'step': k + 1,
-                             'error_mm': round(float(value), 4),
-                             'ground_truth_used': metrics.GROUND_TRUTH_USED[setting]})
+        for (setting, metric), values in errors.items():
+            for k, value in enumerate(_rounded(values)):
+                rows.append({group_title: group, 'setting': setting, 'protocol': '' if metric == VELOCITY else metric,
+                             'step': k + 1, 'error_mm': value, 'ground_truth_used': metrics.GROUND_TRUTH_USED[setting],
+                             'metric': METRIC_NAMES[metric]})
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
@@ -145,10 +193,13 @@ def write_result_files(result, folder, stem: str, group_title: str, extra: dict)
         'protocol': c.rule, 'p_best_windows': c.windows_per_batch, 'p_best_batch': p_best_batch_words(c),
         'average_over': f'every counted frame of every {group_title}' if c.pooled else f'{group_title}s',
         'counting': counting_notice(result, group_title).replace('\n', ' '),
+        'velocity_counting': velocity_counting_notice(result),
+        'smooth_window': result.smooth_window,
+        'smoothing': smoothing_words(result.smooth_window) + (SMOOTHED_TABLES if result.smooth_window else ''),
         'ground_truth_used': dict(metrics.GROUND_TRUTH_USED),
-        'average': {f'{x}/P{p}': [round(float(v), 4) for v in vals] for (x, p), vals in result.average.items()},
-        'groups': {str(g): {'frames': result.frames[g],
-                            **{f'{x}/P{p}': [round(float(v), 4) for v in vals] for (x, p), vals in e.items()}}
+        'average': {metric_key(x, m): _rounded(vals) for (x, m), vals in result.average.items()},
+        'groups': {str(g): {'frames': result.frames[g], 'frame_pairs': result.pairs.get(g, 0),
+                            **{metric_key(x, m): _rounded(vals) for (x, m), vals in e.items()}}
                    for g, e in result.groups.items()},
     }
     write_text_atomic(json_path, json.dumps(document, indent=1))

@@ -141,6 +141,12 @@ def _add_common(parser: argparse.ArgumentParser, dataset: str):
                                  "'per-frame': every real frame once and P-Best per window, independent of -b")
     evaluation.add_argument('--no-test-time-flip', dest='test_time_flip', action='store_false',
                             help='do not average with the horizontally flipped input')
+    evaluation.add_argument('--smooth', type=int, default=None, metavar='WINDOW',
+                            help='smooth the final per-frame poses of each sequence along time with a Savitzky-Golay '
+                                 'filter of WINDOW frames (odd, at least 3; polynomial order 2), never across '
+                                 'sequences: every setting of the evaluation tables (named _smoothWINDOW), the 3DHP '
+                                 'exports, and the poses of -d custom / --viz-export / --render. A sequence shorter '
+                                 'than WINDOW gets the largest odd window that fits. Default: off, as the original')
     return parser
 
 
@@ -286,6 +292,7 @@ NUMERIC_RANGES = {
     'val_batch_size': (_at_least_one, 'a positive number of clips'),
     'num_proposals': (_at_least_one, 'at least 1 hypothesis'),
     'sampling_timesteps': (_at_least_one, 'at least 1 DDIM step'),
+    'smooth': (lambda v: v >= 3 and v % 2 == 1, 'an odd window of at least 3 frames, e.g. 9'),
     'focal_length': (_positive, 'a positive number of pixels'),
     'viz_camera': (_not_negative, 'an integer of at least 0'),
     'viz_skip': (_not_negative, 'an integer of at least 0'),

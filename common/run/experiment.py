@@ -14,8 +14,11 @@ import torch
 from common.core.atomic import check_writable, remove_stale_temporaries
 from common.core.errors import UserError
 from common.data.generators import ChunkedGenerator
+from common.evaluation.metrics import VELOCITY
 from common.evaluation.protocol import ORIGINAL, PER_FRAME_COUNTING, Counting, SamplingSettings, evaluate
-from common.evaluation.report import count, format_result, ground_truth_notice, result_file_stem, write_result_files
+from common.evaluation.report import (count, format_result, ground_truth_notice, result_file_stem, smoothing_tag,
+                                      write_result_files)
+from common.evaluation.smoothing import check_smoothable
 from common.model.build import ExecutionOptions, ModelConfig, apply_execution_options, build_model
 from common.model.clip_text import TEXT_TOWERS
 from common.run.arguments import check_sampling_steps
@@ -146,6 +149,12 @@ def resolve_checkpoint(name: str, checkpoint_dir: Path, flag: str) -> Path:
     raise UserError(f'{flag} {name}: no such checkpoint (looked for {name} and {checkpoint_dir / name}){hint}')
 
 
+def sequence_lengths(sequences) -> dict:
+    """{'S9 Walking 1 camera 0': frames} of ``Sequence``s (what ``check_smoothable`` names)."""
+    return {' '.join(str(part) for part in (s.subject, s.action, 'camera', s.camera) if part != ''): s.num_frames
+            for s in sequences}
+
+
 def _selection_text(selection: dict) -> str:
     return ' '.join(f'{key} {value}' for key, value in selection.items())
 
@@ -232,8 +241,9 @@ def _evaluate_and_report(args, model, data: ExperimentData, runtime, checkpoint_
     counting = final_counting(args, data)
     result = evaluate(model, data.test, data.test_groups, runtime, model.denoiser.num_frames, data.skeleton.root,
                       settings, data.test_action_labels, protocols, data.keep_poses,
-                      show_progress=not args.no_progress and runtime.is_main, counting=counting)
-    if not all(np.isfinite(values).all() for values in result.average.values()):
+                      show_progress=not args.no_progress and runtime.is_main, counting=counting,
+                      smooth_window=args.smooth)
+    if not all(np.isfinite(values).all() for (_, metric), values in result.average.items() if metric != VELOCITY):
         raise UserError(f'{stem}: the model predicts non-finite poses (NaN or inf errors); no result written')
     if runtime.is_main:
         if 'test' in data.description:
@@ -241,7 +251,7 @@ def _evaluate_and_report(args, model, data: ExperimentData, runtime, checkpoint_
         print(ground_truth_notice(data.action_source))
         print(format_result(result, data.group_title))
         name = result_file_stem(stem, settings, data.action_source, counting, *data.result_tags,
-                                *(['bf16'] if args.bf16 else []))
+                                *(['bf16'] if args.bf16 else []), *smoothing_tag(args.smooth))
         files = write_result_files(result, checkpoint_dir, name, data.group_title,
                                    {'checkpoint': stem, 'action_source': data.action_source,
                                     'data': list(data.result_tags)})
@@ -264,7 +274,8 @@ def run(args, load_data: Callable):
         lock = _lock_training_folder(args, runtime, checkpoint_dir)
         _prepare_checkpoint_folder(args, runtime, checkpoint_dir, lock)
         data = load_data(args)
-        for note in data.notes if runtime.is_main else []:
+        smoothing_note = check_smoothable(args.smooth, sequence_lengths(data.test)) if args.smooth else None
+        for note in data.notes + ([smoothing_note] if smoothing_note else []) if runtime.is_main else []:
             print(note)
         if args.evaluate:
             path, checkpoint, config, described = read_model_checkpoint(args, args.evaluate, '--evaluate', data.layout)

@@ -29,7 +29,7 @@ CHECKPOINT_NAME = re.compile(RUN_STEMS + r'\.bin')
 # the official scorer's tables), and the training curves.
 RESULT_NAMES = [
     re.compile(RUN_STEMS + r'_H\d+_K\d+(_[\w.,+=-]*)?\.(csv|json)'),
-    re.compile(r'inference_data_[PJ]_(Agg|Best)\.mat'),
+    re.compile(r'inference_data_[PJ]_(Agg|Best)(_smooth\d+)?\.mat'),
     re.compile(r'mpii_3dhp_evaluation_(sequencewise|activitywise)_\w+_t\d+\.csv'),
     re.compile(r'training_curves\.png'),
 ]
