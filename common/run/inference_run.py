@@ -17,9 +17,14 @@
   person, ``X_person1.npy``, ... (``pose_export.person_export_path``); ``--viz-subject VIDEO_person2``
   picks one.
 
+With ``--smooth WINDOW`` the predicted poses of each video or sequence are smoothed along time
+(``smoothing.smooth_track``) before they are written, exported or drawn; the predictions file is
+then ``custom_NAME_3d_smoothWINDOW.npz``.
+
 Everything a run reads or writes is checked before the model samples: the output names, their
-extensions and folders, the data, the chosen sequence and ``--viz-video``.
+extensions and folders, the data, the chosen sequence (long enough for ``--smooth``) and ``--viz-video``.
 """
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,20 +40,38 @@ from common.data.dataset_files import save_archive
 from common.data.h36m import load_h36m
 from common.data.person_tracks import split_person_entry
 from common.evaluation.inference import AGGREGATION_NAMES, MIN_ROOT_DEPTH_M, TRAJECTORY_ESTIMATED, predict
-from common.evaluation.metrics import mpjpe
+from common.evaluation.metrics import mean_velocity_error, mpjpe
 from common.evaluation.protocol import SamplingSettings
-from common.evaluation.report import count
+from common.evaluation.report import count, smoothing_tag
+from common.evaluation.smoothing import check_smoothable, smooth_track, smoothing_words
 from common.run.devices import setup_runtime, shutdown
-from common.run.experiment import load_checkpoint_model, report_removed_temporaries
+from common.run.experiment import load_checkpoint_model, report_removed_temporaries, sequence_lengths
 from common.run.pose_export import EXPORT_FLAG, check_export_path, export_poses, person_export_path
 from common.run.visualization import SUFFIXES, render_animation, render_people, video_frames
 
 LAYOUT = 'h36m'       # custom keypoints use the Human3.6M 17-joint order
 
 
-def predictions_file_name(name: str) -> str:
-    """'myvideos' -> 'custom_myvideos_3d.npz' (written into the -c folder)."""
-    return f'custom_{name}_3d.npz'
+def predictions_file_name(name: str, smooth_window=None) -> str:
+    """'myvideos' -> 'custom_myvideos_3d.npz' (written into the -c folder); with ``--smooth 9``
+    'custom_myvideos_3d_smooth9.npz'."""
+    return '_'.join([f'custom_{name}_3d', *smoothing_tag(smooth_window)]) + '.npz'
+
+
+def check_smoothing(args, sequences) -> None:
+    """--smooth, before the model runs: every sequence long enough (else ``UserError``); the one
+    line naming those smoothed with a shorter window."""
+    note = check_smoothable(args.smooth, sequence_lengths(sequences)) if args.smooth else None
+    if note:
+        print(note)
+
+
+def smoothed(args, predictions) -> list:
+    """The ``Prediction``s with their poses smoothed along time when --smooth is given (said in one line)."""
+    if not args.smooth:
+        return predictions
+    print(smoothing_words(args.smooth) + ' Applied to the predicted poses before they are written.')
+    return [replace(p, poses_3d=smooth_track(p.poses_3d, args.smooth).astype(np.float32)) for p in predictions]
 
 
 def run_inference(args):
@@ -95,6 +118,7 @@ def _run_custom(args, runtime):
         report_removed_temporaries(check_writable(args.checkpoint, '-c'))
     custom = load_custom_keypoints(args.data_dir, args.keypoints, args.focal_length)
     sequences = custom.select_video(args.viz_subject, args.viz_camera) if visualising else custom.dataset.sequences
+    check_smoothing(args, sequences)
     # --viz-subject VIDEO of the entries VIDEO_person1, ...: every person (not one entry named as asked)
     people = visualising and any(s.subject != args.viz_subject and split_person_entry(s.subject) for s in sequences)
     if people and args.viz_export:
@@ -115,6 +139,7 @@ def _run_custom(args, runtime):
     predictions = predict(model, sequences, runtime, _settings(args), [label] * len(sequences), args.aggregation,
                           custom.dataset.skeleton.root, show_progress=not args.no_progress)
     check_finite_predictions(predictions, sequences, path)
+    predictions = smoothed(args, predictions)
     for sequence, prediction in zip(sequences, predictions):
         print(f'{sequence.subject} [keypoints {sequence.camera}]: {sequence.num_frames} frames -> poses '
               f'{prediction.poses_3d.shape}, estimated root depth {prediction.trajectory[0, 2]:.2f} m')
@@ -131,7 +156,7 @@ def _run_custom(args, runtime):
         _export_and_render(args, sequence, predictions[0], custom.dataset.skeleton,
                            custom.frame_rates[sequence.subject], background, ground_truth=None)
         return
-    output = Path(args.checkpoint) / predictions_file_name(args.keypoints)
+    output = Path(args.checkpoint) / predictions_file_name(args.keypoints, args.smooth)
     positions, trajectories = {}, {}
     for sequence, prediction in zip(sequences, predictions):
         positions.setdefault(sequence.subject, []).append(prediction.poses_3d)
@@ -140,7 +165,7 @@ def _run_custom(args, runtime):
         'units': 'metres', 'frame': 'camera (x right, y down, z forward); positions_3d root-relative',
         'joints': 'Human3.6M 17', 'source': str(custom.path), 'checkpoint': str(path),
         'aggregation': AGGREGATION_NAMES[args.aggregation], 'num_hypotheses': args.num_proposals,
-        'sampling_timesteps': args.sampling_timesteps, 'prompt_action': label,
+        'sampling_timesteps': args.sampling_timesteps, 'prompt_action': label, 'smooth_window': args.smooth,
         'focal_length_px': custom.focal_lengths, 'trajectory': TRAJECTORY_ESTIMATED})
     print(f'Wrote {output} (positions_3d: video -> list of (N, 17, 3) arrays, metres, camera frame, root-relative)')
 
@@ -167,6 +192,7 @@ def _select_sequence(dataset, subject, action, camera: int):
 def _run_dataset_sequence(args, runtime):
     dataset = load_h36m(args.data_dir, args.keypoints)
     sequence = _select_sequence(dataset, args.viz_subject, args.viz_action, args.viz_camera)
+    check_smoothing(args, [sequence])
     background = _background(args, sequence)
     model, path, checkpoint = load_checkpoint_model(args, LAYOUT, dataset.skeleton, dataset.keypoints_mirror, runtime)
     if args.prompt_action is not None:
@@ -179,9 +205,13 @@ def _run_dataset_sequence(args, runtime):
     prediction, = predict(model, [sequence], runtime, _settings(args), [label], args.aggregation,
                           dataset.skeleton.root, show_progress=not args.no_progress)
     check_finite_predictions([prediction], [sequence], path)
-    error = mpjpe(torch.from_numpy(prediction.poses_3d), torch.from_numpy(sequence.positions_3d))
+    prediction, = smoothed(args, [prediction])
+    poses, target = torch.from_numpy(prediction.poses_3d), torch.from_numpy(sequence.positions_3d)
+    velocity = float(mean_velocity_error(poses, target)) * MM_PER_M if sequence.num_frames > 1 else None
     print(f'{sequence.subject} {sequence.action} camera {sequence.camera}: {sequence.num_frames} frames, '
-          f'MPJPE {float(error) * MM_PER_M:.1f} mm')
+          f'MPJPE {float(mpjpe(poses, target)) * MM_PER_M:.1f} mm'
+          + (f', MPJVE {velocity:.1f} mm' if velocity is not None else '')
+          + (f' (smoothed, --smooth {args.smooth})' if args.smooth else ''))
     ground_truth = None if args.viz_no_ground_truth else sequence.positions_3d
     _export_and_render(args, sequence, prediction, dataset.skeleton, dataset.fps, background, ground_truth)
 
