@@ -257,12 +257,40 @@ def test_3dhp_counts_valid_pairs_and_names_smoothed_exports(tiny_dataset, tiny_c
                                                              for s in ('J_Agg', 'J_Best', 'P_Agg', 'P_Best')]
 
 
-def test_smoothing_a_one_frame_video_is_refused_before_anything_is_written(tiny_checkpoints, tmp_path, capsys):
-    keypoints = np.random.default_rng(0).uniform(100, 900, (1, J, 2)).astype(np.float32)
-    np.savez_compressed(tmp_path / 'data_2d_custom_one.npz', positions_2d={'one.mp4': [keypoints]},
+def _write_custom(folder, name: str, frames: dict):
+    """data_2d_custom_``name``.npz of videos {video name: number of frames} with random keypoints."""
+    rng = np.random.default_rng(0)
+    np.savez_compressed(folder / f'data_2d_custom_{name}.npz',
+                        positions_2d={v: [rng.uniform(100, 900, (n, J, 2)).astype(np.float32)]
+                                      for v, n in frames.items()},
                         metadata={'layout_name': 'h36m', 'num_joints': J,
                                   'keypoints_symmetry': [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]],
-                                  'video_metadata': {'one.mp4': {'w': 1000, 'h': 1000}}})
+                                  'video_metadata': {v: {'w': 1000, 'h': 1000} for v in frames}})
+
+
+def test_custom_videos_are_smoothed_one_by_one_before_they_are_written(tiny_checkpoints, tmp_path, capsys):
+    _write_custom(tmp_path, 'two', {'long.mp4': 12, 'short.mp4': 4})
+    flags = ['-d', 'custom', '-k', 'two', '--data-dir', str(tmp_path), '-c', str(tmp_path),
+             '--evaluate', str(tiny_checkpoints / 'tiny.bin'), *TINY_RUN_FLAGS, '-num_proposals', '2']
+    h36m_main.main(flags)
+    h36m_main.main(flags + SMOOTH_FLAGS)
+    out = capsys.readouterr().out
+    assert ('--smooth 5: 1 of 2 sequences are shorter than 5 frames and are smoothed with the largest odd window '
+            'that fits: short.mp4 camera 0 (4 frames): 3') in out
+    with np.load(tmp_path / 'custom_two_3d.npz', allow_pickle=True) as plain, \
+            np.load(tmp_path / 'custom_two_3d_smooth5.npz', allow_pickle=True) as smoothed:
+        assert smoothed['metadata'].item()['smooth_window'] == 5 and plain['metadata'].item()['smooth_window'] is None
+        for video in ('long.mp4', 'short.mp4'):
+            raw = plain['positions_3d'].item()[video][0]
+            np.testing.assert_allclose(smoothed['positions_3d'].item()[video][0], smooth_track(raw, 5), atol=1e-6)
+        short = [f['positions_3d'].item()['short.mp4'][0] for f in (smoothed, plain)]
+        np.testing.assert_allclose(*short, atol=1e-6)             # window 3: a quadratic passes through 3 frames
+        long = [f['positions_3d'].item()['long.mp4'][0] for f in (smoothed, plain)]
+        assert np.abs(np.diff(long[0], axis=0)).mean() < np.abs(np.diff(long[1], axis=0)).mean()
+
+
+def test_smoothing_a_one_frame_video_is_refused_before_anything_is_written(tiny_checkpoints, tmp_path, capsys):
+    _write_custom(tmp_path, 'one', {'one.mp4': 1})
     before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(SystemExit) as stop:
         h36m_main.main(['-d', 'custom', '-k', 'one', '--data-dir', str(tmp_path), '-c', str(tmp_path),
