@@ -233,6 +233,23 @@ def test_no_people_and_only_short_tracks_are_one_line_errors(people, tmp_path, c
     assert not out.exists()
 
 
+def test_a_person_without_some_joint_anywhere_is_dropped_not_the_video(people, tmp_path, capsys):
+    """A's left wrist (COCO 9) has no coordinates in any frame: A is dropped with the reason, B becomes person 1."""
+    results = [{'image_id': frame, 'score': 0.9,
+                'keypoints': [float('nan') if who == 'A' and i // 3 == 9 and i % 3 < 2 else v
+                              for i, v in enumerate(_flat(k, H36M_TO_COCO))]}
+               for frame, here in _present(people).items() for who, k in here]
+    source = tmp_path / 'coco.json'
+    source.write_text(json.dumps(results))
+    out, printed = _convert(capsys, source, 'coco')
+    assert (f'Dropped: {source}: the person first detected in frame 0: left_wrist without coordinates (NaN) in every '
+            'frame of the person') in printed
+    (b,) = _entries(out).values()
+    detected_b = np.setdiff1d(np.arange(FRAMES), GAP)
+    np.testing.assert_allclose(b[detected_b][:, DIRECT], people['B'][detected_b][:, DIRECT], atol=1e-4, rtol=0)
+    assert f'{VIDEO}_person1: detected in 27 of 30 frames' in printed and '_person2' not in printed
+
+
 @pytest.fixture(scope='module')
 def tiny_checkpoint(tmp_path_factory):
     folder = tmp_path_factory.mktemp('multi')

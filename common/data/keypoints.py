@@ -97,10 +97,19 @@ def convert_people(layout, placed: VideoFrames, video: str, min_confidence: floa
         raise UserError(f'--person all: no track of {source} is detected in --min-track-frames {min_track_frames} '
                         f'frames (tracks found: {people.found}, the longest detected in {max(people.dropped)} frames); '
                         f'lower it, e.g. --min-track-frames {max(people.dropped)}; nothing written')
+    usable = []
+    for track in people.tracks:                 # a track without some joint anywhere is dropped, said so
+        first = int(np.flatnonzero(track.present)[0])
+        try:
+            usable.append((track, fill_gaps(track, min_confidence, joints, layout.joint_names,
+                                            f'{source}: the person first detected in frame {first}')))
+        except UserError as err:
+            print(f'Dropped: {err}')
+    if not usable:
+        raise UserError(f'--person all: every track of {source} was dropped (see above); nothing written')
     entries = {}
-    for number, track in enumerate(people.tracks, start=1):
+    for number, (track, filled) in enumerate(usable, start=1):
         name = person_entry_name(video, number)
-        filled = fill_gaps(track, min_confidence, joints, layout.joint_names, f'{source}: {name}')
         missing = filled.frames_before + filled.frames_after + filled.frames_between
         print(f'{name}: detected in {int(track.present.sum())} of {len(track.present)} frames, filled in {missing} '
               f'({filled.frames_before} before the first detection and {filled.frames_after} after the last: pose '
