@@ -28,6 +28,8 @@ J-Best, P-Agg and J-Agg are per frame (``setting_errors``); P-Best is chosen fro
 hypothesis's per-frame errors once its batch is known (``p_best_index``, ``pick_hypotheses``):
 one path for both counting rules, the grouping its only parameter.
 """
+from dataclasses import dataclass
+
 import torch
 
 from common.data.camera import project_to_2d
@@ -160,6 +162,16 @@ def j_best_select(hyps, target):
     return _gather_hypotheses(hyps, index), index
 
 
+def jpma_index(hyps, keypoints_2d, trajectory, intrinsics, project=project_to_2d):
+    """J-Agg's (JPMA's) choice, (B, K, F, J): per frame and joint the hypothesis whose reprojection
+    is closest to the input 2D keypoint. Arguments as ``jpma_select``."""
+    b, k, h, f, j, _ = hyps.shape
+    absolute = hyps + trajectory[:, None, None, :, None, :]
+    cameras = intrinsics[:, None, None, :].expand(b, k, h, -1)
+    projected = project(absolute.reshape(b * k * h, f, j, 3), cameras.reshape(b * k * h, -1)).view(b, k, h, f, j, 2)
+    return torch.linalg.vector_norm(projected - keypoints_2d[:, None, None], dim=-1).argmin(dim=2)
+
+
 def jpma_select(hyps, keypoints_2d, trajectory, intrinsics, project=project_to_2d):
     """J-Agg (JPMA): per frame and joint the hypothesis whose reprojection is closest to the
     input 2D keypoint.
@@ -169,21 +181,51 @@ def jpma_select(hyps, keypoints_2d, trajectory, intrinsics, project=project_to_2
     intrinsics: (B, 9) normalised camera intrinsics. Returns (poses (B, K, F, J, 3),
     index (B, K, F, J)).
     """
-    b, k, h, f, j, _ = hyps.shape
-    absolute = hyps + trajectory[:, None, None, :, None, :]
-    cameras = intrinsics[:, None, None, :].expand(b, k, h, -1)
-    projected = project(absolute.reshape(b * k * h, f, j, 3), cameras.reshape(b * k * h, -1)).view(b, k, h, f, j, 2)
-    index = torch.linalg.vector_norm(projected - keypoints_2d[:, None, None], dim=-1).argmin(dim=2)
+    index = jpma_index(hyps, keypoints_2d, trajectory, intrinsics, project)
     return _gather_hypotheses(hyps, index), index
+
+
+@dataclass
+class SettingChoices:
+    """What J-Best, P-Agg and J-Agg take from a batch of hypotheses, computed once and shared by
+    their poses and by their errors under every protocol (the JPMA reprojection is the costly part).
+
+    hyps: (B, K, H, F, J, 3); target: (B, F, J, 3); joint_errors_p1: (B, K, H, F, J) every
+    hypothesis joint's Protocol 1 error; jpma_index: (B, K, F, J); mean_pose: (B, K, F, J, 3).
+    """
+    hyps: torch.Tensor
+    target: torch.Tensor
+    joint_errors_p1: torch.Tensor
+    jpma_index: torch.Tensor
+    mean_pose: torch.Tensor
+
+    @classmethod
+    def of(cls, hyps, target, keypoints_2d, trajectory, intrinsics, project=project_to_2d):
+        """Arguments as ``jpma_select`` (``target`` (B, F, J, 3) the ground truth)."""
+        return cls(hyps, target, hypothesis_joint_errors(hyps, target, 1),
+                   jpma_index(hyps, keypoints_2d, trajectory, intrinsics, project), p_agg(hyps))
+
+    def poses(self) -> dict:
+        """{setting: (B, K, F, J, 3)} of J-Best (per joint the hypothesis with the lowest Protocol 1
+        error), P-Agg and J-Agg (P-Best: ``p_best_index``)."""
+        return {'J-Best': _gather_hypotheses(self.hyps, self.joint_errors_p1.argmin(dim=2)),
+                'P-Agg': self.mean_pose,
+                'J-Agg': _gather_hypotheses(self.hyps, self.jpma_index)}
+
+    def errors(self, protocol: int = 1):
+        """Per-frame errors (mean over joints, the input's unit) for ``protocol`` 1 or 2: as ``setting_errors``."""
+        per_joint = self.joint_errors_p1 if protocol == 1 else hypothesis_joint_errors(self.hyps, self.target, protocol)
+        mean_errors = protocol_joint_errors(self.mean_pose, self.target[:, None], protocol)
+        return per_joint.mean(dim=-1), {
+            'J-Best': per_joint.min(dim=2).values.mean(dim=-1),
+            'P-Agg': mean_errors.mean(dim=-1),
+            'J-Agg': torch.take_along_dim(per_joint, self.jpma_index[:, :, None], dim=2).squeeze(2).mean(dim=-1),
+        }
 
 
 def setting_poses(hyps, target, keypoints_2d, trajectory, intrinsics, project=project_to_2d) -> dict:
     """{setting: (B, K, F, J, 3)} poses of J-Best, P-Agg and J-Agg (per frame; P-Best: ``p_best_index``)."""
-    return {
-        'J-Best': j_best_select(hyps, target)[0],
-        'P-Agg': p_agg(hyps),
-        'J-Agg': jpma_select(hyps, keypoints_2d, trajectory, intrinsics, project)[0],
-    }
+    return SettingChoices.of(hyps, target, keypoints_2d, trajectory, intrinsics, project).poses()
 
 
 def aggregate_poses(hyps, target, keypoints_2d, trajectory, intrinsics, project=project_to_2d) -> dict:
@@ -216,16 +258,7 @@ def setting_errors(hyps, target, keypoints_2d, trajectory, intrinsics, protocol:
     for J-Best (lowest error per joint), P-Agg (the mean pose; under Protocol 2 aligned itself)
     and J-Agg (the error at the JPMA index, chosen from 2D reprojections)).
     """
-    per_joint = hypothesis_joint_errors(hyps, target, protocol)
-    _, jpma_index = jpma_select(hyps, keypoints_2d, trajectory, intrinsics, project)
-    mean_pose = p_agg(hyps)
-    mean_errors = joint_errors(mean_pose if protocol == 1 else procrustes_align(mean_pose, target[:, None]),
-                               target[:, None])
-    return per_joint.mean(dim=-1), {
-        'J-Best': per_joint.min(dim=2).values.mean(dim=-1),
-        'P-Agg': mean_errors.mean(dim=-1),
-        'J-Agg': torch.take_along_dim(per_joint, jpma_index[:, :, None], dim=2).squeeze(2).mean(dim=-1),
-    }
+    return SettingChoices.of(hyps, target, keypoints_2d, trajectory, intrinsics, project).errors(protocol)
 
 
 def multi_hypothesis_errors(hyps, target, keypoints_2d, trajectory, intrinsics, protocol: int = 1,

@@ -247,12 +247,13 @@ def evaluate_sequence(sampler, sequence, index: int, num_frames: int, root: int,
         seeds = sampling_seeds(settings.seed, sequence.key, range(begin, begin + n))
         hyps = zero_root(sampler(kp, tokens.expand(n, -1).to(device), seeds).float().cpu(), root)
         args = (hyps, gt_windows[begin:begin + n], kp.cpu(), traj_windows[begin:begin + n], intrinsics.expand(n, -1))
+        choices = metrics.SettingChoices.of(*args)
         for protocol in protocols:
-            every, settings_errors = metrics.setting_errors(*args, protocol=protocol)
+            every, settings_errors = choices.errors(protocol)
             hypothesis_errors.setdefault(protocol, []).append(every)
             for setting, err in settings_errors.items():
                 errors.setdefault((setting, protocol), []).append(err)
-        for setting, pose in metrics.setting_poses(*args).items():
+        for setting, pose in choices.poses().items():
             window_poses.setdefault(setting, []).append(pose)
         for tracker in trackers:
             tracker.add(hyps, hypothesis_errors[1][-1])
