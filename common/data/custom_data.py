@@ -62,10 +62,10 @@ class CustomKeypoints:
     def videos(self) -> dict:
         """{video: its entry names}: an entry named ``VIDEO_personk`` belongs to VIDEO (person k, the
         entries in person order), any other entry is a video of its own."""
-        people, videos = {}, {}
-        for name in self.video_names():
+        names, people, videos = self.video_names(), {}, {}
+        for name in names:
             split = split_person_entry(name)
-            video, number = (name, 0) if split is None or split[0] in self.video_names() else split
+            video, number = (name, 0) if split is None or split[0] in names else split
             people.setdefault(video, []).append((number, name))
         for video, numbered in people.items():
             videos[video] = [name for _, name in sorted(numbered)]

@@ -155,6 +155,12 @@ def sequence_lengths(sequences) -> dict:
             for s in sequences}
 
 
+def smoothing_note(args, sequences):
+    """--smooth, before the model runs: a ``UserError`` for a sequence too short to smooth; the one
+    line naming those smoothed with a shorter window, or None (also without --smooth)."""
+    return check_smoothable(args.smooth, sequence_lengths(sequences)) if args.smooth else None
+
+
 def _selection_text(selection: dict) -> str:
     return ' '.join(f'{key} {value}' for key, value in selection.items())
 
@@ -274,8 +280,8 @@ def run(args, load_data: Callable):
         lock = _lock_training_folder(args, runtime, checkpoint_dir)
         _prepare_checkpoint_folder(args, runtime, checkpoint_dir, lock)
         data = load_data(args)
-        smoothing_note = check_smoothable(args.smooth, sequence_lengths(data.test)) if args.smooth else None
-        for note in data.notes + ([smoothing_note] if smoothing_note else []) if runtime.is_main else []:
+        smoothing = smoothing_note(args, data.test)
+        for note in data.notes + ([smoothing] if smoothing else []) if runtime.is_main else []:
             print(note)
         if args.evaluate:
             path, checkpoint, config, described = read_model_checkpoint(args, args.evaluate, '--evaluate', data.layout)

@@ -43,9 +43,9 @@ from common.evaluation.inference import AGGREGATION_NAMES, MIN_ROOT_DEPTH_M, TRA
 from common.evaluation.metrics import mean_velocity_error, mpjpe
 from common.evaluation.protocol import SamplingSettings
 from common.evaluation.report import count, smoothing_tag
-from common.evaluation.smoothing import check_smoothable, smooth_track, smoothing_words
+from common.evaluation.smoothing import smooth_track, smoothing_words
 from common.run.devices import setup_runtime, shutdown
-from common.run.experiment import load_checkpoint_model, report_removed_temporaries, sequence_lengths
+from common.run.experiment import load_checkpoint_model, report_removed_temporaries, smoothing_note
 from common.run.pose_export import EXPORT_FLAG, check_export_path, export_poses, person_export_path
 from common.run.visualization import SUFFIXES, render_animation, render_people, video_frames
 
@@ -61,7 +61,7 @@ def predictions_file_name(name: str, smooth_window=None) -> str:
 def check_smoothing(args, sequences) -> None:
     """--smooth, before the model runs: every sequence long enough (else ``UserError``); the one
     line naming those smoothed with a shorter window."""
-    note = check_smoothable(args.smooth, sequence_lengths(sequences)) if args.smooth else None
+    note = smoothing_note(args, sequences)
     if note:
         print(note)
 
