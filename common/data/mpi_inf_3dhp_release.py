@@ -15,6 +15,7 @@ mm, ``data_2d`` (N, 17, 2) px}, "1": ..., ...}].
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
 import numpy as np
 import scipy.io
 from tqdm import tqdm
@@ -62,11 +63,13 @@ def read_sequence(path, subject: str, sequence: str) -> TrainSequence:
     """Read one official training ``annot.mat`` and keep what the processed file holds; checked."""
     path = Path(path)
     try:
+        if h5py.is_hdf5(path):
+            raise NotImplementedError('MATLAB v7.3')
         mat = scipy.io.loadmat(path, variable_names=['annot2', 'annot3', 'cameras'])
     except NotImplementedError:
         raise UserError(f'{path}: a MATLAB v7.3 (HDF5) file; expected the official v5 {ANNOTATION_FILE} of the '
                         'training release') from None
-    except (ValueError, TypeError, OSError) as err:
+    except (ValueError, TypeError, OSError, scipy.io.matlab.MatReadError) as err:
         raise UserError(f'{path}: not a readable MATLAB .mat file ({err})') from None
     missing = [key for key in ('annot2', 'annot3', 'cameras') if key not in mat]
     if missing:
