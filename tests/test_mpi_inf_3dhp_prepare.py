@@ -123,7 +123,8 @@ def _frame_counts_differ(path):
 @pytest.mark.parametrize('damage, message', [
     (_v73, r'S2/Seq1/annot\.mat: a MATLAB v7\.3 \(HDF5\) file; expected the official v5 annot\.mat'),
     (_not_a_mat, r'S2/Seq1/annot\.mat: not a readable MATLAB \.mat file \(.*\)$'),
-    (_wrong_joint_count, r'annot\.mat: annot2 of camera 4: shape \(12, 34\), expected N x 56 \(28 joints x 2, N >= 1\)$'),
+    (_wrong_joint_count, r'annot\.mat: annot2 of camera 4: shape \(12, 34\), expected N x 56 '
+                         r'\(28 joints x 2, N >= 1\)$'),
     (_nan, r'annot\.mat: camera 2 annot3: NaN or inf values, first in frame 5$'),
     (_frame_counts_differ, r'annot\.mat: camera 1 has 12 annot2 and 11 annot3 frames, camera 0 12; expected the same'),
 ])

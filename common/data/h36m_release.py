@@ -220,7 +220,9 @@ def read_take(take: TakeFile) -> np.ndarray:
     values = _read_h5(take) if release is ARCHIVE else _read_cdf(take)
     values_per_frame = MOCAP_JOINTS * 3
     per_frame_axis = -1 if release is SOURCE else 0
-    if values.ndim not in (2, 3) or values.shape[per_frame_axis] != values_per_frame:
+    dimensions = (2, 3) if release is SOURCE else (2,)         # CDF: (1, N, 96) as released, (N, 96) as records
+    if (not np.issubdtype(values.dtype, np.number) or values.ndim not in dimensions
+            or values.shape[per_frame_axis] != values_per_frame):
         raise UserError(f'{take.where}: {release.variable} has shape {values.shape}; expected {release.shape}, '
                         f'{values_per_frame} values ({MOCAP_JOINTS} joints x 3) per frame')
     frames = values.reshape(-1, values_per_frame) if release is SOURCE else values.T
@@ -342,9 +344,10 @@ def summary(prepared: Prepared) -> list:
         lines.append(f'not prepared: {", ".join(prepared.check.skipped_subjects)} (found, not selected)')
     complete = '; '.join(f'{",".join(group)} {sum(poses.get(s, 0) for s in group)}, the complete release about {total}'
                          for group, total in COMPLETE_2D_POSES.items() if set(group) <= set(poses))
-    lines.append(f'wrote {prepared.files[0]} and {prepared.files[1]}' + (' (replacing the files there)' if
-                 prepared.replaced else '') + f': {", ".join(poses)}, {sum(len(t) for t in prepared.positions_3d.values())}'
-                 f' takes, {sum(poses.values())} 2D poses' + (f' ({complete})' if complete else ''))
+    takes = sum(len(t) for t in prepared.positions_3d.values())
+    replacing = ' (replacing the files there)' if prepared.replaced else ''
+    lines.append(f'wrote {prepared.files[0]} and {prepared.files[1]}{replacing}: {", ".join(poses)}, {takes} takes, '
+                 f'{sum(poses.values())} 2D poses' + (f' ({complete})' if complete else ''))
     if prepared.check.missing:
         lines.append(f'missing, not written ({len(prepared.check.missing)}): {", ".join(prepared.check.missing)}')
     if prepared.check.unexpected:

@@ -163,9 +163,9 @@ def train_summary(prepared: PreparedTrain) -> list:
         lines += s.notes
         lines.append(f'{s.name}: {s.num_frames} frames x {len(s.views)} cameras')
     frames = sum(s.num_frames for s in prepared.sequences)
-    complete = sum(frames for frames, _ in SEQUENCE_FRAMES.values())
-    lines.append(f'wrote {prepared.path}: {len(prepared.sequences)} sequences, {frames} frames per camera (the complete '
-                 f'release: {complete}), cameras {", ".join(map(str, TRAIN_CAMERAS))}, annot3 in mm')
+    complete = sum(video_frames for video_frames, _ in SEQUENCE_FRAMES.values())
+    lines.append(f'wrote {prepared.path}: {len(prepared.sequences)} sequences, {frames} frames per camera '
+                 f'(the complete release: {complete}), cameras {", ".join(map(str, TRAIN_CAMERAS))}, annot3 in mm')
     if prepared.missing:
         lines.append(f'missing, not written ({len(prepared.missing)}): {", ".join(prepared.missing)}')
     return lines
