@@ -275,3 +275,18 @@ def test_main_trains_and_evaluates_on_the_prepared_folder(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert (tmp_path / 'checkpoint' / 'best_epoch.bin').is_file()
     assert 'Walking' in printed and 'Average' in printed
+
+
+def test_the_loader_reads_our_files_and_videopose3d_style_ones(prepared, tmp_path):
+    from common.data.h36m import load_h36m
+    ours = load_h36m(prepared[0], keypoints='gt')
+    assert len(ours.sequences) == (30 + 29) * 4
+    # VideoPose3D's prepare_data_h36m.py writes the gt metadata without layout_name.
+    positions_3d, positions_2d, metadata = _load(prepared[0])
+    shutil.copy(prepared[0] / 'data_3d_h36m.npz', tmp_path / 'data_3d_h36m.npz')
+    np.savez_compressed(tmp_path / 'data_2d_h36m_gt.npz', positions_2d=positions_2d,
+                        metadata={k: v for k, v in metadata.items() if k != 'layout_name'})
+    theirs = load_h36m(tmp_path, keypoints='gt')
+    assert [(s.subject, s.action, s.camera) for s in theirs.sequences] == \
+        [(s.subject, s.action, s.camera) for s in ours.sequences]
+    assert all(np.array_equal(a.keypoints_2d, b.keypoints_2d) for a, b in zip(theirs.sequences, ours.sequences))

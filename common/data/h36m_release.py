@@ -96,15 +96,14 @@ class ReleaseFormat:
     suffix: str
     variable: str
     shape: str                # the variable's shape, as messages write it
-    reader: str               # the library that reads it
 
     def take_pattern(self) -> re.Pattern:
         """Matches '<anything>/S1/<folder>/<take><suffix>' with groups subject and take."""
         return re.compile(rf'(?:^|.*/)(S\d+)/{re.escape(self.folder)}/([^/]+){re.escape(self.suffix)}$')
 
 
-SOURCE = ReleaseFormat('--from-source', 'MyPoseFeatures/D3_Positions', '.cdf', 'Pose', '(1, N, 96)', 'CDF')
-ARCHIVE = ReleaseFormat('--from-archive', 'MyPoses/3D_positions', '.h5', '3D_positions', '(96, N)', 'HDF5')
+SOURCE = ReleaseFormat('--from-source', 'MyPoseFeatures/D3_Positions', '.cdf', 'Pose', '(1, N, 96)')
+ARCHIVE = ReleaseFormat('--from-archive', 'MyPoses/3D_positions', '.h5', '3D_positions', '(96, N)')
 ARCHIVE_TOP_FOLDER = 'h36m'
 
 
