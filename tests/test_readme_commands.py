@@ -11,9 +11,11 @@ set-up (``data/`` holding a tiny synthetic set, ``checkpoint/``, the code linked
 * ``-gpu LIST`` run as ``-gpu ''`` (the CPU), which the code accepts for every command;
 * the files a newcomer brings (``_write_fixtures``): the official ``best_epoch_20_10.bin``
   checkpoints (tiny ones in the reference's layout), a video ``dance.mp4`` with its detector's
-  COCO keypoint results ``results.json`` (a synthetic walk) and, at the README's
-  ``path/to/mpi_inf_3dhp_test_set``, official-format annotations (``TS*/annot_data.mat``) of the
-  synthetic test sequences.
+  COCO keypoint results ``results.json`` (a synthetic walk), at the README's
+  ``path/to/mpi_inf_3dhp_test_set`` official-format annotations (``TS*/annot_data.mat``) of the
+  synthetic test sequences, and the official releases in their exact formats (``release_fixtures``)
+  at ``path/to/Human3.6M`` (CDF), ``path/to/h36m.zip`` (HDF5) and ``path/to/mpi_inf_3dhp``
+  (``annot.mat``), the Human3.6M takes holding the synthetic set's poses.
 
 Commands that need what this machine lacks are listed in ``SKIPPED`` with the reason and the
 test that covers them instead. A command of any other form fails ``test_every_readme_command_
@@ -37,10 +39,12 @@ import torch
 
 from common.data.video_io import Mp4Writer
 from conftest import REPO_ROOT
+from release_fixtures import h36m_content, write_h36m_archive, write_h36m_source, write_mpi_train_release
 from test_keypoints import COCO_NAMES, _in_format, _results
 from test_main_3dhp import write_official_annotations
 
-READMES = ('data/README.md', 'README.md', '3dhp_test/README.md')      # set-up first
+READMES = ('data/README.md', 'README.md', '3dhp_test/README.md',       # set-up first
+           *sorted(path.relative_to(REPO_ROOT).as_posix() for path in (REPO_ROOT / 'docs').glob('*.md')))
 # First words that make an indented line a shell command (anything else is code or a listing).
 PROGRAMS = ('python', 'python3', 'torchrun', 'pip', 'octave-cli', 'matlab', 'tensorboard', 'bash', 'sh', 'cd')
 CODE_LINE = re.compile(r'^( {4,})(\S.*)$')
@@ -58,15 +62,14 @@ SKIPPED = {
     r'^torchrun ': 'several processes or machines; tests/test_training.py runs torchrun with 2 CPU processes',
     r'^python tools/benchmark\.py': 'a benchmark of minutes; tests/test_benchmark.py runs a tiny row',
     r'^octave-cli ': 'needs GNU Octave, absent here; tests/test_mpi_inf_3dhp_scoring.py checks the same numbers',
-    r'convert-test': 'needs the official MPI-INF-3DHP test set; tests/test_mpi_inf_3dhp_loaders.py converts the '
-                     'real TS5/TS6',
     r'^venv-detector/': "the optional MediaPipe detector's own environment (numpy < 2) is not set up here; "
                         'tests/test_pose_detector.py runs in it',
     r'^venv-bpy/': "Blender's own environment (bpy, Python 3.11, about 1 GB) is not set up here; "
                    'tests/test_bvh_blender.py runs in it',
 }
 TINY_DATA = dict(seed=3, frames=40, takes=1)
-ANNOTATIONS = 'path/to/mpi_inf_3dhp_test_set'      # the README's placeholder, made real in the checkout
+ANNOTATIONS = 'path/to/mpi_inf_3dhp_test_set'      # the READMEs' placeholders, made real in the checkout
+H36M_SOURCE, H36M_ARCHIVE, MPI_TRAIN_RELEASE = 'path/to/Human3.6M', 'path/to/h36m.zip', 'path/to/mpi_inf_3dhp'
 TIMEOUT_S = 120
 
 
@@ -180,8 +183,9 @@ def test_readme_parser_finds_commands_and_snippets(tmp_path):
 
 def _write_fixtures(root: Path):
     """What a newcomer brings besides the synthetic set: the official checkpoints the README
-    evaluates (tiny, in the reference's layout), a video with its detector's keypoints, and the
-    official MPI-INF-3DHP test annotations (of the synthetic test sequences)."""
+    evaluates (tiny, in the reference's layout), a video with its detector's keypoints, the
+    official MPI-INF-3DHP test annotations (of the synthetic test sequences), and the official
+    Human3.6M (both releases) and MPI-INF-3DHP training releases that ``prepare`` reads."""
     from common.model.clip_text import TEXT_TOWERS
     from common.model.build import ModelConfig, build_model
     from common.model.official_checkpoint import LAYOUT_SKELETONS, official_state_dict
@@ -200,6 +204,11 @@ def _write_fixtures(root: Path):
         for _ in range(len(walk)):
             video.write(np.zeros((1002, 1000, 3), np.uint8))
     write_official_annotations(root / 'data' / 'data_test_3dhp_ori.npz', root / ANNOTATIONS)
+    with np.load(root / 'data' / 'data_3d_h36m.npz', allow_pickle=True) as f:
+        release = h36m_content(base=f['positions_3d'].item())
+    write_h36m_source(root / H36M_SOURCE, release)
+    write_h36m_archive(root / H36M_ARCHIVE, release)
+    write_mpi_train_release(root / MPI_TRAIN_RELEASE, frames=TINY_DATA['frames'])
 
 
 @pytest.fixture(scope='module')

@@ -1,6 +1,6 @@
 """Human3.6M in the VideoPose3D layout -> a ``PoseDataset`` of camera-frame sequences.
 
-Files (in ``data_dir``, see data/README.md):
+Files (in ``data_dir``, see docs/datasets.md; ``common.data.h36m_release`` writes them from the official release):
 
 * ``data_3d_h36m.npz``: ``positions_3d`` -> subject -> action -> (N, 32, 3) world positions, metres.
 * ``data_2d_h36m_<keypoints>.npz``: ``positions_2d`` -> subject -> action -> list of one (M, 17, 2)
@@ -46,8 +46,9 @@ def load_h36m(data_dir, keypoints: str = 'cpn_ft_h36m_dbb') -> PoseDataset:
     Any inconsistency of the files raises a ``UserError``.
     """
     data_dir = Path(data_dir)
-    how_to_obtain = ('obtain it as described in data/README.md or generate a synthetic dataset with '
-                     f'`python -m common.synthetic --out {data_dir}`')
+    how_to_obtain = ('build it from the official release with `python -m common.h36m prepare --from-source PATH '
+                     f'--out {data_dir}` (or --from-archive h36m.zip; see docs/datasets.md and data/README.md) or '
+                     f'generate a synthetic dataset with `python -m common.synthetic --out {data_dir}`')
     path_3d = data_dir / POSITIONS_3D_FILE
     path_2d = data_dir / keypoints_file_name(keypoints)
     positions_3d = dict_entry(load_archive(path_3d, how_to_obtain), 'positions_3d', path_3d)

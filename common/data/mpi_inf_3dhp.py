@@ -9,7 +9,9 @@ Processed files (P-STMO layout, millimetres, camera frame, joint order ``MPI_INF
 The official test annotations ``TS*/annot_data.mat`` are MATLAB v7.3 files (HDF5), read with
 h5py; HDF5 stores MATLAB arrays with their dimensions reversed, so ``annot3`` (3 x 17 x 1 x N in
 MATLAB) arrives as (N, 1, 17, 3). ``convert_test_annotations`` (CLI: ``python -m common.mpi_inf_3dhp
-convert-test ANNOT_ROOT OUT.npz``) builds the processed test file from them.
+convert-test ANNOT_ROOT OUT.npz``) builds the processed test file from them; ``python -m common.mpi_inf_3dhp
+prepare-train RELEASE --out data`` builds the training file from the official training release
+(``common.data.mpi_inf_3dhp_release``).
 """
 import argparse
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from common.core.errors import UserError, exit_on_user_error
 from common.core.units import MM_PER_M
 from common.data.camera import intrinsic_vector, normalize_screen_coordinates, sensor_to_pixel_intrinsics
 from common.data.dataset_files import check_array, dict_entry, load_archive, save_archive
+from common.data.mpi_inf_3dhp_release import prepare_train, train_summary
 from common.data.sequences import PoseDataset, Sequence
 from common.data.skeleton import MPI_INF_3DHP_17
 
@@ -112,8 +115,9 @@ TEST_FILE = 'data_test_3dhp_ori.npz'
 TRAIN_RESOLUTION = (2048, 2048)
 # Most sequences were filmed at 25 fps; some training takes (S1 Seq2, S3, S5) and TS5/TS6 at 50.
 FPS = 25.0
-_HOW_TO_OBTAIN = ('obtain the processed file distributed by P-STMO / D3DP (see data/README.md){extra} or '
-                  'generate a synthetic dataset with `python -m common.synthetic --out {folder}`')
+_HOW_TO_OBTAIN = ('build it from the official {release} with `python -m common.mpi_inf_3dhp {command}` '
+                  '(docs/datasets.md), obtain the processed file distributed by P-STMO / D3DP, or generate a synthetic '
+                  'dataset with `python -m common.synthetic --out {folder}`')
 
 
 def sequence_intrinsics(sequence: str) -> np.ndarray:
@@ -138,7 +142,9 @@ def load_3dhp_train(path) -> PoseDataset:
     no action label); intrinsics None.
     """
     path = Path(path)
-    takes = dict_entry(load_archive(path, _HOW_TO_OBTAIN.format(extra='', folder=path.parent)), 'data', path)
+    how_to_obtain = _HOW_TO_OBTAIN.format(release='training release', command=f'prepare-train mpi_inf_3dhp --out '
+                                          f'{path.parent}', folder=path.parent)
+    takes = dict_entry(load_archive(path, how_to_obtain), 'data', path)
     sequences = []
     for take, cameras in takes.items():
         if not (isinstance(cameras, (list, tuple)) and len(cameras) == 1 and isinstance(cameras[0], dict)):
@@ -160,9 +166,8 @@ def load_3dhp_test(path, sequences=None) -> PoseDataset:
     pinhole vector of ``sequence_intrinsics``; camera 0 (one camera per sequence).
     """
     path = Path(path)
-    how_to_obtain = _HOW_TO_OBTAIN.format(
-        extra=', or build it from the official test set with `python -m common.mpi_inf_3dhp convert-test '
-              f'mpi_inf_3dhp_test_set {path}`', folder=path.parent)
+    how_to_obtain = _HOW_TO_OBTAIN.format(release='test set', command=f'convert-test mpi_inf_3dhp_test_set {path}',
+                                          folder=path.parent)
     recorded = dict_entry(load_archive(path, how_to_obtain), 'data', path)
     names = list(recorded) if sequences is None else list(sequences)
     missing = [name for name in names if name not in recorded]
@@ -242,8 +247,19 @@ def main(argv=None):
     convert.add_argument('annot_root', help='folder holding TS1..TS6/annot_data.mat (mpi_inf_3dhp_test_set)')
     convert.add_argument('out', help=f'output .npz, e.g. data/{TEST_FILE}')
     convert.add_argument('--sequences', help='comma-separated test sequences to convert (default: all present)')
+    train = commands.add_parser('prepare-train', help=f'build {TRAIN_FILE} from the official training release')
+    train.add_argument('release', help='folder holding S1..S8/Seq1,Seq2/annot.mat (the training release)')
+    train.add_argument('--out', default='data', help=f'output folder for {TRAIN_FILE} (default: data)')
+    train.add_argument('--allow-missing', action='store_true',
+                       help='write the sequences that are there when some are missing (they are listed)')
+    train.add_argument('--no-progress', action='store_true', help='no progress bar')
     args = parser.parse_args(argv)
     with exit_on_user_error():
+        if args.command == 'prepare-train':
+            prepared = prepare_train(args.release, Path(args.out) / TRAIN_FILE, args.allow_missing,
+                                     show_progress=not args.no_progress)
+            print('\n'.join(train_summary(prepared)))
+            return
         sequences = None if args.sequences is None else [s.strip() for s in args.sequences.split(',') if s.strip()]
         if sequences is not None and not sequences:
             raise UserError('--sequences: expected comma-separated names such as TS5,TS6')
