@@ -38,8 +38,11 @@ def _one_line_error(call, match):
     assert '\n' not in str(err.value)
 
 
-def test_train_loader_metres_root_relative_and_normalised(tmp_path):
+@pytest.mark.parametrize('with_fps', [False, True], ids=['cameras', 'cameras-and-fps'])
+def test_train_loader_metres_root_relative_and_normalised(tmp_path, with_fps):
     content = make_train_content()
+    if with_fps:                        # the community's file: [cameras, fps] per sequence
+        content = {take: [entry[0], 25] for take, entry in content.items()}
     path = tmp_path / 'data_train_3dhp_ori.npz'
     np.savez_compressed(path, data=content)
     dataset = load_3dhp_train(path)
@@ -92,6 +95,10 @@ def _train_not_a_list(train, test):
     train['S1 Seq1'] = train['S1 Seq1'][0]
 
 
+def _train_three_items(train, test):
+    train['S2 Seq2'] = train['S2 Seq2'] + [25, 'extra']
+
+
 def _train_16_joints(train, test):
     train['S2 Seq2'][0][5]['data_3d'] = train['S2 Seq2'][0][5]['data_3d'][:, :16]
 
@@ -125,7 +132,9 @@ def _test_unknown_sequence(train, test):
 
 
 @pytest.mark.parametrize('which, corrupt, message', [
-    ('train', _train_not_a_list, r'data\[S1 Seq1\] should be a list holding one dict camera'),
+    ('train', _train_not_a_list, r'data\[S1 Seq1\] should be a list \[dict camera -> \{data_3d, data_2d\}\] or '
+                                  r'\[that dict, fps\], found dict$'),
+    ('train', _train_three_items, r'data\[S2 Seq2\] should be a list .*, found list of 3 items$'),
     ('train', _train_16_joints, r'data\[S2 Seq2\]\[0\]\[5\]\[data_3d\]: expected shape \(N, 17, 3\), found \(4, 16, 3\)'),
     ('train', _train_2d_length, r'data\[S1 Seq1\]\[0\]\[2\]\[data_2d\]: expected shape \(7, 17, 2\), found \(5, 17, 2\)'),
     ('train', _train_nan, r'data\[S1 Seq1\]\[0\]\[2\]\[data_2d\]: NaN or inf values, first in frame 3'),

@@ -16,6 +16,9 @@ from release_fixtures import mpi_sequence, write_annot_mat, write_mpi_train_rele
 
 FRAMES = 12
 KEPT_CAMERAS = ['0', '1', '2', '4', '5', '6', '7', '8']
+# The release's frame rates (mpii_get_sequence_info): these five sequences at 50 fps, the rest at 25.
+SEQUENCE_FPS = {f'S{s} Seq{q}': 50 if (s, q) in {(1, 2), (3, 1), (3, 2), (5, 1), (5, 2)} else 25
+                for s in range(1, 9) for q in (1, 2)}
 # The 17 test joints among the 28, 1-based as the release's MATLAB tools list them.
 TEST_JOINTS_1_BASED = [8, 6, 15, 16, 17, 10, 11, 12, 24, 25, 26, 19, 20, 21, 5, 4, 7]
 
@@ -48,7 +51,8 @@ def test_annot3_and_annot2_of_the_test_joints_and_training_cameras(release, tmp_
     assert list(data) == [f'S{s} Seq{q}' for s in range(1, 9) for q in (1, 2)]
     joints = [j - 1 for j in TEST_JOINTS_1_BASED]
     for name, views in data.items():
-        assert isinstance(views, list) and len(views) == 1 and list(views[0]) == KEPT_CAMERAS
+        assert isinstance(views, list) and len(views) == 2 and list(views[0]) == KEPT_CAMERAS
+        assert views[1] == SEQUENCE_FPS[name]                # [cameras, fps], as the community's file
         for camera, arrays in views[0].items():
             annot3 = written[name]['annot3'][int(camera)].reshape(FRAMES, 28, 3)[:, joints]
             annot2 = written[name]['annot2'][int(camera)].reshape(FRAMES, 28, 2)[:, joints]

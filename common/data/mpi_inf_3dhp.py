@@ -146,16 +146,28 @@ def load_3dhp_train(path) -> PoseDataset:
                                           f'{path.parent}', folder=path.parent)
     takes = dict_entry(load_archive(path, how_to_obtain), 'data', path)
     sequences = []
-    for take, cameras in takes.items():
-        if not (isinstance(cameras, (list, tuple)) and len(cameras) == 1 and isinstance(cameras[0], dict)):
-            raise UserError(f'{path}: data[{take}] should be a list holding one dict camera -> '
-                            f'{{data_3d, data_2d}}, found {type(cameras).__name__}')
-        for camera, views in cameras[0].items():
+    for take, entry in takes.items():
+        for camera, views in _train_cameras(entry, f'{path}: data[{take}]').items():
             where = f'{path}: data[{take}][0][{camera}]'
             sequences.append(_sequence(take, camera, views, TRAIN_RESOLUTION, intrinsics=None, where=where))
     if not sequences:
         raise UserError(f'{path}: data holds no sequence')
     return _dataset(sequences)
+
+
+def _train_cameras(entry, where: str) -> dict:
+    """A training file's sequence entry -> its dict camera -> {data_3d, data_2d}.
+
+    The community's file holds [cameras, fps] per sequence (its readers take item 0); files written
+    before it, and the synthetic set, hold [cameras]. The frame rate is not used (training clips
+    count frames).
+    """
+    if not (isinstance(entry, (list, tuple)) and len(entry) in (1, 2) and isinstance(entry[0], dict)
+            and (len(entry) == 1 or np.isscalar(entry[1]))):
+        found = type(entry).__name__ + (f' of {len(entry)} items' if isinstance(entry, (list, tuple)) else '')
+        raise UserError(f'{where} should be a list [dict camera -> {{data_3d, data_2d}}] or [that dict, fps], '
+                        f'found {found}')
+    return entry[0]
 
 
 def load_3dhp_test(path, sequences=None) -> PoseDataset:

@@ -10,7 +10,7 @@ height) and ``frames``.
 scale, as FinePOSE and D3DP score; not ``univ_annot3``) and ``annot2`` of the 17 test joints
 (``TEST_JOINTS_OF_28``) for the eight cameras ``TRAIN_CAMERAS``, the frames beyond each sequence's
 video (``SEQUENCE_FRAMES``) dropped, float32: ``data`` -> "S1 Seq1" -> [{"0": {``data_3d`` (N, 17, 3)
-mm, ``data_2d`` (N, 17, 2) px}, "1": ..., ...}].
+mm, ``data_2d`` (N, 17, 2) px}, "1": ..., ...}, fps].
 """
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +52,7 @@ class TrainSequence:
     name: str
     views: dict
     released_frames: int            # frames in annot.mat
+    fps: int                        # the video's frame rate (SEQUENCE_FRAMES)
     notes: list = field(default_factory=list)
 
     @property
@@ -94,8 +95,8 @@ def read_sequence(path, subject: str, sequence: str) -> TrainSequence:
             raise UserError(f'{path}: camera {camera} has {len(pixels)} annot2 and {len(positions)} annot3 frames, '
                             f'camera {TRAIN_CAMERAS[0]} {released}; expected the same count everywhere')
         views[camera] = (positions, pixels)
-    result = TrainSequence(sequence_name(subject, sequence), {}, released)
-    video_frames, _ = SEQUENCE_FRAMES[subject, sequence]
+    video_frames, fps = SEQUENCE_FRAMES[subject, sequence]
+    result = TrainSequence(sequence_name(subject, sequence), {}, released, fps)
     if released > video_frames:
         result.notes.append(f'{result.name}: {released - video_frames} annotated frames beyond the video\'s '
                             f'{video_frames} dropped, as the community does')
@@ -150,8 +151,9 @@ def prepare_train(root, out_path, allow_missing=False, show_progress=True) -> Pr
     with tqdm(todo, desc='reading sequences', unit='sequence', disable=not show_progress, leave=False) as progress:
         for (subject, sequence), path in progress:
             sequences.append(read_sequence(path, subject, sequence))
+    # [cameras, fps], as the community's file holds each sequence (readers take item 0)
     data = {s.name: [{str(camera): {'data_3d': positions, 'data_2d': pixels}
-                      for camera, (positions, pixels) in s.views.items()}] for s in sequences}
+                      for camera, (positions, pixels) in s.views.items()}, s.fps] for s in sequences}
     save_archive(out_path, data=data)
     return PreparedTrain(sequences, missing, Path(out_path))
 
