@@ -243,6 +243,7 @@ def test_under_torchrun_only_rank_0_says_a_bad_flag(monkeypatch, capsys, flags):
     """Every torchrun process parses the same flags: rank 0 says what is wrong, the others exit
     with the same code and print nothing."""
     said = {}
+    monkeypatch.setenv('WORLD_SIZE', '4')
     for rank in ('0', '1', '3'):
         monkeypatch.setenv('RANK', rank)
         with pytest.raises(SystemExit) as exit_info:

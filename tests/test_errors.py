@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from common.core.errors import (EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USER_ERROR, Interrupted, Terminated, UserError,
-                                exit_on_user_error)
+                                exit_on_user_error, is_secondary_rank)
 from conftest import REPO_ROOT
 
 
@@ -31,6 +31,12 @@ def test_other_exceptions_keep_their_traceback():
     with pytest.raises(ZeroDivisionError):
         with exit_on_user_error():
             1 / 0
+
+
+def test_only_torchrun_processes_besides_rank_0_leave_the_saying_to_it():
+    assert is_secondary_rank({'WORLD_SIZE': '2', 'RANK': '1'})
+    assert not is_secondary_rank({'WORLD_SIZE': '2', 'RANK': '0'})
+    assert not is_secondary_rank({'RANK': '1'}) and not is_secondary_rank({})     # one process: it says all
 
 
 # Ctrl-C as numpy is first imported: every entry point imports it (main.py through torch).

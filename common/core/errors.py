@@ -69,8 +69,12 @@ def _sigterm_as_ctrl_c():
 
 
 def is_secondary_rank(environ=os.environ) -> bool:
-    """A torchrun process other than rank 0 (torchrun sets ``RANK`` in each process it starts)."""
-    return environ.get('RANK', '0').strip() not in ('', '0')
+    """A torchrun process other than rank 0 (torchrun sets ``WORLD_SIZE`` and ``RANK`` in each
+    process it starts; ``common.run.devices`` reads them alike)."""
+    try:
+        return int(environ.get('WORLD_SIZE', '1')) > 1 and int(environ.get('RANK', '0')) != 0
+    except ValueError:
+        return False
 
 
 @contextmanager
