@@ -9,11 +9,13 @@
 ``-d custom``, ``--render`` and ``--viz-export`` are handled by ``common.run.inference_run``.
 """
 from common.core.errors import UserError, exit_on_user_error
-from common.data.h36m import load_h36m
-from common.data.subset import reduce_sequences
-from common.run.arguments import parse_args
-from common.run.experiment import ExperimentData, run
-from common.run.inference_run import run_inference
+
+with exit_on_user_error():          # Ctrl-C while torch and the modules load: one line, exit 130
+    from common.data.h36m import load_h36m
+    from common.data.subset import reduce_sequences
+    from common.run.arguments import parse_args
+    from common.run.experiment import ExperimentData, run
+    from common.run.inference_run import run_inference
 
 
 def _subjects(flag: str, value: str):

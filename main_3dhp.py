@@ -14,16 +14,19 @@ the test sequences) before any model work, and the four files are written before
 from pathlib import Path
 
 from common.core.errors import UserError, exit_on_user_error
-from common.core.units import MM_PER_M
-from common.data.mpi_inf_3dhp import (ANNOTATION_FILE, TEST_SEQUENCES, load_3dhp_test, load_3dhp_train,
-                                      read_test_annotations)
-from common.data.skeleton import MPI_INF_3DHP_17
-from common.evaluation.metrics import GROUND_TRUTH_USED
-from common.evaluation.protocol import ORIGINAL, Counting
-from common.evaluation.mpi_inf_3dhp_scoring import format_summary, save_predictions_mat, score_predictions, write_score_tables
-from common.evaluation.report import setting_label, smoothing_tag
-from common.run.arguments import parse_args
-from common.run.experiment import ExperimentData, run
+
+with exit_on_user_error():          # Ctrl-C while torch and the modules load: one line, exit 130
+    from common.core.units import MM_PER_M
+    from common.data.mpi_inf_3dhp import (ANNOTATION_FILE, TEST_SEQUENCES, load_3dhp_test, load_3dhp_train,
+                                          read_test_annotations)
+    from common.data.skeleton import MPI_INF_3DHP_17
+    from common.evaluation.metrics import GROUND_TRUTH_USED
+    from common.evaluation.protocol import ORIGINAL, Counting
+    from common.evaluation.mpi_inf_3dhp_scoring import (format_summary, save_predictions_mat, score_predictions,
+                                                        write_score_tables)
+    from common.evaluation.report import setting_label, smoothing_tag
+    from common.run.arguments import parse_args
+    from common.run.experiment import ExperimentData, run
 
 TRAIN_FILE = 'data_train_3dhp_ori.npz'
 TEST_FILE = 'data_test_3dhp_ori.npz'

@@ -15,13 +15,15 @@ from pathlib import Path
 # The folder name starts with a digit, so this file is run as a script, not imported as a module.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.core.atomic import check_writable  # noqa: E402
 from common.core.errors import UserError, exit_on_user_error  # noqa: E402
-from common.data.mpi_inf_3dhp import read_test_annotations  # noqa: E402
-from common.evaluation.metrics import GROUND_TRUTH_USED  # noqa: E402
-from common.evaluation.mpi_inf_3dhp_scoring import (format_summary, load_predictions_mat, score_predictions,  # noqa: E402
-                                         write_score_tables)
-from common.evaluation.report import setting_label  # noqa: E402
+
+with exit_on_user_error():          # Ctrl-C while the modules load: one line, exit 130
+    from common.core.atomic import check_writable
+    from common.data.mpi_inf_3dhp import read_test_annotations
+    from common.evaluation.metrics import GROUND_TRUTH_USED
+    from common.evaluation.mpi_inf_3dhp_scoring import (format_summary, load_predictions_mat, score_predictions,
+                                                        write_score_tables)
+    from common.evaluation.report import setting_label
 
 PREDICTION_PREFIX = 'inference_data_'
 GROUND_TRUTH_TAG = 'ori'    # the official "ori" script: camera-frame annot3 as ground truth

@@ -1,7 +1,7 @@
 """Flag checks: the original commands parse; bad values are one-line user errors."""
 import pytest
 
-from common.core.errors import UserError
+from common.core.errors import UserError, exit_on_user_error
 from common.run.arguments import NUMERIC_RANGES, build_parser, parse_args
 
 PAPER_EVAL = ['-k', 'cpn_ft_h36m_dbb', '-c', 'checkpoint/model_h36m', '-gpu', '0,1', '--nolog',
@@ -201,3 +201,54 @@ def test_focal_length_is_refused_on_human36m(flags):
     assert str(error.value) == ('--focal-length 1000: only for -d custom (Human3.6M sequences come with their '
                                 'calibrated cameras); drop it')
     assert parse_args('h36m', ['-d', 'custom', '--evaluate', 'x.bin', '--focal-length', '1000']).focal_length == 1000
+
+
+def test_viz_action_is_refused_with_custom_videos():
+    """-d custom videos have no actions: --viz-action was ignored silently; the user likely meant
+    --prompt-action, which the line names with the word quoted for the shell."""
+    with pytest.raises(UserError) as error:
+        parse_args('h36m', ['-d', 'custom', '-k', 'mine', '--evaluate', 'a.bin', '--viz-export', 'a.npy',
+                            '--viz-action', 'Walking Dog'])
+    assert str(error.value) == ("--viz-action Walking Dog: -d custom videos have no actions to choose from "
+                                "(--viz-subject picks the video); to put the word in the prompt, pass --prompt-action "
+                                "'Walking Dog' instead")
+
+
+class _Stream:
+    def __init__(self, terminal: bool):
+        self.terminal = terminal
+
+    def isatty(self):
+        return self.terminal
+
+
+@pytest.mark.parametrize('flags, terminal, bars', [
+    ([], True, True), ([], False, False),                      # by default: bars on a terminal only
+    (['--progress'], False, True), (['--no-progress'], True, False)])
+def test_progress_bars_only_on_a_terminal_unless_asked(monkeypatch, flags, terminal, bars):
+    """A redirected log collected every redraw of the bars (121 KB for the demo's commands)."""
+    monkeypatch.setattr('sys.stderr', _Stream(terminal))
+    assert parse_args('h36m', flags).no_progress is not bars
+    assert parse_args('mpi_inf_3dhp', flags).no_progress is not bars
+
+
+def test_progress_and_no_progress_contradict(capsys):
+    with pytest.raises(SystemExit):
+        parse_args('h36m', ['--progress', '--no-progress'])
+    assert 'argument --no-progress: not allowed with argument --progress' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('flags', [['-lr', 'nan'], ['--no-such-flag']])
+def test_under_torchrun_only_rank_0_says_a_bad_flag(monkeypatch, capsys, flags):
+    """Every torchrun process parses the same flags: rank 0 says what is wrong, the others exit
+    with the same code and print nothing."""
+    said = {}
+    monkeypatch.setenv('WORLD_SIZE', '4')
+    for rank in ('0', '1', '3'):
+        monkeypatch.setenv('RANK', rank)
+        with pytest.raises(SystemExit) as exit_info:
+            with exit_on_user_error():
+                parse_args('h36m', flags)
+        said[rank] = (exit_info.value.code, capsys.readouterr().err)
+    assert said['0'][0] == said['1'][0] == said['3'][0] == 2
+    assert said['0'][1].count('\n') >= 1 and flags[0] in said['0'][1] and said['1'][1] == said['3'][1] == ''

@@ -17,6 +17,7 @@ from common.core.errors import UserError
 from common.data.skeleton import H36M_17
 from common.run import bvh_export
 from common.run.pose_export import check_export_path, export_poses
+from conftest import REPO_ROOT
 
 TOLERANCE_MM = 1.0
 BVH_NAMES = [name.replace('/', '_') for name in H36M_17.joint_names]
@@ -175,3 +176,15 @@ def test_bad_paths_and_degenerate_poses_are_one_line_errors(tmp_path):
     with pytest.raises(UserError, match=r'dance\.bvh: frame 7: the predicted Head lies on Neck/Nose'):
         bvh_export.write_bvh(tmp_path / 'dance.bvh', poses, H36M_17, FPS)
     assert list(tmp_path.iterdir()) == [tmp_path / 'a_file']
+
+
+def test_the_readme_says_what_forward_kinematics_reproduces():
+    """The README said the file's forward kinematics 'is the prediction' within 1 mm; that holds for
+    the prediction rescaled to the median bone lengths (the test above), while against the raw
+    prediction joints move by up to the largest shift the export prints (centimetres)."""
+    pages = [REPO_ROOT / 'README.md', *sorted((REPO_ROOT / 'docs').glob('*.md'))]
+    claims = [' '.join(item.split()) for page in pages for item in page.read_text().split('\n* ')
+              if "the file's forward kinematics" in item]
+    assert len(claims) == 1, claims
+    assert 'reproduces the prediction rescaled to those median bone lengths (tests: within 1 mm' in claims[0]
+    assert 'against the raw prediction, joints move by up to the largest shift the log line prints' in claims[0]

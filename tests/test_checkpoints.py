@@ -115,9 +115,9 @@ def test_damaged_checkpoint_message_is_whole(tmp_path):
     path.write_bytes(bytes(data[:len(data) // 2]))
     with pytest.raises(UserError) as error:
         read_checkpoint(path)
-    assert str(error.value) == (f'{path}: damaged checkpoint: the archive itself (File is not a zip file) no longer '
-                                'matches the CRC-32 checksum written with it (changed on disk or in transfer); use '
-                                'another copy, or an earlier epoch_N.bin')
+    assert str(error.value) == (f'{path}: damaged checkpoint: its zip structure is broken (File is not a zip file), '
+                                'as in a file cut short by an interrupted copy, download or save; use another copy, '
+                                'or an earlier epoch_N.bin')
 
 
 def test_official_checkpoint_is_recognised(tmp_path):
@@ -201,7 +201,7 @@ def test_a_changed_configuration_or_a_cut_file_is_damage_too(tmp_path):
         read_checkpoint(path)
     assert str(error.value) == _damage_message(path, 'archive/data.pkl')
     path.write_bytes(intact[:len(intact) // 2])                        # a transfer cut in half
-    with pytest.raises(UserError, match=f'^{path}: damaged checkpoint: the archive itself '):
+    with pytest.raises(UserError, match=f'^{path}: damaged checkpoint: its zip structure is broken '):
         read_checkpoint(path)
 
 

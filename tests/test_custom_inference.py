@@ -323,7 +323,9 @@ BAD_FILES = {
                        'is not the Human3.6M 17-joint layout'),
     'NaN keypoint': ({'v': [np.full((5, 17, 2), np.nan)]}, 'dict', 'NaN or inf values, first in frame 0'),
     'infinite fps': ({'v': [np.zeros((5, 17, 2))]}, {'video_metadata': {'v': {'w': 9, 'h': 9, 'fps': float('inf')}}},
-                     'expected a positive width, height and a positive finite fps'),
+                     'expected a positive width, height and an fps above 0 and at most 10000'),
+    'fps 1e300': ({'v': [np.zeros((5, 17, 2))]}, {'video_metadata': {'v': {'w': 9, 'h': 9, 'fps': 1e300}}},
+                  'expected a positive width, height and an fps above 0 and at most 10000'),
     'infinite width': ({'v': [np.zeros((5, 17, 2))]}, {'video_metadata': {'v': {'w': float('inf'), 'h': 9}}},
                        r"video_metadata\['v'\] is .*; expected \{'w': width, 'h': height\} in pixels"),
 }
@@ -439,6 +441,9 @@ def no_sampling(monkeypatch):
      r'--viz-output .*a_file/.*: .*a_file is a file, expected a folder'),
     (['--viz-subject', 'sit.mp4', '--render', '--viz-output', '{folder}/a_folder.gif'],
      r'--viz-output .*a_folder\.gif: is a folder; expected a file name'),
+    (['--viz-subject', 'sit.mp4', '--viz-export', '{folder}/' + 'x' * 252 + '.bvh'],
+     r'--viz-export .*x\.bvh: the file name is 256 bytes long, longer than the file system allows \(255\); choose a '
+     r'shorter name$'),
 ])
 def test_bad_flags_are_one_line_errors(workspace, flags, message, capsys, no_sampling):
     folder, _ = workspace
@@ -470,6 +475,26 @@ def test_bad_sequence_choices_are_one_line_errors(workspace, flags, message, cap
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count('\n') == 1 and message in err
+
+
+@pytest.mark.parametrize('suffix', ['.npy', '.bvh'])
+def test_an_export_name_of_the_longest_legal_length_is_written(workspace, capsys, tmp_path, suffix):
+    """A 255-byte name failed after sampling with 'File name too long': its temporary name added 22 bytes."""
+    folder, _ = workspace
+    export = tmp_path / ('x' * (255 - len(suffix)) + suffix)
+    out = _main(capsys, *_custom(folder, '--viz-subject', 'sit.mp4', '--viz-export', export))
+    assert export.is_file() and f'Wrote {export}' in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [export.name]
+
+
+def test_a_refused_run_leaves_no_folder_behind(workspace, tmp_path, capsys):
+    folder, _ = workspace
+    for flags in (['-c', tmp_path / 'new' / 'run'], ['--viz-subject', 'sit.mp4', '--viz-export',
+                                                     tmp_path / 'exports' / 'one' / 'x.npy']):
+        with pytest.raises(SystemExit) as exit_info:
+            _main(capsys, *_custom(folder, '-k', 'nothere', *flags))
+        assert exit_info.value.code == 2 and 'data_2d_custom_nothere.npz: not found' in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failed_render_keeps_the_export(workspace, tmp_path, capsys, monkeypatch):

@@ -2,6 +2,7 @@
 is refused (or cleared with --overwrite), our checkpoints' configuration drives --evaluate and -r,
 write failures and leftovers are handled, and result files of different settings coexist."""
 import os
+import shlex
 import shutil
 import time
 
@@ -339,3 +340,103 @@ def test_checkpoint_from_before_the_prompt_defaults_evaluates_as_trained(one_epo
     with pytest.raises(SystemExit):
         _main(folder, tiny_dataset, '--evaluate', 'old.bin', '--frozen-prompts')
     _one_line_error(capsys, 'no --learn-prompts: contradicts', 'trained with --learn-prompts')
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_before_the_first_step_says_so_and_quotes_the_folder(one_epoch_run, tiny_dataset, tmp_path, capsys,
+                                                                     monkeypatch):
+    """Ctrl-C right after the 'Training on' line (here: while the optimizer is built) said 'after its
+    last step'; the resume command is quoted for the shell, the folder having a space."""
+    monkeypatch.setattr(training, 'make_optimizer', _interrupt)
+    new, resumed = tmp_path / 'new run', tmp_path / 'run folder'
+    shutil.copytree(one_epoch_run, resumed)
+    capsys.readouterr()
+    for folder, flags, expected in (
+            (new, [], 'interrupted at epoch 1 before its first step; no checkpoint was written yet'),
+            (resumed, ['-r', 'last_epoch.bin'], f"interrupted at epoch 2 before its first step; "
+                                                f"{resumed}/last_epoch.bin holds epoch 1; resume with -c '{resumed}' "
+                                                "-r last_epoch.bin")):
+        with pytest.raises(SystemExit) as exit_info:
+            _main(folder, tiny_dataset, *TINY_RUN_FLAGS, '-e', '3', *flags)
+        assert exit_info.value.code == 130
+        assert capsys.readouterr().err == expected + '\n'
+    command = expected.split('resume with ')[1]
+    assert shlex.split(command) == ['-c', str(resumed), '-r', 'last_epoch.bin']
+
+
+def test_resuming_with_fewer_epochs_than_trained_is_refused(one_epoch_run, tiny_dataset, tmp_path, capsys):
+    """-r last_epoch.bin -e 0 on a checkpoint of epoch 1 trained nothing and evaluated, silently."""
+    folder = tmp_path / 'run'
+    shutil.copytree(one_epoch_run, folder)
+    before = _snapshot(folder)
+    with pytest.raises(SystemExit) as exit_info:
+        _main(folder, tiny_dataset, *TINY_RUN_FLAGS, '-r', 'last_epoch.bin', '-e', '0')
+    assert exit_info.value.code == 2
+    path = folder / 'last_epoch.bin'
+    _one_line_error(capsys, f'error: -e 0: {path} has already trained 1 epoch (-e counts all the epochs of the run); '
+                            f'pass -e 2 or more to train further, or evaluate it with --evaluate {path}\n')
+    assert _snapshot(folder) == before
+    _main(folder, tiny_dataset, *TINY_RUN_FLAGS, '-r', 'last_epoch.bin', '-e', '1')
+    out = capsys.readouterr().out
+    assert f'-e 1: {path} has trained 1 epoch already; nothing to train, the run evaluates best_epoch.bin' in out
+    assert 'Evaluating the best checkpoint' in out and read_checkpoint(path)['epoch'] == 1
+
+
+def test_a_checkpoint_of_ours_missing_a_key_is_one_line(one_epoch_run, tiny_dataset, tmp_path, capsys):
+    """A hand-made dict marked as ours without 'model_config' (--evaluate), or without 'rng_states'
+    (-r), was a KeyError traceback."""
+    checkpoint = torch.load(one_epoch_run / 'last_epoch.bin', map_location='cpu', weights_only=True)
+    torch.save({key: value for key, value in checkpoint.items() if key != 'model_config'}, tmp_path / 'bare.bin')
+    torch.save({key: value for key, value in checkpoint.items() if key != 'rng_states'}, tmp_path / 'norng.bin')
+    for flag, name, message in (
+            ('--evaluate', 'bare.bin', f"error: {tmp_path}/bare.bin: marked as a checkpoint of this project (format "
+                                       "'finepose') but without 'model_config'; expected the keys model, model_config, "
+                                       "clip_fingerprint, clip_source, as training writes them\n"),
+            ('-r', 'norng.bin', f"error: -r {tmp_path}/norng.bin: marked as a checkpoint of this project (format "
+                                "'finepose') but without 'rng_states' to resume from; expected the keys epoch, lr, "
+                                "optimizer, rng_states, best_val, history, as training writes them\n")):
+        with pytest.raises(SystemExit) as exit_info:
+            _main(tmp_path, tiny_dataset, flag, name, '-e', '2')
+        assert exit_info.value.code == 2
+        _one_line_error(capsys, message)
+
+
+def test_a_refused_run_leaves_no_folder_or_lock_behind(one_epoch_run, tiny_dataset, tmp_path, capsys):
+    """A refused training or evaluation leaves no -c folder it created (nor its parents), and none of
+    ours in a folder it found empty."""
+    found = tmp_path / 'empty'
+    found.mkdir()
+    for folder, flags in ((tmp_path / 'runs' / 'new', ['-k', 'unknown_detector']),
+                          (tmp_path / 'evaluations' / 'new', ['--evaluate', str(one_epoch_run / 'best_epoch.bin'),
+                                                              '-cs', '64']),
+                          (found, ['-k', 'unknown_detector'])):
+        with pytest.raises(SystemExit) as exit_info:
+            _main(folder, tiny_dataset, *TINY_RUN_FLAGS, '-e', '1', *flags)
+        assert exit_info.value.code == 2
+        capsys.readouterr()
+    assert [p.name for p in tmp_path.iterdir()] == ['empty'] and list(found.iterdir()) == []
+
+
+def test_a_result_table_name_at_the_file_systems_limit(one_epoch_run, tiny_dataset, tmp_path, capsys):
+    """The evaluation table of a checkpoint with a long name: at 255 bytes (NAME_MAX) it failed after
+    the whole evaluation ('File name too long': its temporary name added 22 bytes); it is written
+    now, and a name one byte longer is refused before the model is built."""
+    shutil.copy(one_epoch_run / 'best_epoch.bin', tmp_path / 'c.bin')
+    _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, '--evaluate', 'c.bin')
+    tail = len(next(tmp_path.glob('c_H*.json')).name) - len('c')
+    longest = 'c' * (255 - tail)
+    shutil.copy(one_epoch_run / 'best_epoch.bin', tmp_path / f'{longest}.bin')
+    _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, '--evaluate', f'{longest}.bin')
+    assert sorted(len(p.name) for p in tmp_path.glob(f'{longest}_H*')) == [254, 255]      # .csv and .json
+    shutil.copy(one_epoch_run / 'best_epoch.bin', tmp_path / f'{longest}c.bin')
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, '--evaluate', f'{longest}c.bin')
+    assert exit_info.value.code == 2
+    _one_line_error(capsys, f'error: --evaluate {tmp_path}/{longest}c.bin: its result table {tmp_path}/{longest}c_H',
+                    '.json: the file name is 256 bytes long, longer than the file system allows (255); rename the '
+                    'checkpoint\n')
+    assert not list(tmp_path.glob(f'{longest}c_H*'))

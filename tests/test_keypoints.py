@@ -325,6 +325,34 @@ def test_bad_flags_are_one_line_errors(tmp_path, capsys):
                     r'm\.npy: pass --video VIDEO or --video-size W H')
 
 
+@pytest.mark.parametrize('fps', ['inf', '1e300', 'nan', '0', '10001'])
+def test_a_frame_rate_outside_what_the_outputs_hold_is_refused(tmp_path, capsys, fps):
+    """--fps inf or 1e300 was written, then refused by -d custom, failed a render with OverflowError
+    after sampling, or gave a BVH 'Frame Time: 0.00000000'; 10000 fps is the most taken."""
+    np.save(tmp_path / 'k.npy', np.ones((3, 17, 2)))
+    _one_line_error(capsys, ['convert', '--from', 'coco', tmp_path / 'k.npy', '--out',
+                             tmp_path / 'data_2d_custom_k.npz', '--video-size', 9, 9, '--fps', fps],
+                    rf'^error: --fps {re.escape(format(float(fps), "g"))}: expected a frame rate above 0 and at most '
+                    r'10000 frames per second$')
+    assert not (tmp_path / 'data_2d_custom_k.npz').exists()
+    _, out = _convert(tmp_path, capsys, 'coco', tmp_path / 'k.npy', '--fps', 10000, name='k')
+    assert 'at 10000 fps' in out
+
+
+def test_the_longest_legal_out_name_is_written_and_a_longer_one_refused_first(tmp_path, capsys):
+    """A 255-byte name (the file system's NAME_MAX) failed with 'File name too long': its temporary
+    name added 22 bytes. One byte more is refused before the file is read."""
+    np.save(tmp_path / 'k.npy', np.ones((3, 17, 2)))
+    name = 'data_2d_custom_' + 'x' * (255 - len('data_2d_custom_.npz')) + '.npz'
+    _convert(tmp_path, capsys, 'coco', tmp_path / 'k.npy', name=name[len('data_2d_custom_'):-len('.npz')])
+    assert (tmp_path / name).is_file() and len(name) == 255
+    longer = name.replace('xx', 'xxx', 1)
+    _one_line_error(capsys, ['convert', '--from', 'coco', tmp_path / 'missing.json', '--video-size', 9, 9,
+                             '--out', tmp_path / longer],
+                    rf'--out .*{longer}: the file name is 256 bytes long, longer than the file system allows '
+                    r'\(255\); choose a shorter name$')
+
+
 def test_detect_without_mediapipe_says_how_to_install(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(__import__('sys').modules, 'mediapipe', None)      # as if not installed
     _one_line_error(capsys, ['detect', tmp_path / 'v.mp4', '--out', tmp_path / 'data_2d_custom_v.npz'],

@@ -125,11 +125,21 @@ def _damage(annotations, folder, case):
     shutil.copytree(annotations, folder)
     if case == 'missing folder':
         return folder / 'nope'
+    if case == 'a file':
+        return folder / 'TS1' / 'annot_data.mat'
     if case == 'missing sequence':
         shutil.rmtree(folder / 'TS6')
     elif case == 'truncated file':
         mat = folder / 'TS3' / 'annot_data.mat'
         mat.write_bytes(mat.read_bytes()[:1000])
+    elif case == 'NaN on a valid frame':          # the scorer would print and write nan MPJPE, PCK and AUC
+        with h5py.File(folder / 'TS4' / 'annot_data.mat', 'r+') as mat:
+            first_valid = int(np.flatnonzero(mat['valid_frame'][:, 0])[0])
+            annot3 = mat['annot3'][:]
+            annot3[first_valid, 0, 7, 2] = np.nan
+            annot3[np.flatnonzero(mat['valid_frame'][:, 0] == 0), 0, 3, 0] = np.nan     # invalid frames: not scored
+            mat['annot3'][:] = annot3
+        return folder, first_valid
     elif case == 'other frame count':
         with h5py.File(folder / 'TS2' / 'annot_data.mat', 'r+') as mat:
             for key in ('annot2', 'annot3', 'univ_annot3', 'valid_frame', 'activity_annotation'):
@@ -144,12 +154,19 @@ def _damage(annotations, folder, case):
     ('missing sequence', r'--annotations .*: .*TS6/annot_data\.mat: not found'),
     ('truncated file', r'TS3/annot_data\.mat: not a readable MATLAB v7\.3 \(HDF5\) file'),
     ('other frame count', r'TS2/annot_data\.mat has annot3 \(5, 17, 3\); expected \(40, 17, 3\), the frames of TS2'),
+    ('a file', r'--annotations .*TS1/annot_data\.mat: .*TS1/annot_data\.mat: a file, not a folder; expected the folder '
+               r'holding TS1\.\.TS6/annot_data\.mat \(the official mpi_inf_3dhp_test_set\)$'),
+    ('NaN on a valid frame', r'TS4/annot_data\.mat: annot3 holds NaN or infinite values on 1 valid frame, the first '
+                             r'frame {} \(0-based\); expected finite millimetres on every frame valid_frame marks$'),
 ])
 @pytest.mark.parametrize('run', ['evaluate', 'train'])
 def test_bad_annotations_are_refused_before_the_model_runs(evaluated, tiny_dataset, tmp_path, capsys, no_sampling,
                                                            case, message, run):
     folder, annotations, _, _ = evaluated
     bad = _damage(annotations, tmp_path / 'annotations', case)
+    if case == 'NaN on a valid frame':
+        bad, first_valid = bad
+        message = message.format(first_valid)
     run_folder = tmp_path / 'run'
     run_folder.mkdir()
     shutil.copy(folder / 'best_epoch.bin', run_folder)
@@ -159,7 +176,7 @@ def test_bad_annotations_are_refused_before_the_model_runs(evaluated, tiny_datas
                         '--annotations', str(bad)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert err.count('\n') == 1 and re.match('error: .*' + message, err), err
+    assert err.count('\n') == 1 and re.match('error: .*' + message, err.rstrip('\n')), err
 
 
 def test_exports_and_tables_are_written_when_scoring_fails(evaluated, tiny_dataset, tmp_path, capsys, monkeypatch):

@@ -1,6 +1,8 @@
 """One training run per -c folder at a time, with real processes: a second run into a held folder
 stops in one line naming the holder; Ctrl-C ends the holder in one line (exit 130) with whole
-files; a run killed with SIGKILL leaves no lock behind."""
+files, and so does SIGTERM (exit 143); a run killed with SIGKILL leaves no lock behind; a full
+disk when the lock is written is one line."""
+import errno
 import os
 import re
 import signal
@@ -64,6 +66,43 @@ def test_second_run_is_refused_and_ctrl_c_ends_the_first_cleanly(tiny_dataset, t
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith('.tmp')]
     assert (tmp_path / LOCK_FILE).read_text() == ''            # released: the holder's line erased
     _acquire_and_release(tmp_path)
+
+
+def test_sigterm_ends_training_as_ctrl_c_does(tiny_dataset, tmp_path):
+    """What a scheduler (SLURM at its time limit, a preemption) or a plain kill sends ended the run
+    without a word; now the same line as Ctrl-C, what is kept and how to resume, exit 143, and the
+    run resumes from the epoch it names."""
+    folder = tmp_path / 'run folder'
+    process = _start_training(folder, tiny_dataset)
+    try:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 143, stderr
+    line = re.fullmatch(r'interrupted at epoch (\d+) (step \d+|after its last step); (.+) holds epoch (\d+); '
+                        r'resume with -c (.+) -r last_epoch\.bin\n', stderr)
+    assert line and line[3] == str(folder / 'last_epoch.bin') and line[5] == f"'{folder}'", stderr
+    assert int(line[4]) == int(line[1]) - 1 == read_checkpoint(folder / 'last_epoch.bin')['epoch']
+    assert not [p.name for p in folder.iterdir() if p.name.endswith('.tmp')]
+
+
+def test_a_full_disk_when_writing_the_lock_is_one_line(tiny_dataset, tmp_path, capsys, monkeypatch):
+    """Creating the empty lock file needs no space (the write check passes too), writing the
+    holder's line into it does: that was an OSError traceback."""
+    import common.run.run_folder as run_folder
+
+    def full_disk(*args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(run_folder.os, 'pwrite', full_disk)
+    with pytest.raises(SystemExit) as exit_info:
+        h36m_main.main(['--data-dir', str(tiny_dataset), '-c', str(tmp_path), *DATA_FLAGS, *TINY_RUN_FLAGS, '-e', '1'])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (f'error: -c {tmp_path}: cannot write .finepose.lock, the lock that keeps a '
+                                       'second run out (No space left on device); free some space or choose another '
+                                       '-c\n')
+    monkeypatch.undo()
+    _acquire_and_release(tmp_path)          # the lock was given up
 
 
 def test_a_killed_holder_leaves_no_lock(tmp_path):

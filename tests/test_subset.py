@@ -1,24 +1,41 @@
 """--subset and --downsample keep the frames the original's fetch() keeps (VideoPose3D's rule),
-computed here from the rule as written: a stretch of round(N // d * s) * d frames whose start is
-the SHA-256 of str(N) scaled to [0, N - n + 1], then every d-th frame; s = 1: every d-th frame."""
+computed here from the rule as published: a stretch of round(N // d * s) * d frames starting at
+floor(w / (2^32 - 1) * (N - n + 1)), w the first 4 bytes of SHA-256(str(N)) read little-endian,
+then every d-th frame; s = 1: every d-th frame. The test evaluates the start in exact rational
+arithmetic from the digest's hex text; the code uses doubles, as the original does."""
 import hashlib
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from common.data.sequences import Sequence
-from common.data.subset import kept_frames, reduce_sequences, select_frames
+from common.data.subset import kept_frames, reduce_sequences, select_frames, stretch_start
+
+
+def _published_start(num_frames, length):
+    """The rule's start frame, exactly: the digest's first 4 bytes are its first 8 hex digits, byte
+    pairs in reverse order for little-endian."""
+    hex_digits = hashlib.sha256(str(num_frames).encode('ascii')).hexdigest()[:8]
+    word = int(''.join(hex_digits[i:i + 2] for i in (6, 4, 2, 0)), 16)
+    return int(Fraction(word, 0xFFFFFFFF) * (num_frames - length + 1))
 
 
 def _original_frames(num_frames, subset, downsample):
     """The frame indices the original's fetch() slices out of an N-frame sequence."""
-    frames = np.arange(num_frames)
-    if subset < 1:
-        length = int(round(num_frames // downsample * subset) * downsample)
-        hashed = int.from_bytes(hashlib.sha256(str(num_frames).encode()).digest()[:4], 'little')
-        start = int(hashed / (2 ** 32 - 1) * (num_frames - length + 1))
-        return frames[start:start + length:downsample]
-    return frames[::downsample]
+    if subset == 1:
+        return np.arange(0, num_frames, downsample)
+    length = int(round(num_frames // downsample * subset) * downsample)
+    start = _published_start(num_frames, length)
+    return np.arange(num_frames)[start:start + length][::downsample]
+
+
+@pytest.mark.parametrize('num_frames, length, start', [(150, 15, 114), (150, 16, 113), (1001, 100, 815),
+                                                       (2356, 236, 1054), (40, 4, 30)])
+def test_stretch_start_pins_the_originals_values(num_frames, length, start):
+    """Values of the published rule, worked out once (e.g. SHA-256('150') begins 9a e2 bd d7: w =
+    0xd7bde29a = 3619545754, 3619545754 / 4294967295 * 136 = 114.6)."""
+    assert stretch_start(num_frames, length) == _published_start(num_frames, length) == start
 
 
 @pytest.mark.parametrize('num_frames', [40, 130, 150, 1001, 2356])

@@ -259,3 +259,16 @@ def test_distributed_training_and_evaluation_equal_single_process(tiny_dataset, 
                                        _table(tmp_path / 'one', 'best_epoch_H2_K2_'))
     print(f'2 processes, -b 7 vs 1 process, -b 1: max |diff| {difference:.2e} mm')
     assert difference <= 0.01
+
+
+def test_under_torchrun_a_bad_flag_is_said_once(tmp_path):
+    """Each torchrun process parses the same flags; the line came once per process. Rank 0 says it,
+    the other processes exit with the same code in silence, before any process group starts."""
+    env = {'OMP_NUM_THREADS': '1', 'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(REPO_ROOT), 'GLOO_SOCKET_IFNAME': 'lo'}
+    ended = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
+                            'main.py', '-gpu', '', '-c', str(tmp_path), '-lr', 'nan'],
+                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert ended.returncode != 0
+    said = [line for line in (ended.stdout + ended.stderr).splitlines() if '-lr nan' in line]
+    assert len(said) == 1 and said[0].endswith('error: -lr nan: expected a positive finite learning rate'), \
+        ended.stderr[-3000:]

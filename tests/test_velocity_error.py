@@ -276,7 +276,7 @@ def test_custom_videos_are_smoothed_one_by_one_before_they_are_written(tiny_chec
     h36m_main.main(flags + SMOOTH_FLAGS)
     out = capsys.readouterr().out
     assert ('--smooth 5: 1 of 2 sequences are shorter than 5 frames and are smoothed with the largest odd window '
-            'that fits: short.mp4 camera 0 (4 frames): 3') in out
+            'that fits: short.mp4 [keypoints 0] (4 frames): 3') in out   # a video has no camera
     with np.load(tmp_path / 'custom_two_3d.npz', allow_pickle=True) as plain, \
             np.load(tmp_path / 'custom_two_3d_smooth5.npz', allow_pickle=True) as smoothed:
         assert smoothed['metadata'].item()['smooth_window'] == 5 and plain['metadata'].item()['smooth_window'] is None
@@ -297,6 +297,6 @@ def test_smoothing_a_one_frame_video_is_refused_before_anything_is_written(tiny_
                         '--evaluate', str(tiny_checkpoints / 'tiny.bin'), *TINY_RUN_FLAGS, *SMOOTH_FLAGS])
     assert stop.value.code == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        'error: --smooth 5: one.mp4 camera 0 has 1 frame; smoothing (polynomial order 2) needs at least 3; '
+        'error: --smooth 5: one.mp4 [keypoints 0] has 1 frame; smoothing (polynomial order 2) needs at least 3; '
         'drop --smooth']
     assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -2,8 +2,11 @@
 
 A failed write (read-only folder, full disk) is a one-line ``UserError`` naming the file and the
 OS error; the file already there is untouched. Temporary files are named ``.<name>.<16 hex>.tmp``
-(``atomic_output``) or ``.<stem>.<16 hex>.tmp<suffix>`` (``atomic_path``); a process killed while
-writing leaves one behind, which ``remove_stale_temporaries`` deletes on the next run.
+(``atomic_output``) or ``.<stem>.<16 hex>.tmp<suffix>`` (``atomic_path``), the name or stem cut
+short where the whole would exceed the file system's longest name (``name_limit``, 255 bytes on
+common file systems), so that any name legal for the file is legal for its temporary file too
+(``check_name_length`` refuses a name that is too long itself, before the work). A process killed
+while writing leaves a temporary file behind, which ``remove_stale_temporaries`` deletes on the next run.
 """
 import os
 import re
@@ -17,6 +20,9 @@ from common.core.errors import UserError
 NEW_FILE_MODE = 0o666   # minus the umask, as for any file the user creates
 TOKEN_BYTES = 8
 TEMPORARY_NAME = re.compile(r'\..+\.[0-9a-f]{%d}\.tmp(\.[A-Za-z0-9]+)?' % (2 * TOKEN_BYTES))
+# The longest file name (bytes) where the file system does not say: Linux's and macOS's NAME_MAX,
+# and what ext4, XFS, Btrfs, APFS, NTFS and FAT's long names allow.
+DEFAULT_NAME_MAX = 255
 # A temporary file being written is modified continuously; one untouched this long was abandoned
 # (its writer was killed), not left by a save still in progress in another process.
 STALE_TEMPORARY_AGE_S = 60.0
@@ -42,8 +48,42 @@ def write_failure(path, err: OSError) -> UserError:
     return UserError(f'cannot write {path}: {reason}')
 
 
+def name_limit(folder) -> int:
+    """The longest file name, in bytes, of the file system holding ``folder`` (or its nearest existing
+    parent): ``pathconf``'s ``PC_NAME_MAX`` where the platform has it, else ``DEFAULT_NAME_MAX``."""
+    existing = next((p for p in [Path(folder), *Path(folder).parents] if os.path.isdir(p)), Path('.'))
+    try:
+        limit = os.pathconf(existing, 'PC_NAME_MAX')
+    except (AttributeError, ValueError, OSError):
+        return DEFAULT_NAME_MAX
+    return limit if limit > 0 else DEFAULT_NAME_MAX          # -1: the file system sets no limit
+
+
+def name_bytes(name: str) -> int:
+    """The length of a file name as the file system counts it."""
+    return len(os.fsencode(name))
+
+
+def check_name_length(path, flag: str, remedy: str = 'choose a shorter name') -> Path:
+    """A ``UserError`` naming ``flag`` (and saying ``remedy``) when ``path``'s file name is longer than
+    its file system allows."""
+    path = Path(path)
+    limit = name_limit(path.parent)
+    if name_bytes(path.name) > limit:
+        raise UserError(f'{flag} {path}: the file name is {name_bytes(path.name)} bytes long, longer than the file '
+                        f'system allows ({limit}); {remedy}')
+    return path
+
+
 def _temporary(path: Path, suffix: str = '') -> Path:
-    return path.with_name(f'.{path.name if not suffix else path.stem}.{secrets.token_hex(TOKEN_BYTES)}.tmp{suffix}')
+    """A fresh name beside ``path`` (``TEMPORARY_NAME``): its name (or, with ``suffix``, its stem) cut
+    short as needed to stay within ``name_limit``."""
+    token = secrets.token_hex(TOKEN_BYTES)
+    head = path.stem if suffix else path.name
+    room = name_limit(path.parent) - name_bytes(f'..{token}.tmp{suffix}')
+    while len(head) > 1 and name_bytes(head) > room:
+        head = head[:-1]
+    return path.with_name(f'.{head}.{token}.tmp{suffix}')
 
 
 def _remove_quietly(tmp: Path) -> None:
@@ -122,6 +162,22 @@ def remove_stale_temporaries(folder, older_than_s: float = STALE_TEMPORARY_AGE_S
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+def missing_folders(folder) -> list:
+    """``folder`` and those of its parents that do not exist yet, deepest first: what creating it adds."""
+    folder = Path(folder)
+    return [p for p in [folder, *folder.parents] if not os.path.lexists(p)]
+
+
+def remove_empty_folders(folders) -> None:
+    """Remove those of ``folders`` (deepest first, as ``missing_folders`` lists them) that are empty, so
+    that a refused command leaves no folder it created behind; a folder holding anything stays."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
 
 
 def check_writable(folder, flag: str) -> Path:

@@ -17,13 +17,13 @@ No camera calibration comes with such a video. The camera is assumed to be a pin
 principal point at the image centre and a focal length given in pixels (default: the image width);
 only the J-Agg aggregation uses it (``common.evaluation.inference``).
 """
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from common.core.errors import UserError
+from common.core.units import MAX_FPS
 from common.data.camera import intrinsic_vector, normalize_screen_coordinates
 from common.data.dataset_files import check_finite, check_shape, dict_entry, load_archive
 from common.data.h36m import keypoints_mirror_from_metadata
@@ -194,9 +194,9 @@ def _video_size(video_metadata: dict, video: str, path):
     except (KeyError, TypeError, ValueError, OverflowError):
         raise UserError(f'{path}: video_metadata[{video!r}] is {info!r}; expected {{\'w\': width, \'h\': height}} '
                         'in pixels (and optionally \'fps\')') from None
-    if width < 1 or height < 1 or not 0 < fps < math.inf:
-        raise UserError(f'{path}: video_metadata[{video!r}] is {info!r}; expected a positive width, height and a '
-                        'positive finite fps')
+    if width < 1 or height < 1 or not 0 < fps <= MAX_FPS:
+        raise UserError(f'{path}: video_metadata[{video!r}] is {info!r}; expected a positive width, height and an '
+                        f'fps above 0 and at most {MAX_FPS:g}')
     return width, height, fps
 
 

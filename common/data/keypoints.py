@@ -26,6 +26,7 @@ import numpy as np
 
 from common.core.errors import UserError, exit_on_user_error
 from common.core.output_paths import check_output_file
+from common.core.units import MAX_FPS
 from common.data.dataset_files import save_archive
 from common.data.frame_numbering import VideoFrames, place_on_video
 from common.data.keypoint_readers import FORMATS, MEDIAPIPE_COORDINATES, read_keypoints
@@ -198,8 +199,8 @@ def parse_args(argv=None):
 
 def _check_args(args):
     custom_name(args.out)
-    if args.fps is not None and not args.fps > 0:
-        raise UserError(f'--fps {args.fps}: expected a positive number of frames per second')
+    if args.fps is not None and not 0 < args.fps <= MAX_FPS:
+        raise UserError(f'--fps {args.fps:g}: expected a frame rate above 0 and at most {MAX_FPS:g} frames per second')
     if not 0.0 <= args.min_confidence <= 1.0:
         raise UserError(f'--min-confidence {args.min_confidence}: expected a score in [0, 1]')
     if getattr(args, 'video_size', None) is not None and min(args.video_size) < 1:
@@ -241,6 +242,8 @@ def _convert(args, name: str):
         width, height, video_fps = video_info(args.video, flag='--video')
         num_frames = video_frame_count(args.video, flag='--video')
         args.video_size = args.video_size or (width, height)
+        if fps is None and not 0 < video_fps <= MAX_FPS:
+            raise UserError(f'--video {args.video}: states {video_fps:g} fps; pass --fps F, its frame rate')
         fps = fps or video_fps
     if args.video_size is None:
         raise UserError(f'{args.input}: pass --video VIDEO or --video-size W H, the video\'s width and height in pixels '

@@ -86,7 +86,7 @@ def read_annotation(path) -> TestAnnotation:
                         f'({err.args[0] if err.args else err})') from None
     n = arrays['annot3'].shape[0] if arrays['annot3'].ndim else 0
     try:
-        return TestAnnotation(
+        annotation = TestAnnotation(
             annot2=arrays['annot2'].reshape(n, -1, 2),
             annot3=arrays['annot3'].reshape(n, -1, 3),
             univ_annot3=arrays['univ_annot3'].reshape(n, -1, 3),
@@ -96,11 +96,27 @@ def read_annotation(path) -> TestAnnotation:
     except ValueError:
         shapes = ', '.join(f'{key} {arrays[key].shape}' for key in ANNOTATION_VARIABLES)
         raise UserError(f'{path}: variables of different frame counts ({shapes}); expected N frames of each') from None
+    check_scored_frames_finite(annotation, path)
+    return annotation
+
+
+def check_scored_frames_finite(annotation: TestAnnotation, path) -> None:
+    """The scorer's ground truth, ``annot3`` on the valid frames, must be finite: a NaN there would
+    make MPJPE, PCK and AUC NaN. A ``UserError`` naming the file, the frames and the first one."""
+    finite = np.isfinite(annotation.annot3).all(axis=(1, 2))
+    bad = np.flatnonzero(annotation.valid & ~finite)
+    if bad.size:
+        frames = f'{bad.size} valid frame' + ('s' if bad.size > 1 else '')
+        raise UserError(f'{path}: annot3 holds NaN or infinite values on {frames}, the first frame {bad[0]} '
+                        '(0-based); expected finite millimetres on every frame valid_frame marks')
 
 
 def read_test_annotations(root, sequences=None) -> dict:
     """Read ``root/TS*/annot_data.mat`` for the given (default: all present) sequences -> {name: TestAnnotation}."""
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise UserError(f'{root}: a file, not a folder; expected the folder holding TS1..TS6/{ANNOTATION_FILE} '
+                        '(the official mpi_inf_3dhp_test_set)')
     if not root.is_dir():
         raise UserError(f'{root}: annotation folder not found; expected a folder holding TS1..TS6/{ANNOTATION_FILE}')
     if sequences is None:

@@ -4,32 +4,42 @@ keep of each sequence (one camera's view of one take).
 For a sequence of N frames, downsampling factor d and subset fraction s:
 
 * s < 1: a contiguous stretch of n = round(floor(N / d) * s) * d frames (Python's round, halves
-  to even), starting at frame ``deterministic_random(0, N - n + 1, str(N))``, of which every d-th
+  to even), starting at frame floor(u(N) * (N - n + 1)) (``stretch_start``), of which every d-th
   frame is kept. The start depends only on N, so the four cameras of a take, and any two
   sequences of equal length, keep the same stretch.
 * s = 1: every d-th frame, from the first.
 
-``deterministic_random(lo, hi, text)`` = lo + int(u * (hi - lo)), u = the first four bytes of
-SHA-256(text) read as a little-endian unsigned integer, divided by 2^32 - 1.
+u(N) (``hash_fraction`` of the decimal text of N) is the first four bytes of SHA-256 of that text,
+read as a little-endian unsigned 32-bit integer and divided by 2^32 - 1 (so u is in [0, 1]), in
+double precision as the original computes it: the same start to the frame.
 
 The original applies the subset to the training sequences only and the downsampling to the
 training and the test sequences alike.
 """
 import dataclasses
 import hashlib
+import math
+import struct
 
 import numpy as np
 
 from common.data.sequences import Sequence
 
 PER_FRAME_FIELDS = ('keypoints_2d', 'positions_3d', 'trajectory', 'valid')
+HASH_WORD = struct.Struct('<I')            # the digest's first 4 bytes, little-endian unsigned
+LARGEST_WORD = 2 ** (8 * HASH_WORD.size) - 1
 
 
-def deterministic_random(min_value: int, max_value: int, text: str) -> int:
-    """An integer in [min_value, max_value] (max_value only when the hash is all ones) that is a
-    fixed function of ``text`` (see the module docstring)."""
-    raw = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], byteorder='little', signed=False)
-    return int(raw / (2 ** 32 - 1) * (max_value - min_value)) + min_value
+def hash_fraction(text: str) -> float:
+    """A number in [0, 1] fixed by ``text``: the first word of its SHA-256 digest over ``LARGEST_WORD``."""
+    word, = HASH_WORD.unpack_from(hashlib.sha256(text.encode()).digest())
+    return word / LARGEST_WORD
+
+
+def stretch_start(num_frames: int, length: int) -> int:
+    """First frame of the ``length``-frame stretch that ``--subset`` keeps of an N-frame sequence:
+    in [0, N - length] (N - length + 1 only if the digest's first word is all ones)."""
+    return math.floor(hash_fraction(str(num_frames)) * (num_frames - length + 1))
 
 
 def kept_frames(num_frames: int, subset: float = 1.0, downsample: int = 1) -> np.ndarray:
@@ -37,7 +47,7 @@ def kept_frames(num_frames: int, subset: float = 1.0, downsample: int = 1) -> np
     (possibly none)."""
     if subset < 1:
         length = int(round(num_frames // downsample * subset) * downsample)
-        start = deterministic_random(0, num_frames - length + 1, str(num_frames))
+        start = stretch_start(num_frames, length)
         return np.arange(start, min(start + length, num_frames), downsample)     # a slice stops at the end
     return np.arange(0, num_frames, downsample)
 

@@ -9,7 +9,7 @@ import os
 import shlex
 import sys
 
-from common.core.errors import UserError
+from common.core.errors import UserError, said_by_rank_zero
 from common.evaluation.protocol import COUNTING_RULES, ORIGINAL
 from common.run.batch_rule import CLIPS_PER_BATCH, training_batch
 
@@ -58,7 +58,11 @@ def _add_common(parser: argparse.ArgumentParser, dataset: str):
                      help="GPUs to use, e.g. 0,1 (DataParallel); '' for CPU; default: all visible GPUs, else CPU")
     run.add_argument('--seed', type=int, default=1,
                      help=f'seed of data order, diffusion noise and sampling, 0 to {MAX_SEED} (default: 1)')
-    run.add_argument('--no-progress', action='store_true', help='no progress bars')
+    progress = run.add_mutually_exclusive_group()
+    progress.add_argument('--progress', action='store_true',
+                          help='draw progress bars even when stderr is not a terminal (a log file)')
+    progress.add_argument('--no-progress', action='store_true',
+                          help='no progress bars (default: bars only when stderr is a terminal)')
     run.add_argument('--threads', type=int, default=None, metavar='N',
                      help='CPU threads of this process (default: $OMP_NUM_THREADS when set, else all cores; under '
                           'torchrun the cores divided by the processes on this machine). Runs sharing a machine '
@@ -182,7 +186,8 @@ def _add_inference(parser: argparse.ArgumentParser):
                      help='sequence to render or export: a Human3.6M subject (S9), or with -d custom the video name '
                           '(default for -d custom: the only video of the file)')
     viz.add_argument('--viz-action', default=None, metavar='NAME',
-                     help="Human3.6M action to render, e.g. 'Walking 1' (ignored with -d custom)")
+                     help="Human3.6M action to render, e.g. 'Walking 1' (refused with -d custom, whose videos "
+                          'have no actions: --prompt-action puts a word in the prompt)')
     viz.add_argument('--viz-camera', type=int, default=0, metavar='I',
                      help="camera index (Human3.6M 0-3; -d custom: index in the video's keypoint list; default: 0)")
     viz.add_argument('--viz-video', default=None, metavar='PATH',
@@ -322,10 +327,16 @@ def check_sampling_steps(sampling_timesteps: int, timesteps: int, checkpoint=Non
 
 
 def parse_args(dataset: str, argv=None):
-    """Parse and check flags; bad values raise ``UserError`` (a one-line message).
+    """Parse and check flags; bad values raise ``UserError`` (a one-line message). Under torchrun
+    every process parses the same flags: only rank 0 says what is wrong (``said_by_rank_zero``).
 
     ``args.given`` holds the destinations of the flags written explicitly (``given_flags``).
     """
+    with said_by_rank_zero():
+        return _parse_and_check(dataset, argv)
+
+
+def _parse_and_check(dataset: str, argv):
     args = build_parser(dataset).parse_args(argv)
     args.given = given_flags(dataset, argv)
     # What the log shows: the shell command, or the flags when called from Python (the demo, tests).
@@ -351,7 +362,17 @@ def parse_args(dataset: str, argv=None):
         args.epochs = EPOCHS_GT_KEYPOINTS if getattr(args, 'keypoints', '') == 'gt' else EPOCHS
     if args.threads is None:
         args.threads = default_threads(os.environ)
+    args.no_progress = not show_progress(args.progress, args.no_progress, sys.stderr)
     return args
+
+
+def show_progress(forced: bool, refused: bool, stream) -> bool:
+    """Whether to draw progress bars (tqdm, on ``stream``): --progress forces them, --no-progress
+    refuses them; by default only on a terminal, since a log file would collect every redraw."""
+    if forced or refused:
+        return forced
+    isatty = getattr(stream, 'isatty', None)
+    return bool(isatty and isatty())
 
 
 # --improvements: dest -> (the value it sets, how a contradicting flag reads).
@@ -399,6 +420,10 @@ def _check_inference_flags(args):
     if unused:
         raise UserError(f'{", ".join(unused)}: used only with --render or --viz-export (the sequence to draw or '
                         'export), neither given; add one, or drop these flags')
+    if args.dataset == 'custom' and args.viz_action is not None:
+        raise UserError(f'--viz-action {args.viz_action}: -d custom videos have no actions to choose from '
+                        f'(--viz-subject picks the video); to put the word in the prompt, pass --prompt-action '
+                        f'{shlex.quote(args.viz_action)} instead')
     for name in ('viz_output', 'viz_export'):       # outputs of a run belong in its -c folder
         value = getattr(args, name)
         if value and not os.path.dirname(value):

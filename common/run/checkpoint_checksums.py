@@ -28,14 +28,16 @@ def has_checksums(path) -> bool:
         return f.read(len(ZIP_MAGIC)) == ZIP_MAGIC
 
 
+# What zipfile raises for a file whose zip structure is broken (no central directory at its end,
+# a local header that is not one, ...): a file cut short, typically.
+BROKEN_ARCHIVE = (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError)
+
+
 def damaged_record(path):
     """None when every record of the zip archive ``path`` matches the CRC-32 written with it; else
-    the first damaged record's name (or the damage to the archive's directory, in words)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.testzip()
-    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as err:
-        return f'the archive itself ({err})'
+    the first damaged record's name. A broken zip structure raises one of ``BROKEN_ARCHIVE``."""
+    with zipfile.ZipFile(path) as archive:
+        return archive.testzip()
 
 
 @contextmanager
@@ -54,8 +56,13 @@ def checksum_failure(path) -> str:
     it has none: ``has_checksums``)."""
     if not has_checksums(Path(path)):
         return ''
-    damaged = damaged_record(path)
+    remedy = 'use another copy, or an earlier epoch_N.bin'
+    try:
+        damaged = damaged_record(path)
+    except BROKEN_ARCHIVE as err:
+        return (f'{path}: damaged checkpoint: its zip structure is broken ({err}), as in a file cut short by an '
+                f'interrupted copy, download or save; {remedy}')
     if damaged is None:
         return ''
     return (f'{path}: damaged checkpoint: {damaged} no longer matches the CRC-32 checksum written with it '
-            '(changed on disk or in transfer); use another copy, or an earlier epoch_N.bin')
+            f'(changed on disk or in transfer); {remedy}')

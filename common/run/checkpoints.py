@@ -27,6 +27,9 @@ from common.run.checkpoint_checksums import checksum_failure, has_checksums, sav
 
 FORMAT_NAME = 'finepose'
 FORMAT_VERSION = 2             # 2: 'training_data'
+# What every checkpoint of ours holds for loading its model (a resume also needs RESUME_KEYS).
+MODEL_KEYS = ('model', 'model_config', 'clip_fingerprint', 'clip_source')
+RESUME_KEYS = ('epoch', 'lr', 'optimizer', 'rng_states', 'best_val', 'history')
 TEXT_TOWER_PREFIX = 'prompt_encoder.text_tower.'
 
 
@@ -74,16 +77,32 @@ LEGACY_PROMPT_NOTE = ('written before the reference\'s batched prompt mixing exi
                       'own prompts, so it loads as --per-clip-prompts')
 
 
-def config_from_dict(values: dict) -> ModelConfig:
+def check_keys(checkpoint: dict, keys, path, purpose: str = '') -> None:
+    """A ``UserError`` naming the ``keys`` missing from a checkpoint marked as ours (a hand-made file,
+    or one of another tool); ``purpose``: what they are needed for."""
+    missing = [key for key in keys if key not in checkpoint]
+    if missing:
+        raise UserError(f'{path}: marked as a checkpoint of this project (format {FORMAT_NAME!r}) but without '
+                        f'{", ".join(map(repr, missing))}{purpose}; expected the keys {", ".join(keys)}, as training '
+                        'writes them')
+
+
+def config_from_dict(values: dict, source='checkpoint') -> ModelConfig:
     """The ``ModelConfig`` a checkpoint stores (``dataclasses.asdict``). One written before
     ``learn_prompts``/``per_clip_prompts`` loads as it was trained: learnable vectors unless it
-    says ``frozen_prompts``, and per-clip prompts (``legacy_config_notes`` says so)."""
-    values = dict(values)
-    values['text_tower'] = TextTowerConfig(**values['text_tower'])
-    if 'frozen_prompts' in values:
-        values['learn_prompts'] = not values.pop('frozen_prompts')
-    values.setdefault('per_clip_prompts', True)
-    return ModelConfig(**values)
+    says ``frozen_prompts``, and per-clip prompts (``legacy_config_notes`` says so). A
+    configuration of other fields is a ``UserError`` naming ``source``."""
+    try:
+        values = dict(values)
+        values['text_tower'] = TextTowerConfig(**values['text_tower'])
+        if 'frozen_prompts' in values:
+            values['learn_prompts'] = not values.pop('frozen_prompts')
+        values.setdefault('per_clip_prompts', True)
+        return ModelConfig(**values)
+    except (KeyError, TypeError, ValueError) as err:
+        fields = ', '.join(field.name for field in dataclasses.fields(ModelConfig))
+        raise UserError(f'{source}: its model_config is not one this code reads ({type(err).__name__}: {err}); '
+                        f'expected the fields {fields}') from None
 
 
 def legacy_config_notes(values: dict) -> list:
@@ -107,6 +126,7 @@ def read_checkpoint(path) -> dict:
         if checkpoint.get('version', 0) > FORMAT_VERSION:
             raise UserError(f'{path}: checkpoint format version {checkpoint["version"]} is newer than this code '
                             f'({FORMAT_VERSION}); update FinePOSE')
+        check_keys(checkpoint, MODEL_KEYS, path)
         return checkpoint
     checkpoint = read_official_checkpoint(path)
     if not is_official_checkpoint(checkpoint):

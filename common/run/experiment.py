@@ -11,7 +11,8 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from common.core.atomic import check_writable, remove_stale_temporaries
+from common.core.atomic import (check_name_length, check_writable, missing_folders, remove_empty_folders,
+                                remove_stale_temporaries)
 from common.core.errors import UserError
 from common.data.generators import ChunkedGenerator
 from common.evaluation.metrics import VELOCITY
@@ -24,7 +25,8 @@ from common.model.clip_text import TEXT_TOWERS
 from common.run.arguments import check_sampling_steps
 from common.run.batch_rule import epoch_shortfall
 from common.run.checkpoint_config import adopt_checkpoint_config
-from common.run.checkpoints import checksum_note, config_from_dict, legacy_config_notes, load_model_weights, read_checkpoint
+from common.run.checkpoints import (RESUME_KEYS, check_keys, checksum_note, config_from_dict, legacy_config_notes,
+                                    load_model_weights, read_checkpoint)
 from common.run.devices import setup_runtime, shutdown
 from common.run.run_folder import FolderLock, delete_earlier_run, refuse_used_folder
 from common.run.tb_logging import ScalarLogger
@@ -71,6 +73,7 @@ class ExperimentData:
     original_validation_counting: Counting = Counting(ORIGINAL, None, pooled=True)
 
 
+LONGEST_RESULT_SUFFIX = '.json'     # report.write_result_files writes NAME.csv and NAME.json
 # The original's default -b (1024), which its evaluation reads as windows: one P-Best batch per sequence.
 ORIGINAL_EVALUATION_BATCH = 1024
 
@@ -124,7 +127,7 @@ def read_model_checkpoint(args, name: str, flag: str, layout: str):
         check_sampling_steps(args.sampling_timesteps, config.timesteps)
         described = f'Model configuration from the flags (official checkpoint {path})'
     else:
-        config = config_from_dict(checkpoint['model_config'])
+        config = config_from_dict(checkpoint['model_config'], path)
         if config.layout != layout:
             raise UserError(f'{flag} {path}: a model for the {config.layout} layout, but this data has the '
                             f'{layout} layout')
@@ -149,16 +152,21 @@ def resolve_checkpoint(name: str, checkpoint_dir: Path, flag: str) -> Path:
     raise UserError(f'{flag} {name}: no such checkpoint (looked for {name} and {checkpoint_dir / name}){hint}')
 
 
-def sequence_lengths(sequences) -> dict:
-    """{'S9 Walking 1 camera 0': frames} of ``Sequence``s (what ``check_smoothable`` names)."""
-    return {' '.join(str(part) for part in (s.subject, s.action, 'camera', s.camera) if part != ''): s.num_frames
-            for s in sequences}
+def dataset_sequence_name(sequence) -> str:
+    """'S9 Walking 1 camera 0' ('TS1 camera 0' without an action)."""
+    return ' '.join(str(part) for part in (sequence.subject, sequence.action, 'camera', sequence.camera) if part != '')
 
 
-def smoothing_note(args, sequences):
+def sequence_lengths(sequences, name=dataset_sequence_name) -> dict:
+    """{name(sequence): frames} of ``Sequence``s (what ``check_smoothable`` names)."""
+    return {name(s): s.num_frames for s in sequences}
+
+
+def smoothing_note(args, sequences, name=dataset_sequence_name):
     """--smooth, before the model runs: a ``UserError`` for a sequence too short to smooth; the one
-    line naming those smoothed with a shorter window, or None (also without --smooth)."""
-    return check_smoothable(args.smooth, sequence_lengths(sequences)) if args.smooth else None
+    line naming those smoothed with a shorter window, or None (also without --smooth). ``name``:
+    Sequence -> how the lines call it."""
+    return check_smoothable(args.smooth, sequence_lengths(sequences, name)) if args.smooth else None
 
 
 def _selection_text(selection: dict) -> str:
@@ -173,6 +181,19 @@ def check_same_training_data(recorded, selected: dict, source) -> None:
         raise UserError(f'-r {source}: its run trained on {_selection_text({k: recorded.get(k) for k in differing})}, '
                         f'this command selects {_selection_text({k: selected.get(k) for k in differing})}; resume '
                         f'with the run\'s selection ({_selection_text(recorded)}), or start a new run in another -c')
+
+
+def check_resumed_epochs(epochs: int, trained: int, source) -> Optional[str]:
+    """-e counts the run's epochs in all: fewer than the checkpoint ``source`` has ``trained`` is a
+    ``UserError``; as many trains nothing (the final evaluation only), said in the line returned."""
+    if epochs < trained:
+        raise UserError(f'-e {epochs}: {source} has already trained {count(trained, "epoch")} (-e counts all the '
+                        f'epochs of the run); pass -e {trained + 1} or more to train further, or evaluate it with '
+                        f'--evaluate {source}')
+    if epochs == trained:
+        return (f'-e {epochs}: {source} has trained {count(trained, "epoch")} already; nothing to train, the run '
+                f'evaluates {BEST_CHECKPOINT}')
+    return None
 
 
 def _check_frames(args, data: ExperimentData):
@@ -239,10 +260,29 @@ def load_checkpoint_model(args, layout: str, skeleton, keypoints_mirror, runtime
     return build_checkpoint_model(args, path, checkpoint, config, skeleton, keypoints_mirror, runtime), path, checkpoint
 
 
-def _evaluate_and_report(args, model, data: ExperimentData, runtime, checkpoint_dir: Path, stem: str):
-    # Standalone --evaluate samples -b clips at a time (the paper's -b 4); after training, --val-batch-size.
+def final_sampling(args) -> SamplingSettings:
+    """The final evaluation's sampling: standalone --evaluate samples -b clips at a time (the paper's
+    -b 4); after training, --val-batch-size."""
     clips_per_batch = args.batch_size if args.evaluate else args.val_batch_size
-    settings = SamplingSettings(args.num_proposals, args.sampling_timesteps, args.test_time_flip, clips_per_batch, args.seed)
+    return SamplingSettings(args.num_proposals, args.sampling_timesteps, args.test_time_flip, clips_per_batch,
+                            args.seed)
+
+
+def result_name(args, data: ExperimentData, stem: str) -> str:
+    """The name (without extension) of the final evaluation's tables of checkpoint ``stem``."""
+    return result_file_stem(stem, final_sampling(args), data.action_source, final_counting(args, data),
+                            *data.result_tags, *(['bf16'] if args.bf16 else []), *smoothing_tag(args.smooth))
+
+
+def check_result_name(args, data: ExperimentData, checkpoint_dir: Path, stem: str, what: str, remedy: str) -> None:
+    """Before any model work: the tables' file names (``result_name``) fit the file system; else a
+    ``UserError`` saying ``what`` is evaluated and the ``remedy``."""
+    check_name_length(checkpoint_dir / f'{result_name(args, data, stem)}{LONGEST_RESULT_SUFFIX}',
+                      f'{what}: its result table', remedy)
+
+
+def _evaluate_and_report(args, model, data: ExperimentData, runtime, checkpoint_dir: Path, stem: str):
+    settings = final_sampling(args)
     protocols = (1, 2) if args.p2 else (1,)
     counting = final_counting(args, data)
     result = evaluate(model, data.test, data.test_groups, runtime, model.denoiser.num_frames, data.skeleton.root,
@@ -256,9 +296,7 @@ def _evaluate_and_report(args, model, data: ExperimentData, runtime, checkpoint_
             print(data.description['test'])
         print(ground_truth_notice(data.action_source))
         print(format_result(result, data.group_title))
-        name = result_file_stem(stem, settings, data.action_source, counting, *data.result_tags,
-                                *(['bf16'] if args.bf16 else []), *smoothing_tag(args.smooth))
-        files = write_result_files(result, checkpoint_dir, name, data.group_title,
+        files = write_result_files(result, checkpoint_dir, result_name(args, data, stem), data.group_title,
                                    {'checkpoint': stem, 'action_source': data.action_source,
                                     'data': list(data.result_tags)})
         print('Wrote ' + ', '.join(str(f) for f in files))
@@ -275,6 +313,7 @@ def run(args, load_data: Callable):
     runtime = setup_runtime(args.gpu, args.threads)
     torch.manual_seed(args.seed)
     lock = None
+    created = missing_folders(args.checkpoint) if runtime.is_main else []
     try:
         checkpoint_dir = check_writable(args.checkpoint, '-c')
         lock = _lock_training_folder(args, runtime, checkpoint_dir)
@@ -285,6 +324,7 @@ def run(args, load_data: Callable):
             print(note)
         if args.evaluate:
             path, checkpoint, config, described = read_model_checkpoint(args, args.evaluate, '--evaluate', data.layout)
+            check_result_name(args, data, checkpoint_dir, path.stem, f'--evaluate {path}', 'rename the checkpoint')
             _check_frames(args, data)
             if runtime.is_main:
                 print(described)
@@ -304,9 +344,13 @@ def run(args, load_data: Callable):
             if resume['format'] == 'official' or resume.get('optimizer') is None:
                 raise UserError(f'-r {resume_path}: not a resumable checkpoint of this project '
                                 '(official checkpoints hold no resumable state; use --evaluate)')
+            check_keys(resume, RESUME_KEYS, f'-r {resume_path}', ' to resume from')
             check_same_training_data(resume.get('training_data'), data.training_data, resume_path)
+            epochs_note = check_resumed_epochs(args.epochs, resume['epoch'], resume_path)
             if runtime.is_main:
-                print(described)
+                print('\n'.join(filter(None, [described, epochs_note])))
+        check_result_name(args, data, checkpoint_dir, Path(BEST_CHECKPOINT).stem, 'the evaluation after training',
+                          'shorten the names it is made of (-k, -ste, -a)')
         _check_frames(args, data)
         model = _build(args, config, data.skeleton, data.keypoints_mirror, runtime)
         trainable, frozen = _parameter_counts(model)
@@ -361,6 +405,7 @@ def run(args, load_data: Callable):
     finally:
         if lock is not None:
             lock.release()
+        remove_empty_folders(created)        # a refused run leaves no folder behind
         shutdown(runtime)
 
 

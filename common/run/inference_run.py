@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.core.atomic import check_writable
-from common.core.errors import UserError
+from common.core.atomic import check_name_length, check_writable, missing_folders, remove_empty_folders
+from common.core.errors import UserError, said_by_rank_zero
 from common.core.output_paths import check_output_file
 from common.core.units import MM_PER_M
 from common.data.camera import image_coordinates
@@ -45,7 +45,8 @@ from common.evaluation.protocol import SamplingSettings
 from common.evaluation.report import count, smoothing_tag
 from common.evaluation.smoothing import smooth_track, smoothing_words
 from common.run.devices import setup_runtime, shutdown
-from common.run.experiment import load_checkpoint_model, report_removed_temporaries, smoothing_note
+from common.run.experiment import (dataset_sequence_name, load_checkpoint_model, report_removed_temporaries,
+                                   smoothing_note)
 from common.run.pose_export import EXPORT_FLAG, check_export_path, export_poses, person_export_path
 from common.run.visualization import SUFFIXES, render_animation, render_people, video_frames
 
@@ -58,10 +59,15 @@ def predictions_file_name(name: str, smooth_window=None) -> str:
     return '_'.join([f'custom_{name}_3d', *smoothing_tag(smooth_window)]) + '.npz'
 
 
-def check_smoothing(args, sequences) -> None:
+def custom_sequence_name(sequence) -> str:
+    """How the lines call a -d custom video's keypoint array: 'dance [keypoints 0]'."""
+    return f'{sequence.subject} [keypoints {sequence.camera}]'
+
+
+def check_smoothing(args, sequences, name=dataset_sequence_name) -> None:
     """--smooth, before the model runs: every sequence long enough (else ``UserError``); the one
-    line naming those smoothed with a shorter window."""
-    note = smoothing_note(args, sequences)
+    line naming those smoothed with a shorter window. ``name``: Sequence -> how the lines call it."""
+    note = smoothing_note(args, sequences, name)
     if note:
         print(note)
 
@@ -75,7 +81,18 @@ def smoothed(args, predictions) -> list:
 
 
 def run_inference(args):
-    """Predict, then export / render, as the flags say (see the module docstring)."""
+    """Predict, then export / render, as the flags say (see the module docstring). A refused run
+    leaves no folder it created behind."""
+    outputs = [args.checkpoint] + [Path(p).parent for p in (args.viz_export, args.viz_output) if p]
+    created = sorted({folder for output in outputs for folder in missing_folders(output)},
+                     key=lambda folder: len(folder.parts), reverse=True)
+    try:
+        _check_outputs_and_run(args)
+    finally:
+        remove_empty_folders(created)
+
+
+def _check_outputs_and_run(args):
     if args.viz_export:
         check_export_path(args.viz_export)
     if args.render:
@@ -83,7 +100,9 @@ def run_inference(args):
     runtime = setup_runtime(args.gpu, args.threads)
     try:
         if runtime.distributed:
-            raise UserError('-d custom / --render / --viz-export run in one process; use -gpu 0,1 instead of torchrun')
+            with said_by_rank_zero():
+                raise UserError('-d custom / --render / --viz-export run in one process; use -gpu 0,1 instead of '
+                                'torchrun')
         if args.dataset == 'custom':
             _run_custom(args, runtime)
         else:
@@ -116,9 +135,11 @@ def _run_custom(args, runtime):
     visualising = bool(args.render or args.viz_export)
     if not visualising:
         report_removed_temporaries(check_writable(args.checkpoint, '-c'))
+        check_name_length(Path(args.checkpoint) / predictions_file_name(args.keypoints, args.smooth),
+                          f'-k {args.keypoints}: the predictions file', 'shorten NAME in data_2d_custom_NAME.npz')
     custom = load_custom_keypoints(args.data_dir, args.keypoints, args.focal_length)
     sequences = custom.select_video(args.viz_subject, args.viz_camera) if visualising else custom.dataset.sequences
-    check_smoothing(args, sequences)
+    check_smoothing(args, sequences, custom_sequence_name)
     # --viz-subject VIDEO of the entries VIDEO_person1, ...: every person (not one entry named as asked)
     people = visualising and any(s.subject != args.viz_subject and split_person_entry(s.subject) for s in sequences)
     if people and args.viz_export:
@@ -141,10 +162,10 @@ def _run_custom(args, runtime):
     check_finite_predictions(predictions, sequences, path)
     predictions = smoothed(args, predictions)
     for sequence, prediction in zip(sequences, predictions):
-        print(f'{sequence.subject} [keypoints {sequence.camera}]: {sequence.num_frames} frames -> poses '
+        print(f'{custom_sequence_name(sequence)}: {sequence.num_frames} frames -> poses '
               f'{prediction.poses_3d.shape}, estimated root depth {prediction.trajectory[0, 2]:.2f} m')
         if prediction.root_depth_clamped:
-            print(f'Note: {sequence.subject} [keypoints {sequence.camera}]: the estimated root depth (median '
+            print(f'Note: {custom_sequence_name(sequence)}: the estimated root depth (median '
                   f'{prediction.median_root_depth:.2f} m) is below its {MIN_ROOT_DEPTH_M:g} m floor and was set to '
                   f'{MIN_ROOT_DEPTH_M:g} m; check --focal-length and the 2D keypoints')
     if people:

@@ -77,27 +77,38 @@ def delete_earlier_run(folder) -> list:
     return removed
 
 
+def _lock_write_failure(folder: Path, err: OSError) -> UserError:
+    return UserError(f'-c {folder}: cannot write {LOCK_FILE}, the lock that keeps a second run out '
+                     f'({err.strerror or err}); free some space or choose another -c')
+
+
 class FolderLock:
     """The advisory lock (``fcntl.flock``) of a ``-c`` folder on its ``LOCK_FILE``, which also
     says who holds it (pid, host, start time, command). The operating system releases the lock
     when its process ends, however it ends: a killed run never blocks the next one. The file
-    itself stays (deleting it could let two runs lock two different files).
+    itself stays (deleting it could let two runs lock two different files), except in a folder
+    it alone occupies (a run refused before its work): ``release`` deletes it there while still
+    holding the lock, so that the folder is left as the run found it.
 
     ``acquire`` raises a ``UserError`` naming the holder when another process holds it. Where
     the file system or the platform offers no such lock, the run goes on unguarded and ``note``
     says so in one line.
     """
 
-    def __init__(self, fd, note=None):
+    def __init__(self, fd, note=None, path=None):
         self._fd = fd
         self.note = note
+        self._path = path
 
     @classmethod
     def acquire(cls, folder, command: str) -> 'FolderLock':
         folder = Path(folder)
         if fcntl is None:
             return cls(None, f'-c {folder}: not locked against a second run (no advisory locks on this platform)')
-        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as err:
+            raise _lock_write_failure(folder, err) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -109,16 +120,26 @@ class FolderLock:
             os.close(fd)
             return cls(None, f'-c {folder}: not locked against a second run ({err.strerror or err})')
         started = time.strftime('%Y-%m-%d %H:%M:%S')
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f'pid {os.getpid()} on {socket.gethostname()}, since {started}: {command}'.encode(), 0)
-        return cls(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f'pid {os.getpid()} on {socket.gethostname()}, since {started}: {command}'.encode(), 0)
+        except OSError as err:          # a full disk: creating the empty file needed no space, its line does
+            os.close(fd)
+            raise _lock_write_failure(folder, err) from None
+        return cls(fd, path=folder / LOCK_FILE)
 
     def release(self) -> None:
-        """Release the lock (closing the file does), the holder's line erased first."""
+        """Release the lock (closing the file does), the holder's line erased first; the file is
+        deleted first when it is all the folder holds."""
         if self._fd is None:
             return
         try:
-            os.ftruncate(self._fd, 0)
+            if os.listdir(self._path.parent) == [LOCK_FILE]:
+                self._path.unlink()
+            else:
+                os.ftruncate(self._fd, 0)
+        except OSError:         # the folder was removed meanwhile: nothing to tidy; the lock goes on closing
+            pass
         finally:
             os.close(self._fd)
             self._fd = None

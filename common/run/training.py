@@ -27,6 +27,7 @@ an uninterrupted one.
 import contextlib
 import math
 import secrets
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from common.core.errors import Interrupted, UserError
+from common.core.errors import Interrupted, UserError, interruption_exit_code
 from common.core.keyed_random import TRAINING_STREAM, generators_from_seeds, keyed_seed
 from common.core.units import MM_PER_M
 from common.evaluation.protocol import SamplingSettings, evaluate
@@ -193,18 +194,23 @@ def _restore_rng_states(states: dict, train_generator):
 @dataclass
 class TrainingPosition:
     """Where training is, for the line Ctrl-C prints: the epoch being trained (1-based), its step
-    (1-based; 0 once its steps are done, while validating and saving) and the epoch that
-    ``last_epoch.bin`` holds (None while this run has none)."""
+    (1-based; 0 before its first step), whether its steps are done (while validating and saving)
+    and the epoch that ``last_epoch.bin`` holds (None while this run has none)."""
     epoch: int = 1
     step: int = 0
+    steps_done: bool = False
     saved_epoch: Optional[int] = None
 
     def interrupted_line(self, checkpoint_dir: Path) -> str:
-        where = f'step {self.step}' if self.step else 'after its last step'
+        """The line, its resume command quoted for the shell (a -c folder with a space, ...)."""
+        if self.steps_done:
+            where = 'after its last step'
+        else:
+            where = f'step {self.step}' if self.step else 'before its first step'
         if self.saved_epoch is None:
             return f'interrupted at epoch {self.epoch} {where}; no checkpoint was written yet'
         return (f'interrupted at epoch {self.epoch} {where}; {checkpoint_dir / LAST_CHECKPOINT} holds epoch '
-                f'{self.saved_epoch}; resume with -c {checkpoint_dir} -r {LAST_CHECKPOINT}')
+                f'{self.saved_epoch}; resume with -c {shlex.quote(str(checkpoint_dir))} -r {LAST_CHECKPOINT}')
 
 
 def train(model, model_config, runtime, train_generator, validation, settings: TrainSettings, checkpoint_dir,
@@ -219,16 +225,18 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
     Returns the run id written into every checkpoint of this run (kept across resumes), so the
     caller evaluates only a checkpoint this run wrote; checkpoints are written by rank 0 into
     ``checkpoint_dir``. A non-finite loss or validation error raises ``TrainingDiverged``; Ctrl-C
-    raises ``Interrupted`` with ``TrainingPosition.interrupted_line`` (on rank 0; checkpoints are
+    or SIGTERM raises ``Interrupted`` with ``TrainingPosition.interrupted_line`` (on rank 0; checkpoints are
     written atomically, ``last_epoch.bin`` last, so it holds the epoch that line names).
     """
     checkpoint_dir = Path(checkpoint_dir)
-    position = TrainingPosition(saved_epoch=resume['epoch'] if resume is not None else None)
+    saved = resume['epoch'] if resume is not None else None
+    position = TrainingPosition(epoch=(saved or 0) + 1, saved_epoch=saved)
     try:
         return _train(model, model_config, runtime, train_generator, validation, settings, checkpoint_dir, logger,
                       resume, resume_source, training_data, position)
-    except KeyboardInterrupt:
-        raise Interrupted(position.interrupted_line(checkpoint_dir) if runtime.is_main else '') from None
+    except KeyboardInterrupt as err:           # Ctrl-C, or SIGTERM (errors.Terminated)
+        raise Interrupted(position.interrupted_line(checkpoint_dir) if runtime.is_main else '',
+                          interruption_exit_code(err)) from None
 
 
 def _train(model, model_config, runtime, train_generator, validation, settings: TrainSettings, checkpoint_dir: Path,
@@ -262,7 +270,7 @@ def _train(model, model_config, runtime, train_generator, validation, settings: 
         # -e 0: the initial weights are the result, a baseline to evaluate.
         save_checkpoint([checkpoint_dir / LAST_CHECKPOINT, checkpoint_dir / BEST_CHECKPOINT], **snapshot())
     while epoch < settings.epochs:
-        position.epoch, position.step = epoch + 1, 0
+        position.epoch, position.step, position.steps_done = epoch + 1, 0, False
         start = time.time()
         model.train()
         losses = []
@@ -276,7 +284,7 @@ def _train(model, model_config, runtime, train_generator, validation, settings: 
             losses.append(train_step(train_model, optimizer, inputs, runtime, weight_unit))
             check_finite_loss(losses[-1], epoch + 1, batch_index + 1, epoch)
             batches.set_postfix(loss_mm=f'{losses[-1] * MM_PER_M:.1f}')
-        position.step = 0
+        position.steps_done = True
         epoch_lr = lr                   # the rate this epoch trained at (printed and logged)
         lr *= settings.lr_decay
         for group in optimizer.param_groups:
