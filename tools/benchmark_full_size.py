@@ -158,8 +158,9 @@ def run_epoch(row, model, data_dir, device, measure_steps, compile_first: bool, 
 class MeasuredSampling(nn.Module):
     """Stands for the model in ``evaluation.evaluate``: the first ``windows`` windows (None: all)
     are sampled by ``model`` with at most ``ddim_steps`` DDIM steps (None: all; the last one
-    repeated up to K, so the shapes are the run's), timed; every later window gets stand-in
-    hypotheses drawn from its generator (also timed, to be subtracted from the host's time)."""
+    repeated up to K, so the shapes are the run's), timed; every later window (also the rest of a
+    sampling batch) gets stand-in hypotheses drawn from its generator (timed too, to be subtracted
+    from the host's time)."""
 
     def __init__(self, model, windows, ddim_steps, device):
         super().__init__()
@@ -169,21 +170,26 @@ class MeasuredSampling(nn.Module):
 
     def ddim_sample(self, keypoints_2d, action_tokens, num_hypotheses, num_steps, flip, *, generators):
         b, f, j, _ = keypoints_2d.shape
-        start = time.perf_counter()
-        if self.windows is None or self.sampled < self.windows:
+        real = b if self.windows is None else max(0, min(b, self.windows - self.sampled))
+        parts = []
+        if real:
+            start = time.perf_counter()
             steps = num_steps if self.ddim_steps is None else min(num_steps, self.ddim_steps)
-            out = self.model.ddim_sample(keypoints_2d, action_tokens, num_hypotheses, steps, flip, generators=generators)
-            out = torch.cat([out, out[:, -1:].expand(-1, num_steps - steps, *out.shape[2:])], dim=1)
+            out = self.model.ddim_sample(keypoints_2d[:real], action_tokens[:real], num_hypotheses, steps, flip,
+                                         generators=generators[:real])
+            parts.append(torch.cat([out, out[:, -1:].expand(-1, num_steps - steps, *out.shape[2:])], dim=1))
             synchronize(self.device)
-            self.sampled += b
-            self.passes += b * num_hypotheses * steps * (2 if flip else 1)
+            self.sampled += real
+            self.passes += real * num_hypotheses * steps * (2 if flip else 1)
             self.sampling_s += time.perf_counter() - start
-            return out
-        out = torch.cat([torch.randn((1, num_steps, num_hypotheses, f, j, 3), generator=g) for g in generators])
-        out = (out * STAND_IN_SPREAD).to(self.device)
-        synchronize(self.device)
-        self.stand_in_s += time.perf_counter() - start
-        return out
+        if real < b:
+            start = time.perf_counter()
+            stand_in = torch.cat([torch.randn((1, num_steps, num_hypotheses, f, j, 3), generator=g)
+                                  for g in generators[real:]])
+            parts.append((stand_in * STAND_IN_SPREAD).to(self.device))
+            synchronize(self.device)
+            self.stand_in_s += time.perf_counter() - start
+        return torch.cat(parts)
 
 
 def run_evaluate(row, model, data_dir, device, measure_windows, measure_ddim_steps) -> dict:

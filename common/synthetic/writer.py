@@ -599,7 +599,7 @@ def h36m_size_summary(plan: dict) -> str:
     """The line saying what ``--h36m-size`` made: subjects, takes, frames, 2D poses per split."""
     takes = sum(len(names) for names in plan.values())
     lengths = [frames for names in plan.values() for frames in names.values()]
-    poses = {split: sum(sum(plan[s].values()) for s in subjects) * H36M_NUM_CAMERAS
+    poses = {split: sum(sum(plan.get(s, {}).values()) for s in subjects) * H36M_NUM_CAMERAS
              for split, subjects in (('training', H36M_TRAIN_SUBJECTS), ('test', H36M_TEST_SUBJECTS))}
     dropped = ', '.join(f'{s} {a}' for s, a in H36M_DROPPED_TAKES)
     return (f'--h36m-size: {len(plan)} subjects, {takes} takes ({len(H36M_REAL_ACTIONS)} actions x '
