@@ -44,7 +44,8 @@ def parse_args(argv=None):
     parser.add_argument('--depth', type=int, default=8)
     parser.add_argument('--width', type=int, default=512)
     parser.add_argument('--train-batches', default='4', metavar='LIST',
-                        help='training batches (clips) to time, e.g. 4,8,16,32,64 (stops at the first that does not fit)')
+                        help='training batches (clips) to time, e.g. 4,8,16,32,64 (stops at the first that does '
+                             'not fit)')
     parser.add_argument('--sample-batches', default='1,4', metavar='LIST', help='sampling batches (windows) to time')
     parser.add_argument('--hypotheses', type=int, default=20)
     parser.add_argument('--steps', type=int, default=10)
