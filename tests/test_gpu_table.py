@@ -94,4 +94,4 @@ def test_gpu_table_runs_ours_and_the_original_side_by_side(stand_in_original, ti
     results = json.loads(out.read_text())
     assert results['data']['epoch-243-b4']['measured_steps'] == 2
     assert results['data']['eval-243-h20k10-b4']['measured_windows'] == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['table.json']      # no intermediate file left
+    assert sorted(p.name for p in tmp_path.glob('*.json')) == ['table.json']      # no intermediate file left
