@@ -129,9 +129,10 @@ def run_epoch(row, model, data_dir, device, measure_steps, compile_first: bool, 
     runtime = Runtime(device, gpu_ids=[])
     weight_unit = loss_weight_unit(settings.gradient_scale, 'h36m')
     steps = epoch_step_inputs(generator, model, settings, 0)
-    if compile_first:
+    if compile_first:                                  # compiles; the next step is counted eagerly
         train_step(model, optimizer, next(steps), runtime, weight_unit)
-    with flop_counter:                                 # the warm-up step, its work counted
+    eager = torch.compiler.set_stance('force_eager') if compile_first else contextlib.nullcontext()
+    with eager, flop_counter:                          # the warm-up step, its work counted
         train_step(model, optimizer, next(steps), runtime, weight_unit)
     synchronize(device)
     host, step = [], []
