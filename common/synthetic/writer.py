@@ -624,7 +624,8 @@ def parse_args(argv=None):
     parser.add_argument('--no-3dhp', action='store_true', help='skip the MPI-INF-3DHP files')
     parser.add_argument('--h36m-size', action='store_true',
                         help='Human3.6M at the real dataset\'s size: its subjects, 15 actions x 2 takes, about 1.56 M '
-                             'training and 0.54 M test 2D poses (under a minute, 1.7 GB of memory, 0.9 GB on disk; --size then '
+                             'training and 0.54 M test 2D poses (under a minute, 1.7 GB of memory, 0.9 GB on disk; '
+                             '--size then '
                              'sizes only the MPI-INF-3DHP files)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bars')
     return parser.parse_args(argv)
