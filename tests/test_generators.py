@@ -127,6 +127,24 @@ def test_valid_mask_and_missing_fields():
         plain_generator([make_sequence(0, 5), make_sequence(1, 5, with_intrinsics=False)], 4)
 
 
+def test_sequences_view_the_generators_frames_instead_of_keeping_a_copy():
+    sequences = [make_sequence(0, 9), make_sequence(1, 5)]
+    originals = [(s.keypoints_2d.copy(), s.positions_3d.copy(), s.trajectory.copy()) for s in sequences]
+    float64 = make_sequence(2, 4)
+    float64.keypoints_2d = float64.keypoints_2d.astype(np.float64)
+    generator = plain_generator(sequences + [float64], 3)
+    for seq, values in zip(sequences, originals):
+        for field, original in zip(('keypoints_2d', 'positions_3d', 'trajectory'), values):
+            array = getattr(seq, field)
+            np.testing.assert_array_equal(array, original)
+            assert np.shares_memory(array, getattr(generator, f'_{field}')) and array.dtype == np.float32
+    assert float64.keypoints_2d.dtype == np.float64                  # another dtype is left as it is
+    assert not np.shares_memory(float64.keypoints_2d, generator._keypoints_2d)
+    batch = next(iter(generator.next_epoch()))                      # batches are copies: the views stay intact
+    batch.keypoints_2d[:] = -1
+    np.testing.assert_array_equal(sequences[0].keypoints_2d, originals[0][0])
+
+
 @pytest.mark.parametrize('n_frames', [1, 3, 5, 10, 12, 23])
 def test_windows_cover_every_frame_once_and_the_last_ends_at_n(n_frames):
     window = 5

@@ -43,8 +43,7 @@ from release_fixtures import h36m_content, write_h36m_archive, write_h36m_source
 from test_keypoints import COCO_NAMES, _in_format, _results
 from test_main_3dhp import write_official_annotations
 
-READMES = ('data/README.md', 'README.md', '3dhp_test/README.md',       # set-up first
-           *sorted(path.relative_to(REPO_ROOT).as_posix() for path in (REPO_ROOT / 'docs').glob('*.md')))
+READMES = ('data/README.md', 'README.md', '3dhp_test/README.md', 'docs/*.md')      # set-up first
 # First words that make an indented line a shell command (anything else is code or a listing).
 PROGRAMS = ('python', 'python3', 'torchrun', 'pip', 'octave-cli', 'matlab', 'tensorboard', 'bash', 'sh', 'cd')
 CODE_LINE = re.compile(r'^( {4,})(\S.*)$')
@@ -61,6 +60,11 @@ SKIPPED = {
     r'pip install': 'installs packages from the network; .ci/run runs this exact line (tests/test_project.py)',
     r'^torchrun ': 'several processes or machines; tests/test_training.py runs torchrun with 2 CPU processes',
     r'^python tools/benchmark\.py': 'a benchmark of minutes; tests/test_benchmark.py runs a tiny row',
+    r'--h36m-size': 'Human3.6M at its real size: a minute and 1.6 GB of memory, 0.9 GB on disk; '
+                    'tests/test_synthetic.py writes a small plan the same way',
+    r'^python tools/(gpu_table|original_side_by_side)\.py': 'needs a GPU and the original code; '
+                                                           'tests/test_gpu_table.py runs both on the CPU with tiny '
+                                                           'rows and a stand-in of the original',
     r'^octave-cli ': 'needs GNU Octave, absent here; tests/test_mpi_inf_3dhp_scoring.py checks the same numbers',
     r'^venv-detector/': "the optional MediaPipe detector's own environment (numpy < 2) is not set up here; "
                         'tests/test_pose_detector.py runs in it',
@@ -81,10 +85,22 @@ class ReadmeItem:
     is_command: bool
 
 
+def readme_files(readmes=READMES) -> list:
+    """The Markdown files of ``readmes`` (names relative to the repository, or absolute; a name
+    with ``*`` stands for the files it matches, in name order)."""
+    names = []
+    for pattern in map(str, readmes):
+        if '*' in pattern:
+            names += [match.relative_to(REPO_ROOT).as_posix() for match in sorted(REPO_ROOT.glob(pattern))]
+        else:
+            names.append(pattern)
+    return names
+
+
 def readme_items(readmes=READMES) -> list:
     """Commands and Python snippets of the READMEs, in reading order."""
     items = []
-    for name in readmes:
+    for name in readme_files(readmes):
         lines = (REPO_ROOT / name).read_text().splitlines()      # an absolute name stays as it is
         block, start = [], 0
         for number, line in enumerate(lines + [''], start=1):

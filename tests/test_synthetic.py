@@ -393,3 +393,62 @@ def test_project_loaders_read_back_exactly_what_was_generated(generated):
         w, h = seq.resolution
         np.testing.assert_allclose(seq.keypoints_2d, views['data_2d'] / w * 2 - [1, h / w], atol=1e-6)
     np.testing.assert_array_equal(tests.sequences[0].valid, data.mpi_test['TS1']['valid'] != 0)
+
+
+# ----------------------------------------------------------------------------- Human3.6M's size
+
+def test_h36m_size_plan_has_the_real_takes_and_pose_counts():
+    plan = synthetic.h36m_size_plan(0)
+    assert list(plan) == list(H36M_SUBJECTS)
+    real_actions = ('Directions', 'Discussion', 'Eating', 'Greeting', 'Phoning', 'Photo', 'Posing', 'Purchases',
+                    'Sitting', 'SittingDown', 'Smoking', 'Waiting', 'WalkDog', 'Walking', 'WalkTogether')
+    for subject, takes in plan.items():
+        expected = {name for action in real_actions for name in (action, f'{action} 1')}
+        if subject == 'S11':
+            expected.remove('Directions')                 # the community's files drop it (corrupt video)
+        assert set(takes) == expected
+    poses = {split: 4 * sum(sum(plan[s].values()) for s in subjects)
+             for split, subjects in (('training', ('S1', 'S5', 'S6', 'S7', 'S8')), ('test', ('S9', 'S11')))}
+    assert poses == {'training': 1_559_752, 'test': 543_344}
+    lengths = np.array([frames for takes in plan.values() for frames in takes.values()])
+    assert lengths.min() >= 994 and lengths.max() <= 6349 and len(set(lengths.tolist())) > 150
+    assert synthetic.h36m_size_plan(0) == plan and synthetic.h36m_size_plan(1) != plan
+
+
+def test_lengths_are_fitted_to_the_total_within_the_bounds():
+    raw = np.array([1.0, 1.0, 10.0, 100.0])
+    lengths = synthetic._fit_lengths(raw, 100, 10, 50)
+    assert lengths.sum() == 100 and lengths.min() >= 10 and lengths.max() <= 50
+    assert lengths.tolist() == [17, 17, 16, 50]           # the long one capped, the rest shared out evenly
+
+
+SMALL_PLAN = {'S1': {'Walking': 30, 'Photo 1': 25}, 'S9': {'WalkTogether': 20}, 'S11': {'Directions 1': 15}}
+
+
+def test_h36m_size_writes_the_plan_take_by_take(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(synthetic, 'h36m_size_plan', lambda seed: SMALL_PLAN)
+    synthetic.main(['--out', str(tmp_path), '--h36m-size', '--no-3dhp', '--no-progress'])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ('--h36m-size: 3 subjects, 4 takes (15 actions x 2, without S11 Directions as the community\'s '
+                        'files), 15-30 frames a take, x 4 cameras: 220 training (S1,S5,S6,S7,S8) and 140 test (S9,S11) '
+                        '2D poses, as the real dataset')
+    world = _load(tmp_path / 'data_3d_h36m.npz')['positions_3d'].item()
+    assert {s: {a: len(x) for a, x in takes.items()} for s, takes in world.items()} == SMALL_PLAN
+    gt = _load(tmp_path / 'data_2d_h36m_gt.npz')['positions_2d'].item()
+    assert [v.shape for v in gt['S1']['Photo 1']] == [(25, 17, 2)] * 4
+    # The same detections under both names, copied byte for byte.
+    assert (tmp_path / 'data_2d_h36m_synthetic_det.npz').read_bytes() == \
+        (tmp_path / 'data_2d_h36m_cpn_ft_h36m_dbb.npz').read_bytes()
+    # A take is the one the scripted generator makes: the stand-in action draws its own stream.
+    take = synthetic.build_h36m_take(0, 'S1', synthetic.random_body(np.random.default_rng(
+        [0, synthetic.STREAM_H36M_BODY, 0])), 'Photo', 1, synthetic.SIZES['demo'], 25)
+    np.testing.assert_array_equal(world['S1']['Photo 1'], take.world_32)
+    assert not np.array_equal(world['S1']['Photo 1'][:20], world['S1']['Walking'][:20])
+    from common.data.h36m import load_h36m
+    assert sum(s.num_frames for s in load_h36m(tmp_path).sequences) == 4 * (30 + 25 + 20 + 15)
+
+
+def test_h36m_size_refuses_frames_and_takes(tmp_path):
+    with pytest.raises(UserError, match=r'^--frames and --takes: --h36m-size sets the takes and their frames'):
+        synthetic.main(['--out', str(tmp_path / 'out'), '--h36m-size', '--frames', '20', '--takes', '1'])
+    assert not (tmp_path / 'out').exists()

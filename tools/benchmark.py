@@ -1,7 +1,9 @@
-"""Speed and memory of FinePOSE training steps and sampling, next to the original code's figures.
+"""Speed and memory of FinePOSE training steps and sampling, next to the original code's figures,
+and of the data pipeline, a training epoch and the full evaluation on a whole dataset.
 
-    python tools/benchmark.py                          # every row, CPU, 2 threads, 3 timed runs each
+    python tools/benchmark.py                          # the model rows, CPU, 2 threads, 3 timed runs each
     python tools/benchmark.py --device cuda --rows train-243-b4,sample-27-h20k10 --json bench.json
+    python tools/benchmark.py --rows pipeline-243-b4 --data-dir big     # a dataset row (tools/benchmark_full_size.py)
 
 Each row runs in a fresh subprocess (so its peak memory is its own): the model is built
 (the ViT-B/32-shaped text tower, random weights unless OpenAI's file is present; the speed is
@@ -19,6 +21,12 @@ optimizer state and activations); on CUDA also ``torch.cuda.max_memory_allocated
 floating-point work of one run is counted with ``torch.utils.flop_counter.FlopCounterMode``
 (matrix products and attention; forward + backward for training) during the warm-up run, and
 divided by the median time.
+
+Rows on a dataset (``pipeline-*``, ``epoch-*``, ``eval-*``; they need ``--data-dir``, e.g. the
+set of ``python -m common.synthetic --out big --h36m-size``) are described in
+``tools/benchmark_full_size.py``: host and device time apart, peak memory, a measured fraction
+extrapolated where asked (``--measure-steps``, ``--measure-windows``, ``--measure-ddim-steps``),
+and, with ``--estimate-gpu-memory``, the CUDA memory they would need, estimated on a CPU.
 
 The "original" columns are the original FinePOSE code's time and peak memory for four rows,
 measured side by side with ours in one run (2-core AMD EPYC Zen 3, AVX2, torch 2.13 CPU, 2
@@ -43,6 +51,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from common.core.atomic import write_text_atomic  # noqa: E402  (after the path; the package is imported before torch)
+from common.core.errors import exit_on_user_error  # noqa: E402
 
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count  # noqa: E402
@@ -57,7 +66,10 @@ from common.model.clip_text import TEXT_TOWERS  # noqa: E402
 from common.run.arguments import add_execution_flags  # noqa: E402
 from common.run.devices import Runtime  # noqa: E402
 from common.run.experiment import execution_options_from_args  # noqa: E402
+from common.run.batch_rule import training_batch  # noqa: E402
 from common.run.training import TrainSettings, make_optimizer, step_generators, train_step  # noqa: E402
+
+import benchmark_full_size as full_size  # noqa: E402  (tools/, this script's folder)
 
 CPU_THREADS = 2
 DEFAULT_REPEATS = 3
@@ -74,11 +86,16 @@ PEAK_SHAPE = {torch.float32: (4096, 512, 1024), torch.bfloat16: (1024, 512, 1024
 PEAK_MIN_SECONDS = 2.0
 
 
+DATA_KINDS = ('pipeline', 'epoch', 'evaluate')
+
+
 @dataclass(frozen=True)
 class Row:
-    """One measurement. kind: 'train' (batch clips per step) or 'sample' (1 clip, H hypotheses,
-    K steps, flip). reference_s / reference_peak_gb: the original code's figures on the 2-core
-    EPYC of the module docstring (None: not measured)."""
+    """One measurement. kind: 'train' (batch clips per step), 'sample' (1 clip, H hypotheses,
+    K steps, flip), or one of ``DATA_KINDS`` on a dataset (``benchmark_full_size``; batch is
+    main.py's -b: clips, or frames with -s ``stride``; windows for 'evaluate'). reference_s /
+    reference_peak_gb: the original code's figures on the 2-core EPYC of the module docstring
+    (None: not measured)."""
     name: str
     kind: str
     frames: int
@@ -89,6 +106,7 @@ class Row:
     hypotheses: int = 1
     steps: int = 1
     text_tower: str = 'vit-b-32'
+    stride: int = None
     reference_s: float = None
     reference_peak_gb: float = None
 
@@ -96,7 +114,19 @@ class Row:
         shape = f'{self.frames} frames, depth {self.depth}, width {self.width}'
         if self.kind == 'train':
             return f'train step, {shape}, batch {self.batch}'
-        return f'sampling, {shape}, H={self.hypotheses}, K={self.steps}, flip, {self.batch} clip'
+        if self.kind == 'sample':
+            return f'sampling, {shape}, H={self.hypotheses}, K={self.steps}, flip, {self.batch} clip'
+        flags = f'-f {self.frames}' + (f' -s {self.stride}' if self.stride else '') + f' -b {self.batch}'
+        if self.kind == 'pipeline':
+            return f'training data pipeline of an epoch, {flags} ({self.clips} clips a step)'
+        if self.kind == 'epoch':
+            return f'training epoch, {shape}, {flags} ({self.clips} clips a step)'
+        return f'full test-set evaluation, {shape}, H={self.hypotheses}, K={self.steps}, flip, -b {self.batch}'
+
+    @property
+    def clips(self) -> int:
+        """Clips a training step takes (main.py's rule, ``batch_rule.training_batch``)."""
+        return training_batch(self.batch, self.stride, True).clips
 
 
 ROWS = (
@@ -105,11 +135,22 @@ ROWS = (
     Row('sample-243-h1k1', 'sample', 243, 8, hypotheses=1, steps=1),
     Row('sample-243-h5k2', 'sample', 243, 8, hypotheses=5, steps=2, reference_s=65.15, reference_peak_gb=1.85),
     Row('sample-243-h20k1', 'sample', 243, 8, hypotheses=20, steps=1),
+    Row('sample-243-h20k10', 'sample', 243, 8, hypotheses=20, steps=10),
     Row('train-27-b4', 'train', 27, 4, batch=4),
     Row('sample-27-h20k10', 'sample', 27, 4, hypotheses=20, steps=10, reference_s=52.20, reference_peak_gb=1.57),
+    Row('pipeline-243-b4', 'pipeline', 243, 8, batch=4),
+    Row('pipeline-27-b1024', 'pipeline', 27, 8, batch=1024, stride=27),
+    Row('epoch-243-b4', 'epoch', 243, 8, batch=4),
+    Row('epoch-27-b1024', 'epoch', 27, 8, batch=1024, stride=27),
+    Row('eval-243-h20k10-b4', 'evaluate', 243, 8, batch=4, hypotheses=20, steps=10),
+    Row('eval-243-h1k1-b4', 'evaluate', 243, 8, batch=4, hypotheses=1, steps=1),
+    Row('eval-243-h20k10-b1024', 'evaluate', 243, 8, batch=1024, hypotheses=20, steps=10),
 )
 ROWS_BY_NAME = {r.name: r for r in ROWS}
-OVERRIDABLE = ('frames', 'depth', 'width', 'heads', 'batch', 'hypotheses', 'steps', 'text_tower')
+# The default rows: those without a dataset, but for one window at H=20 K=10 (400 denoiser passes:
+# a GPU row, about an hour on a 2-core CPU).
+DEFAULT_ROWS = [r.name for r in ROWS if r.kind not in DATA_KINDS and r.name != 'sample-243-h20k10']
+OVERRIDABLE = ('frames', 'depth', 'width', 'heads', 'batch', 'hypotheses', 'steps', 'text_tower', 'stride')
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,12 +240,37 @@ def _bf16_change_mm(model, row: Row, device) -> float:
     return torch.linalg.vector_norm(bf16 - fp32, dim=-1).mean().item() * MM_PER_M
 
 
-def run_row(row: Row, device_name: str, threads: int, repeats: int, options: ExecutionOptions) -> dict:
+def run_data_row(row: Row, model, device, repeats: int, options: ExecutionOptions, data: dict) -> dict:
+    """A row of ``DATA_KINDS`` (``benchmark_full_size``); data: the driver's --data-dir and --measure-* flags."""
+    data_dir = data['data_dir']
+    if row.kind == 'pipeline':
+        return full_size.run_pipeline(row, model, data_dir, repeats)
+    if data['estimate_gpu_memory']:
+        estimate = (full_size.estimate_training_memory if row.kind == 'epoch' else full_size.estimate_sampling_memory)
+        return dict(gpu_memory=estimate(row, model, data_dir), **_data_row_placeholders())
+    if row.kind == 'epoch':
+        counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS)
+        result = full_size.run_epoch(row, model, data_dir, device, data['measure_steps'], options.compile, counter)
+    else:
+        result = full_size.run_evaluate(row, model, data_dir, device, data['measure_windows'],
+                                        data['measure_ddim_steps'])
+    if device.type == 'cuda':
+        result['cuda_peak_gb'] = torch.cuda.max_memory_allocated(device) / GB
+    return result
+
+
+def _data_row_placeholders() -> dict:
+    return dict(seconds=[], median_s=float('nan'), peak_rss_gb=full_size.peak_rss_gb())
+
+
+def run_row(row: Row, device_name: str, threads: int, repeats: int, options: ExecutionOptions, data=None) -> dict:
     """Build, warm up (counting FLOPs), time ``repeats`` runs; returns the measurements."""
     device = torch.device(device_name)
     torch.set_num_threads(threads)
     torch.manual_seed(INPUT_SEED)
     model = _build(row, device, options)
+    if row.kind in DATA_KINDS:
+        return run_data_row(row, model, device, repeats, options, data)
     run = (_train_step_runner if row.kind == 'train' else _sample_runner)(model, row, device)
     counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS)
     if options.compile:
@@ -234,7 +300,9 @@ def run_row(row: Row, device_name: str, threads: int, repeats: int, options: Exe
 
 def worker_main(spec: dict):
     row = Row(**spec['row'])
-    result = run_row(row, spec['device'], spec['threads'], spec['repeats'], ExecutionOptions(**spec['options']))
+    with exit_on_user_error():
+        result = run_row(row, spec['device'], spec['threads'], spec['repeats'], ExecutionOptions(**spec['options']),
+                         spec.get('data'))
     print(json.dumps(result))
 
 
@@ -277,8 +345,10 @@ def machine_description(device_name: str) -> dict:
     return info
 
 
-def measure_in_subprocess(row: Row, device_name: str, threads: int, repeats: int, options: ExecutionOptions) -> dict:
-    spec = dict(row=asdict(row), device=device_name, threads=threads, repeats=repeats, options=asdict(options))
+def measure_in_subprocess(row: Row, device_name: str, threads: int, repeats: int, options: ExecutionOptions,
+                          data=None) -> dict:
+    spec = dict(row=asdict(row), device=device_name, threads=threads, repeats=repeats, options=asdict(options),
+                data=data)
     done = subprocess.run([sys.executable, str(Path(__file__).resolve()), '--worker', json.dumps(spec)],
                           stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
     if done.returncode != 0:
@@ -350,8 +420,9 @@ def format_table(results: list, machine: dict, device_name: str, options: Execut
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'], help='where to run (default: cpu)')
-    parser.add_argument('--rows', default=','.join(ROWS_BY_NAME), metavar='LIST',
-                        help='comma-separated row names (default: all): ' + ', '.join(ROWS_BY_NAME))
+    parser.add_argument('--rows', default=','.join(DEFAULT_ROWS), metavar='LIST',
+                        help='comma-separated row names (default: ' + ','.join(DEFAULT_ROWS) + '): '
+                             + ', '.join(ROWS_BY_NAME))
     parser.add_argument('--repeats', type=int, default=DEFAULT_REPEATS, metavar='N',
                         help=f'timed runs per row after one warm-up run; the median is reported (default: {DEFAULT_REPEATS})')
     parser.add_argument('--threads', type=int, default=CPU_THREADS, metavar='N',
@@ -361,6 +432,22 @@ def parse_args(argv=None):
     parser.add_argument('--override', default='{}', metavar='JSON',
                         help='replace row fields for every selected row, e.g. \'{"frames": 9, "width": 32, '
                              '"text_tower": "tiny"}\' (no comparison with the original then); fields: ' + ', '.join(OVERRIDABLE))
+    data = parser.add_argument_group('rows on a dataset (pipeline-*, epoch-*, eval-*; tools/benchmark_full_size.py)')
+    data.add_argument('--data-dir', default=None, metavar='PATH',
+                      help='the Human3.6M-format files they read, as main.py --data-dir (e.g. the set of python -m '
+                           'common.synthetic --out big --h36m-size)')
+    data.add_argument('--measure-steps', type=int, default=None, metavar='N',
+                      help='epoch rows: time N training steps after a warm-up one and extrapolate to the epoch '
+                           '(default: the whole epoch)')
+    data.add_argument('--measure-windows', type=int, default=None, metavar='N',
+                      help='eval rows: the model samples the first N windows, the others get stand-in hypotheses; '
+                           'the device time is extrapolated (default: every window)')
+    data.add_argument('--measure-ddim-steps', type=int, default=None, metavar='K',
+                      help='eval rows: the measured windows are sampled with K of the row\'s DDIM steps, the device '
+                           'time extrapolated (default: all of them)')
+    data.add_argument('--estimate-gpu-memory', action='store_true',
+                      help='epoch and eval rows, on a CPU: instead of timing, estimate the CUDA memory they need at '
+                           'the GPU chunk size by counting the bytes of live tensors')
     parser.add_argument('--worker', default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -372,6 +459,16 @@ def parse_args(argv=None):
         parser.error(f'--rows: unknown row(s) {", ".join(unknown)}; choose from {", ".join(ROWS_BY_NAME)}')
     if args.device == 'cuda' and args.worker is None and not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available here')
+    for flag in ('measure_steps', 'measure_windows', 'measure_ddim_steps'):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            parser.error(f'--{flag.replace("_", "-")}: expected at least 1')
+    data_rows = [n for n in args.rows.split(',') if ROWS_BY_NAME[n].kind in DATA_KINDS]
+    if data_rows and args.data_dir is None:
+        parser.error(f'--rows {",".join(data_rows)}: these rows read a dataset; pass --data-dir PATH (e.g. the set of '
+                     'python -m common.synthetic --out big --h36m-size)')
+    if args.estimate_gpu_memory and args.device != 'cpu':
+        parser.error('--estimate-gpu-memory: an estimate made on the CPU; on a GPU the rows measure '
+                     'torch.cuda.max_memory_allocated')
     return args
 
 
@@ -385,18 +482,29 @@ def main(argv=None):
     machine['matmul_gflops'] = {'float32': matmul_peak_gflops(args.device, args.threads)}
     if args.bf16:
         machine['matmul_gflops']['bfloat16'] = matmul_peak_gflops(args.device, args.threads, torch.bfloat16)
+    data = dict(data_dir=args.data_dir, measure_steps=args.measure_steps, measure_windows=args.measure_windows,
+                measure_ddim_steps=args.measure_ddim_steps, estimate_gpu_memory=args.estimate_gpu_memory)
     results = []
     for row in rows:
         print(f'{row.name}: {row.describe()} ...', file=sys.stderr, flush=True)
         result = dict(row=asdict(row), description=row.describe())
-        result['measured'] = measure_in_subprocess(row, args.device, args.threads, args.repeats, options)
+        result['measured'] = measure_in_subprocess(row, args.device, args.threads, args.repeats, options, data)
         print(f'{row.name}: median {result["measured"]["median_s"]:.2f} s, '
               f'peak {result["measured"]["peak_rss_gb"]:.2f} GB', file=sys.stderr, flush=True)
         results.append(result)
-    print(format_table(results, machine, args.device, options, args.threads))
+    model_results = [r for r in results if r['row']['kind'] not in DATA_KINDS]
+    data_results = [r for r in results if r['row']['kind'] in DATA_KINDS]
+    if model_results:
+        print(format_table(model_results, machine, args.device, options, args.threads))
+    if data_results:
+        print(full_size.format_full_size_table(data_results, args.device == 'cpu'))
+        if not model_results:
+            print(f"Machine: {machine['cpu']} ({machine['cpu_count']} CPUs)" + (f", GPU {machine['gpu']}" if 'gpu' in
+                  machine else '') + f", torch {machine['torch']}, {args.threads} threads; options: "
+                  + (', '.join(k for k, v in asdict(options).items() if v) or 'none (defaults)'))
     if args.json:
         report = dict(machine=machine, device=args.device, threads=args.threads, repeats=args.repeats,
-                      options=asdict(options), rows=results)
+                      options=asdict(options), data=data, rows=results)
         write_text_atomic(args.json, json.dumps(report, indent=2) + '\n')
         print(f'Wrote {args.json}')
 

@@ -43,6 +43,13 @@ VELOCITY = 'MPJVE'
 _EPS = 1e-12
 
 
+def lowest(values, dim: int):
+    """The index of the lowest value along ``dim`` (the first of equal ones, NaN counting as lowest,
+    as ``argmin``). ``min``'s indices: on a CPU 4x faster than ``argmin`` along a dimension that is
+    not the last (20 ms -> 5 ms for the hypotheses of a 4-window, H=20, K=10 batch)."""
+    return values.min(dim=dim).indices
+
+
 def joint_errors(pred, target):
     """(..., J, 3) x (..., J, 3) (broadcastable) -> (..., J) Euclidean distances."""
     return torch.linalg.vector_norm(pred - target, dim=-1)
@@ -139,7 +146,7 @@ def p_best_index(frame_errors, windows_per_batch=1, weights=None):
     per_clip = frame_errors.sum(dim=-1)                                                  # (W, K, H)
     batch = torch.arange(w) // (windows_per_batch or max(w, 1))
     totals = per_clip.new_zeros((int(batch[-1]) + 1, *per_clip.shape[1:]))
-    return totals.index_add_(0, batch, per_clip).argmin(dim=-1)[batch]
+    return lowest(totals.index_add_(0, batch, per_clip), -1)[batch]
 
 
 def pick_hypotheses(values, index):
@@ -158,7 +165,7 @@ def p_best_select(hyps, target):
 def j_best_select(hyps, target):
     """J-Best (uses ground truth): per frame and joint the hypothesis closest to the target.
     Returns (poses (B, K, F, J, 3), index (B, K, F, J))."""
-    index = joint_errors(hyps, target[:, None, None]).argmin(dim=2)
+    index = lowest(joint_errors(hyps, target[:, None, None]), 2)
     return _gather_hypotheses(hyps, index), index
 
 
@@ -169,7 +176,7 @@ def jpma_index(hyps, keypoints_2d, trajectory, intrinsics, project=project_to_2d
     absolute = hyps + trajectory[:, None, None, :, None, :]
     cameras = intrinsics[:, None, None, :].expand(b, k, h, -1)
     projected = project(absolute.reshape(b * k * h, f, j, 3), cameras.reshape(b * k * h, -1)).view(b, k, h, f, j, 2)
-    return torch.linalg.vector_norm(projected - keypoints_2d[:, None, None], dim=-1).argmin(dim=2)
+    return lowest(torch.linalg.vector_norm(projected - keypoints_2d[:, None, None], dim=-1), 2)
 
 
 def jpma_select(hyps, keypoints_2d, trajectory, intrinsics, project=project_to_2d):
@@ -191,24 +198,27 @@ class SettingChoices:
     their poses and by their errors under every protocol (the JPMA reprojection is the costly part).
 
     hyps: (B, K, H, F, J, 3); target: (B, F, J, 3); joint_errors_p1: (B, K, H, F, J) every
-    hypothesis joint's Protocol 1 error; jpma_index: (B, K, F, J); mean_pose: (B, K, F, J, 3).
+    hypothesis joint's Protocol 1 error; jpma_index: (B, K, F, J); mean_pose: (B, K, F, J, 3);
+    j_best_p1: the lowest of ``joint_errors_p1`` over the hypotheses, (values, indices) (B, K, F, J).
     """
     hyps: torch.Tensor
     target: torch.Tensor
     joint_errors_p1: torch.Tensor
     jpma_index: torch.Tensor
     mean_pose: torch.Tensor
+    j_best_p1: tuple
 
     @classmethod
     def of(cls, hyps, target, keypoints_2d, trajectory, intrinsics, project=project_to_2d):
         """Arguments as ``jpma_select`` (``target`` (B, F, J, 3) the ground truth)."""
-        return cls(hyps, target, hypothesis_joint_errors(hyps, target, 1),
-                   jpma_index(hyps, keypoints_2d, trajectory, intrinsics, project), p_agg(hyps))
+        errors_p1 = hypothesis_joint_errors(hyps, target, 1)
+        return cls(hyps, target, errors_p1, jpma_index(hyps, keypoints_2d, trajectory, intrinsics, project),
+                   p_agg(hyps), tuple(errors_p1.min(dim=2)))
 
     def poses(self) -> dict:
         """{setting: (B, K, F, J, 3)} of J-Best (per joint the hypothesis with the lowest Protocol 1
         error), P-Agg and J-Agg (P-Best: ``p_best_index``)."""
-        return {'J-Best': _gather_hypotheses(self.hyps, self.joint_errors_p1.argmin(dim=2)),
+        return {'J-Best': _gather_hypotheses(self.hyps, self.j_best_p1[1]),
                 'P-Agg': self.mean_pose,
                 'J-Agg': _gather_hypotheses(self.hyps, self.jpma_index)}
 
@@ -216,8 +226,9 @@ class SettingChoices:
         """Per-frame errors (mean over joints, the input's unit) for ``protocol`` 1 or 2: as ``setting_errors``."""
         per_joint = self.joint_errors_p1 if protocol == 1 else hypothesis_joint_errors(self.hyps, self.target, protocol)
         mean_errors = protocol_joint_errors(self.mean_pose, self.target[:, None], protocol)
+        best = self.j_best_p1[0] if protocol == 1 else per_joint.amin(dim=2)
         return per_joint.mean(dim=-1), {
-            'J-Best': per_joint.min(dim=2).values.mean(dim=-1),
+            'J-Best': best.mean(dim=-1),
             'P-Agg': mean_errors.mean(dim=-1),
             'J-Agg': torch.take_along_dim(per_joint, self.jpma_index[:, :, None], dim=2).squeeze(2).mean(dim=-1),
         }

@@ -216,12 +216,19 @@ class PoseDenoiser(nn.Module):
         """One clip's stochastic-depth keep factors, drawn from ``generator`` (CPU): spatial
         (depth, 2, F) and temporal (depth, 2, J), for the attention and MLP branch of every block;
         each entry is 0 with the block's rate p, else 1 / (1 - p) (p = 0: always 1)."""
-        rates = torch.tensor(self.drop_path_rates)[:, None, None]
-        masks = []
-        for size in (self.num_frames, self.num_joints):
-            keep = torch.rand((len(self.drop_path_rates), 2, size), generator=generator) < 1 - rates
-            masks.append(keep.float() / (1 - rates))
-        return tuple(masks)
+        return self.keep_factors(*self.draw_keep_uniforms(generator))
+
+    def draw_keep_uniforms(self, generator):
+        """The uniform numbers behind one clip's keep masks, in the order drawn from ``generator``:
+        spatial (depth, 2, F), temporal (depth, 2, J)."""
+        return tuple(torch.rand((len(self.drop_path_rates), 2, size), generator=generator)
+                     for size in (self.num_frames, self.num_joints))
+
+    def keep_factors(self, *uniforms):
+        """Keep factors of uniform draws (..., depth, 2, n), any number of clips at once: 0 where the
+        draw is at least 1 - p, else 1 / (1 - p), p the block's rate."""
+        keep_probability = 1 - torch.tensor(self.drop_path_rates)[:, None, None]
+        return tuple((u < keep_probability).float() / keep_probability for u in uniforms)
 
     def forward(self, keypoints_2d, noisy_3d, t, prompts: EncodedPrompts, spatial_keep=None, temporal_keep=None):
         """spatial_keep (N, depth, 2, F), temporal_keep (N, depth, 2, J): stochastic depth's keep

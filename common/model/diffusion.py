@@ -153,12 +153,10 @@ class PoseDiffusion(nn.Module):
         each draws, in this order, its uniform step t, its Gaussian noise ``pose_shape`` (F, J, 3)
         and its stochastic-depth keep masks, so a clip's draws do not depend on the other clips.
         Returns CPU tensors."""
-        draws = []
-        for g in generators:
-            t = torch.randint(0, self.num_timesteps, (1,), generator=g)
-            noise = torch.randn((1, *pose_shape), generator=g)
-            draws.append((t, noise, *(m[None] for m in self.denoiser.draw_keep_masks(g))))
-        return TrainingNoise(*(torch.cat(parts) for parts in zip(*draws)))
+        draws = [(torch.randint(0, self.num_timesteps, (), generator=g), torch.randn(pose_shape, generator=g),
+                  *self.denoiser.draw_keep_uniforms(g)) for g in generators]
+        t, noise, *uniforms = (torch.stack(parts) for parts in zip(*draws))
+        return TrainingNoise(t, noise, *self.denoiser.keep_factors(*uniforms))     # every clip's masks at once
 
     def fpc_prompt_tokens(self, action_tokens):
         """(B, L) action tokens of a training batch -> (B, J, L): the action tokens of the prompt

@@ -15,6 +15,7 @@ from common.model.openai_clip import clip_source_module
 CONTEXT_LENGTH = 77
 START_OF_TEXT = '<|startoftext|>'
 END_OF_TEXT = '<|endoftext|>'
+FRAMED_TEXTS_KEPT = 4096        # distinct texts whose token rows stay cached (action labels, prompt words)
 
 
 class ClipTokenizer:
@@ -42,16 +43,21 @@ class ClipTokenizer:
         """
         if isinstance(texts, str):
             texts = [texts]
-        out = torch.zeros(len(texts), context_length, dtype=torch.long)
-        for row, text in enumerate(texts):
-            body = [self.sot] + self.encode(text)
-            if len(body) >= context_length:
-                if not truncate:
-                    raise UserError(f'text {text!r} is longer than the {context_length}-token CLIP context')
-                body = body[:context_length - 1]
-            ids = body + [self.eot]
-            out[row, :len(ids)] = torch.tensor(ids)
-        return out
+        if not texts:
+            return torch.zeros(0, context_length, dtype=torch.long)
+        return torch.stack([self._framed_ids(text, context_length, truncate) for text in texts])
+
+    @lru_cache(maxsize=FRAMED_TEXTS_KEPT)
+    def _framed_ids(self, text: str, context_length: int, truncate: bool) -> torch.Tensor:
+        """One row of ``tokenize``, kept: training tokenizes every clip's action label at every step,
+        and byte-pair encoding is the costly part of a step's host work (ftfy, regex, merges)."""
+        body = [self.sot] + self.encode(text)
+        if len(body) >= context_length:
+            if not truncate:
+                raise UserError(f'text {text!r} is longer than the {context_length}-token CLIP context')
+            body = body[:context_length - 1]
+        ids = body + [self.eot]
+        return torch.tensor(ids + [0] * (context_length - len(ids)), dtype=torch.long)     # never written to
 
 
 @lru_cache(maxsize=1)

@@ -229,6 +229,13 @@ def clips_description(generator: ChunkedGenerator, frames: int) -> str:
     return f'{count(generator.num_clips, "clip")} of {count(frames, "frame")}'
 
 
+def training_generator(args, data: ExperimentData, num_frames: int) -> ChunkedGenerator:
+    """The training clips of ``data.train``: ``num_frames`` frames, ``args.training_batch`` clips a
+    step, flip augmentation unless -no-da, shuffled from --seed."""
+    return ChunkedGenerator(data.train, num_frames, args.training_batch.clips, data.keypoints_mirror,
+                            data.skeleton.mirror_permutation(), augment=args.data_augmentation, seed=args.seed)
+
+
 def _parameter_counts(model):
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
@@ -354,9 +361,7 @@ def run(args, load_data: Callable):
         _check_frames(args, data)
         model = _build(args, config, data.skeleton, data.keypoints_mirror, runtime)
         trainable, frozen = _parameter_counts(model)
-        generator = ChunkedGenerator(data.train, config.num_frames, args.training_batch.clips, data.keypoints_mirror,
-                                     data.skeleton.mirror_permutation(), augment=args.data_augmentation,
-                                     seed=args.seed)
+        generator = training_generator(args, data, config.num_frames)
         if runtime.is_main:
             print(f'Model: {trainable / 1e6:.2f}M trainable, {frozen / 1e6:.2f}M frozen parameters '
                   f'(CLIP text tower: {model.prompt_encoder.text_tower.source})')

@@ -137,6 +137,15 @@ def prepare_step_inputs(batch, model, generators, action_dropout: float):
     return keypoints, poses, tokens, *noise, model.fpc_prompt_tokens(tokens)
 
 
+def epoch_step_inputs(train_generator, model, settings: TrainSettings, epoch: int):
+    """Yield the inputs of every step of one epoch (0-based ``epoch``), as ``prepare_step_inputs``
+    returns them: the host's share of training (clips cut, mirrored, keyed random draws, tokens,
+    the FPC mixing). Draws this epoch's clip order from ``train_generator`` first."""
+    for batch_index, batch in enumerate(train_generator.next_epoch()):
+        generators = step_generators(settings.seed, epoch, batch_index, batch.size)
+        yield prepare_step_inputs(batch, model, generators, settings.action_dropout)
+
+
 def loss_weight_unit(gradient_scale: str, layout: str):
     """The ``loss_weight_unit`` of ``train_step`` for a ``--gradient-scale`` and prompt layout."""
     if gradient_scale not in GRADIENT_SCALES:
@@ -274,13 +283,11 @@ def _train(model, model_config, runtime, train_generator, validation, settings: 
         start = time.time()
         model.train()
         losses = []
-        batches = tqdm(train_generator.next_epoch(), total=train_generator.num_batches, leave=False,
-                       desc=f'epoch {epoch + 1}/{settings.epochs}', unit='batch',
+        batches = tqdm(epoch_step_inputs(train_generator, model, settings, epoch), total=train_generator.num_batches,
+                       leave=False, desc=f'epoch {epoch + 1}/{settings.epochs}', unit='batch',
                        disable=not (settings.show_progress and runtime.is_main))
-        for batch_index, batch in enumerate(batches):
+        for batch_index, inputs in enumerate(batches):
             position.step = batch_index + 1
-            generators = step_generators(settings.seed, epoch, batch_index, batch.size)
-            inputs = prepare_step_inputs(batch, model, generators, settings.action_dropout)
             losses.append(train_step(train_model, optimizer, inputs, runtime, weight_unit))
             check_finite_loss(losses[-1], epoch + 1, batch_index + 1, epoch)
             batches.set_postfix(loss_mm=f'{losses[-1] * MM_PER_M:.1f}')

@@ -435,3 +435,19 @@ ACTIONS = {
     'WalkDog': walk_dog,
     'Walking': walking,
 }
+# Human3.6M's six other actions, for the set at its real size (``writer --h36m-size``, where the
+# amount of data matters, not the choreography): each performed with the script of the action
+# that resembles it most.
+STAND_INS = {
+    'Photo': 'Directions',          # aiming at something, arms raised
+    'Posing': 'Greeting',           # standing, arms gesturing
+    'Purchases': 'WalkDog',         # walking with the hands carrying something
+    'Smoking': 'Phoning',           # standing, a hand going to the face
+    'Waiting': 'Discussion',        # standing, shifting weight, small gestures
+    'WalkTogether': 'Walking',
+}
+
+
+def motion_script(action: str):
+    """The script performing ``action``: its own (``ACTIONS``), or its stand-in's (``STAND_INS``)."""
+    return ACTIONS[STAND_INS.get(action, action)]
