@@ -1,6 +1,6 @@
 """The optional MediaPipe detector on a real photograph (runs only where mediapipe is installed).
 
-In its own environment (README, "Your own video"; mediapipe pins numpy < 2, our conftest imports torch):
+In its own environment (docs/your-own-video.md; mediapipe pins numpy < 2, our conftest imports torch):
 
     venv-detector/bin/pip install scikit-image pytest
     venv-detector/bin/python -m pytest -q --noconftest tests/test_pose_detector.py

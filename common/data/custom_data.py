@@ -117,8 +117,8 @@ def load_custom_keypoints(data_dir, name: str, focal_length_px=None) -> CustomKe
     if not path.is_file():
         available = sorted(p.name[len(CUSTOM_FILE_PREFIX):-len('.npz')] for p in data_dir.glob(custom_file_name('*')))
         raise UserError(f'{path}: not found; write it with python -m common.keypoints convert or detect (see '
-                        f'README, "Your own video"); custom files in {data_dir}: {", ".join(available) or "none"}')
-    entries = load_archive(path, 'see README, "Your own video"')
+                        f'docs/your-own-video.md); custom files in {data_dir}: {", ".join(available) or "none"}')
+    entries = load_archive(path, 'see docs/your-own-video.md')
     positions_2d = dict_entry(entries, 'positions_2d', path)
     if 'metadata' not in entries:
         raise UserError(f'{path}: no key \'metadata\'; expected the keypoint layout (num_joints 17, '

@@ -159,7 +159,7 @@ def parse_args(argv=None):
     commands = parser.add_subparsers(dest='command', required=True)
     convert = commands.add_parser('convert', help="convert a detector's keypoint file")
     convert.add_argument('--from', dest='file_format', required=True, choices=FORMATS,
-                         help='the file\'s format (see README, "Your own video")')
+                         help='the file\'s format (see docs/your-own-video.md)')
     convert.add_argument('input', metavar='INPUT', help='the file (a folder for openpose)')
     convert.add_argument('--video', default=None, metavar='VIDEO',
                          help='the video the keypoints come from: its width, height, frame rate and file name are used')

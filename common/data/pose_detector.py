@@ -1,8 +1,8 @@
 """An offline 2D pose detector: MediaPipe's legacy pose solution (BlazePose, 33 landmarks) on the CPU.
 
 ``mediapipe==0.10.21`` ships the person detector and the "full" landmark model inside its wheel, so
-nothing is downloaded. It pins numpy < 2, so it lives in its own environment (README, "Your own
-video"; ``requirements-detector.txt``); this module needs only numpy, mediapipe and PyAV.
+nothing is downloaded. It pins numpy < 2, so it lives in its own environment (docs/your-own-video.md;
+``requirements-detector.txt``); this module needs only numpy, mediapipe and PyAV.
 MediaPipe tracks one person: after the first detection it follows the landmarks from frame to frame.
 """
 import numpy as np
@@ -13,7 +13,7 @@ from common.data.keypoint_formats import BLAZEPOSE
 from common.data.keypoint_tracks import Detection
 
 INSTALL_HINT = ('python3 -m venv venv-detector && venv-detector/bin/pip install -r requirements-detector.txt, then '
-                'run venv-detector/bin/python -m common.keypoints detect ... (see README, "Your own video")')
+                'run venv-detector/bin/python -m common.keypoints detect ... (see docs/your-own-video.md)')
 MODEL_COMPLEXITY = 1                 # the "full" landmark model, the one shipped in the wheel
 MIN_DETECTION_CONFIDENCE = 0.5       # MediaPipe's default for the person detector
 

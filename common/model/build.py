@@ -51,7 +51,7 @@ def build_model(config: ModelConfig, keypoints_mirror, joints_mirror, clip_weigh
 @dataclass(frozen=True)
 class ExecutionOptions:
     """How a built model runs, as opposed to what it is; never saved in checkpoints. All off by
-    default (measured with ``tools/benchmark.py``; see README, Performance).
+    default (measured with ``tools/benchmark.py``; see docs/performance.md).
 
     bf16: run the denoiser under bfloat16 autocast (training and sampling). Changes results a
         little (the benchmark reports by how many mm); fast on GPUs and on CPUs with bf16

@@ -1,6 +1,6 @@
 """``--viz-export NAME.bvh``: predicted poses as a BVH (Biovision hierarchy) animation, for Blender & co.
 
-BVH has no place for units or axes; they are stated here, in the README and in the log line.
+BVH has no place for units or axes; they are stated here, in docs/your-own-video.md and in the log line.
 
 * HIERARCHY: the skeleton's tree (Human3.6M 17 joints, root the pelvis ``Hip``), children in joint
   order. Names are the skeleton's with every character other than a letter, digit or ``_``
