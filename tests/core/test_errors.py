@@ -7,7 +7,7 @@ import pytest
 
 from common.core.errors import (EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USER_ERROR, Interrupted, Terminated, UserError,
                                 exit_on_user_error, is_secondary_rank)
-from conftest import REPO_ROOT
+from support.runs import REPO_ROOT
 
 
 @pytest.mark.parametrize('raised, code, err', [

@@ -15,9 +15,9 @@ import main
 from common.data import h36m_release
 from common.data.h36m_cameras import EXTRINSICS, INTRINSICS
 from common.data.skeleton import H36M_KEPT_JOINTS
-from conftest import TINY_RUN_FLAGS
-from release_fixtures import (h36m_content, official_take_name, write_cdf_take, write_h36m_archive,
+from support.releases import (h36m_content, official_take_name, write_cdf_take, write_h36m_archive,
                               write_h36m_source)
+from support.runs import TINY_RUN_FLAGS
 
 SUBJECTS = ('S1', 'S11')
 FRAMES = 5

@@ -15,16 +15,11 @@ from common.data.custom_data import load_custom_keypoints
 from common.data.video_io import Mp4Writer
 from common.synthetic import writer as synthetic
 from common.synthetic.body import random_body
+from support.keypoint_files import COCO_NAMES, H36M_INDEX, detector_results, in_format
 
 FRAMES = 12
 SIZE = (1000, 1002)               # the synthetic Human3.6M cameras' images
-H36M = {'pelvis': 0, 'right_hip': 1, 'right_knee': 2, 'right_ankle': 3, 'left_hip': 4, 'left_knee': 5,
-        'left_ankle': 6, 'spine': 7, 'thorax': 8, 'nose': 9, 'head_top': 10, 'left_shoulder': 11, 'left_elbow': 12,
-        'left_wrist': 13, 'right_shoulder': 14, 'right_elbow': 15, 'right_wrist': 16}
 # Each format's order in its own documentation's names -> our names (None: a joint Human3.6M has not).
-COCO_NAMES = ['nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder', 'right_shoulder',
-              'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip', 'right_hip', 'left_knee',
-              'right_knee', 'left_ankle', 'right_ankle']
 HALPE_NAMES = COCO_NAMES + ['head_top', 'thorax', 'pelvis', 'LBigToe', 'RBigToe', 'LSmallToe', 'RSmallToe',
                             'LHeel', 'RHeel']           # Halpe's Head, Neck, Hip
 BODY_25_NAMES = ['Nose', 'Neck', 'RShoulder', 'RElbow', 'RWrist', 'LShoulder', 'LElbow', 'LWrist', 'MidHip', 'RHip',
@@ -51,21 +46,10 @@ def truth():
     return take.views[0].keypoints_px.astype(np.float64)
 
 
-def _in_format(truth, names, rename=None, confidence=0.9):
-    """(N, K, 3) x, y, confidence in a format's order; joints Human3.6M lacks get made-up positions."""
-    rng = np.random.default_rng(len(names))
-    out = np.empty((truth.shape[0], len(names), 3))
-    for k, name in enumerate(names):
-        ours = (rename or {}).get(name, name)
-        out[:, k, :2] = truth[:, H36M[ours]] if ours in H36M else truth[:, H36M['nose']] + rng.uniform(-30, 30, 2)
-    out[..., 2] = confidence
-    return out
-
-
 def _expected(truth, exact):
     """The conversion's result: ``exact`` joints as given, the others by the module docstring's rules."""
     expected = truth.copy()
-    mid = lambda a, b: (truth[:, H36M[a]] + truth[:, H36M[b]]) / 2  # noqa: E731
+    mid = lambda a, b: (truth[:, H36M_INDEX[a]] + truth[:, H36M_INDEX[b]]) / 2  # noqa: E731
     if 'pelvis' not in exact:
         expected[:, 0] = mid('left_hip', 'right_hip')
     if 'thorax' not in exact:
@@ -91,11 +75,6 @@ def _write_json(path, content):
     return path
 
 
-def _results(keypoints, image_ids, score=0.9, idx=None):
-    return [{'image_id': i, 'category_id': 1, 'keypoints': k.ravel().tolist(), 'score': score,
-             **({} if idx is None else {'idx': idx})} for i, k in zip(image_ids, keypoints)]
-
-
 def _openpose_folder(folder, frames_of_people):
     folder.mkdir()
     for frame, people in enumerate(frames_of_people):
@@ -108,57 +87,57 @@ def _rule_check(truth, converted, exact):
     """Converted == exact joints to float32 precision, built joints == their rule."""
     np.testing.assert_allclose(converted, _expected(truth, exact), atol=1e-3)
     for joint in exact:
-        np.testing.assert_allclose(converted[:, H36M[joint]], truth[:, H36M[joint]], atol=1e-3)
+        np.testing.assert_allclose(converted[:, H36M_INDEX[joint]], truth[:, H36M_INDEX[joint]], atol=1e-3)
 
 
 def test_coco_json_with_file_name_ids_in_any_order(truth, tmp_path, capsys):
     ids = [f'frame_{i}.jpg' for i in range(FRAMES)]          # frame_10 after frame_9, not after frame_1
     order = np.random.default_rng(0).permutation(FRAMES)
-    coco = _in_format(truth, COCO_NAMES)
-    path = _write_json(tmp_path / 'results.json', _results(coco[order], [ids[i] for i in order]))
+    coco = in_format(truth, COCO_NAMES)
+    path = _write_json(tmp_path / 'results.json', detector_results(coco[order], [ids[i] for i in order]))
     converted, out = _convert(tmp_path, capsys, 'coco', path)
-    _rule_check(truth, converted, exact=[n for n in COCO_NAMES if n in H36M])
+    _rule_check(truth, converted, exact=[n for n in COCO_NAMES if n in H36M_INDEX])
     assert f'{FRAMES} frames of COCO-17 keypoints; 0 frames with 0 people, 0 with several' in out
     assert 'Wrote' in out and '-k t ' in out
 
 
 def test_coco_npy_and_h36m_npy(truth, tmp_path, capsys):
-    np.save(tmp_path / 'coco.npy', _in_format(truth, COCO_NAMES)[..., :2])
+    np.save(tmp_path / 'coco.npy', in_format(truth, COCO_NAMES)[..., :2])
     converted, _ = _convert(tmp_path, capsys, 'coco', tmp_path / 'coco.npy')
-    _rule_check(truth, converted, exact=[n for n in COCO_NAMES if n in H36M])
+    _rule_check(truth, converted, exact=[n for n in COCO_NAMES if n in H36M_INDEX])
     np.save(tmp_path / 'h36m.npy', np.concatenate([truth, np.ones((FRAMES, 17, 1))], axis=-1))
     converted, _ = _convert(tmp_path, capsys, 'h36m', tmp_path / 'h36m.npy')
     np.testing.assert_allclose(converted, truth, atol=1e-3)
 
 
 def test_halpe_26_follows_the_tracker_id(truth, tmp_path, capsys):
-    halpe = _in_format(truth, HALPE_NAMES)
+    halpe = in_format(truth, HALPE_NAMES)
     other = halpe.copy()
     other[..., :2] += 7.0                                    # a second person, more confident
-    results = _results(halpe, [f'{i}.jpg' for i in range(FRAMES)], score=0.5, idx=[2]) + _results(
+    results = detector_results(halpe, [f'{i}.jpg' for i in range(FRAMES)], score=0.5, idx=[2]) + detector_results(
         other, [f'{i}.jpg' for i in range(FRAMES)], score=2.5, idx=1)
     path = _write_json(tmp_path / 'alphapose-results.json', results)
     converted, out = _convert(tmp_path, capsys, 'halpe', path, '--person', 2)
-    _rule_check(truth, converted, exact=[n for n in HALPE_NAMES if n in H36M])
+    _rule_check(truth, converted, exact=[n for n in HALPE_NAMES if n in H36M_INDEX])
     assert '0 frames with 0 people, 12 with several; following tracker id 2' in out
     converted, _ = _convert(tmp_path, capsys, 'halpe', path, '--person', 'auto')
     np.testing.assert_allclose(converted, _expected(truth, HALPE_NAMES) + 7.0, atol=1e-3)
     halpe_136 = np.concatenate([halpe, np.full((FRAMES, 110, 3), 5.0)], axis=1)      # + face and hands
-    path = _write_json(tmp_path / 'fullbody.json', _results(halpe_136, list(range(FRAMES))))
+    path = _write_json(tmp_path / 'fullbody.json', detector_results(halpe_136, list(range(FRAMES))))
     converted, _ = _convert(tmp_path, capsys, 'halpe', path)
-    _rule_check(truth, converted, exact=[n for n in HALPE_NAMES if n in H36M])
+    _rule_check(truth, converted, exact=[n for n in HALPE_NAMES if n in H36M_INDEX])
 
 
 def test_sparse_image_ids_are_only_ordered(truth, tmp_path, capsys):
     ids = [139 + 1000 * i * i for i in range(FRAMES)]         # COCO-like ids, not frame numbers
-    path = _write_json(tmp_path / 'val.json', _results(_in_format(truth, COCO_NAMES)[::-1], ids[::-1]))
+    path = _write_json(tmp_path / 'val.json', detector_results(in_format(truth, COCO_NAMES)[::-1], ids[::-1]))
     converted, out = _convert(tmp_path, capsys, 'coco', path)
     assert f'{FRAMES} frames of COCO-17 keypoints; 0 frames with 0 people' in out
     np.testing.assert_allclose(converted, _expected(truth, COCO_NAMES), atol=1e-3)
 
 
 def test_openpose_body_25_folder(truth, tmp_path, capsys):
-    body_25 = _in_format(truth, BODY_25_NAMES, rename={**OPENPOSE_TO_OURS})
+    body_25 = in_format(truth, BODY_25_NAMES, rename={**OPENPOSE_TO_OURS})
     folder = _openpose_folder(tmp_path / 'json', [[frame] for frame in body_25])
     converted, out = _convert(tmp_path, capsys, 'openpose', folder)
     _rule_check(truth, converted, exact=[OPENPOSE_TO_OURS[n] for n in BODY_25_NAMES if n in OPENPOSE_TO_OURS])
@@ -167,14 +146,14 @@ def test_openpose_body_25_folder(truth, tmp_path, capsys):
 
 @pytest.mark.parametrize('coordinates', ['normalised', 'pixels'])
 def test_mediapipe_landmarks(truth, tmp_path, capsys, coordinates):
-    landmarks = _in_format(truth, BLAZEPOSE_NAMES)
+    landmarks = in_format(truth, BLAZEPOSE_NAMES)
     if coordinates == 'normalised':
         landmarks[..., :2] /= SIZE
     array = np.concatenate([landmarks[..., :2], np.full(landmarks.shape[:2] + (1,), -0.1), landmarks[..., 2:]], -1)
     np.save(tmp_path / 'landmarks.npy', array)                        # x, y, z, visibility
     converted, _ = _convert(tmp_path, capsys, 'mediapipe', tmp_path / 'landmarks.npy',
                             '--mediapipe-coordinates', coordinates)
-    _rule_check(truth, converted, exact=[n for n in BLAZEPOSE_NAMES if n in H36M])
+    _rule_check(truth, converted, exact=[n for n in BLAZEPOSE_NAMES if n in H36M_INDEX])
 
 
 def test_built_joints_lie_near_the_real_ones(truth):
@@ -189,16 +168,16 @@ def test_built_joints_lie_near_the_real_ones(truth):
 
 
 def test_auto_follows_the_nearest_box_and_counts_people(truth, tmp_path, capsys):
-    coco = _in_format(truth, COCO_NAMES)
+    coco = in_format(truth, COCO_NAMES)
     far = coco.copy()
     far[..., 0] += 300.0                                # another person 300 px to the right
-    results = _results(coco[:1], [0], score=0.9) + _results(far[:1], [0], score=0.5)
+    results = detector_results(coco[:1], [0], score=0.9) + detector_results(far[:1], [0], score=0.5)
     for frame in range(1, FRAMES):
         if frame == 4:
             continue                                   # nobody detected: no entry for image 4
         if frame != 7:                                 # image 7: only our person
-            results += _results(far[frame:frame + 1], [frame], score=0.99)    # now more confident, but far
-        results += _results(coco[frame:frame + 1], [frame], score=0.2)
+            results += detector_results(far[frame:frame + 1], [frame], score=0.99)    # now more confident, but far
+        results += detector_results(coco[frame:frame + 1], [frame], score=0.2)
     path = _write_json(tmp_path / 'two.json', results)
     converted, out = _convert(tmp_path, capsys, 'coco', path)
     assert '1 frames with 0 people, 10 with several' in out
@@ -208,19 +187,19 @@ def test_auto_follows_the_nearest_box_and_counts_people(truth, tmp_path, capsys)
 
 
 def test_low_confidence_joints_and_missing_frames_are_interpolated(truth, tmp_path, capsys):
-    coco = _in_format(truth, COCO_NAMES)
+    coco = in_format(truth, COCO_NAMES)
     left_wrist = COCO_NAMES.index('left_wrist')
     coco[3:6, left_wrist, 2] = 0.1                      # frames 3, 4, 5: below the default 0.3
     coco[9, left_wrist, 2] = 0.1
     frames = [i for i in range(FRAMES) if i not in (0, 7)]      # frame 0 and 7 without a detection
-    path = _write_json(tmp_path / 'gaps.json', _results(coco[frames], [f'{i:04d}.png' for i in frames]))
+    path = _write_json(tmp_path / 'gaps.json', detector_results(coco[frames], [f'{i:04d}.png' for i in frames]))
     converted, out = _convert(tmp_path, capsys, 'coco', path)
     # ids 0001..0011: image i is frame i; frame 0 (no image) holds image 1's pose
     expected = _expected(truth, COCO_NAMES)
-    wrist = truth[:, H36M['left_wrist']]
+    wrist = truth[:, H36M_INDEX['left_wrist']]
     for frame in (3, 4, 5):                             # images 3..5 between images 2 and 6
-        expected[frame, H36M['left_wrist']] = wrist[2] + (wrist[6] - wrist[2]) * (frame - 2) / 4
-    expected[9, H36M['left_wrist']] = (wrist[8] + wrist[10]) / 2         # image 9 between 8 and 10
+        expected[frame, H36M_INDEX['left_wrist']] = wrist[2] + (wrist[6] - wrist[2]) * (frame - 2) / 4
+    expected[9, H36M_INDEX['left_wrist']] = (wrist[8] + wrist[10]) / 2         # image 9 between 8 and 10
     expected[7] = (expected[6] + expected[8]) / 2                        # image 7 missing: all joints
     expected[0] = expected[1]
     np.testing.assert_allclose(converted, expected, atol=1e-3)
@@ -232,7 +211,7 @@ def test_low_confidence_joints_and_missing_frames_are_interpolated(truth, tmp_pa
 
 
 def test_missing_first_frames_hold_the_first_detection(truth, tmp_path, capsys):
-    coco = _in_format(truth, COCO_NAMES)
+    coco = in_format(truth, COCO_NAMES)
     people = [[] for _ in range(3)] + [[_coco_to_body_25(frame)] for frame in coco[3:]]
     converted, out = _convert(tmp_path, capsys, 'openpose', _openpose_folder(tmp_path / 'late', people))
     assert '3 frames with 0 people' in out and '3 before the first detection (its pose held)' in out
@@ -360,7 +339,7 @@ def test_detect_without_mediapipe_says_how_to_install(tmp_path, capsys, monkeypa
 
 
 def test_written_file_is_what_main_reads(truth, tmp_path, capsys):
-    np.save(tmp_path / 'walk.npy', _in_format(truth, COCO_NAMES))
+    np.save(tmp_path / 'walk.npy', in_format(truth, COCO_NAMES))
     _convert(tmp_path, capsys, 'coco', tmp_path / 'walk.npy', '--fps', 50, '--video-name', 'walk.mp4', name='walk')
     custom = load_custom_keypoints(tmp_path, 'walk')
     assert custom.video_names() == ['walk.mp4'] and custom.frame_rates == {'walk.mp4': 50.0}
@@ -372,7 +351,7 @@ def test_video_gives_size_rate_and_name(truth, tmp_path, capsys):
     with Mp4Writer(tmp_path / 'dance.mp4', fps=24) as writer:
         for _ in range(FRAMES):
             writer.write(np.zeros((20, 30, 3), np.uint8))
-    np.save(tmp_path / 'k.npy', _in_format(truth, COCO_NAMES))
+    np.save(tmp_path / 'k.npy', in_format(truth, COCO_NAMES))
     out = tmp_path / 'data_2d_custom_dance.npz'
     cli.main(['convert', '--from', 'coco', str(tmp_path / 'k.npy'), '--video', str(tmp_path / 'dance.mp4'),
               '--out', str(out)])
@@ -405,7 +384,7 @@ def _late_detections(long_truth, tmp_path, file_format):
     """A detector's file of the video whose person appears in frames 20..29 only -> (path, expected conversion)."""
     seen = range(FIRST_SEEN, LAST_SEEN + 1)
     if file_format == 'openpose':          # files from frame 10 on (0..9 not written), nobody before frame 20
-        coco = _in_format(long_truth, COCO_NAMES)
+        coco = in_format(long_truth, COCO_NAMES)
         folder = tmp_path / 'json'
         folder.mkdir()
         for frame in range(10, LAST_SEEN + 1):
@@ -414,9 +393,9 @@ def _late_detections(long_truth, tmp_path, file_format):
                         {'people': [{'person_id': [-1], 'pose_keypoints_2d': p.ravel().tolist()} for p in people]})
         return folder, _expected(long_truth, COCO_NAMES)
     names = COCO_NAMES if file_format == 'coco' else HALPE_NAMES
-    keypoints = _in_format(long_truth, names)
+    keypoints = in_format(long_truth, names)
     ids = [f'frame_{i:06d}.jpg' for i in seen] if file_format == 'coco' else list(seen)
-    path = _write_json(tmp_path / 'results.json', _results(keypoints[FIRST_SEEN:LAST_SEEN + 1], ids, idx=1))
+    path = _write_json(tmp_path / 'results.json', detector_results(keypoints[FIRST_SEEN:LAST_SEEN + 1], ids, idx=1))
     return path, _expected(long_truth, names)
 
 
@@ -443,8 +422,8 @@ def test_late_and_early_detections_keep_the_videos_frame_numbers(long_truth, tmp
 
 def test_frames_beyond_the_video_are_refused_and_first_frame_renumbers(long_truth, tmp_path, capsys):
     """Ids 1..36 (frames extracted with ffmpeg's %d) for a 36-frame video: refused, then --first-frame 1."""
-    keypoints = _in_format(long_truth, COCO_NAMES)
-    path = _write_json(tmp_path / 'one_based.json', _results(keypoints, range(1, VIDEO_FRAMES + 1)))
+    keypoints = in_format(long_truth, COCO_NAMES)
+    path = _write_json(tmp_path / 'one_based.json', detector_results(keypoints, range(1, VIDEO_FRAMES + 1)))
     video = _video(tmp_path / 'dance.mp4')
     argv = ['convert', '--from', 'coco', path, '--out', tmp_path / 'data_2d_custom_x.npz', '--video', video]
     _one_line_error(capsys, argv, r"one_based\.json: image_id 36 names frame 36, beyond the 36 frames of dance\.mp4 "
@@ -456,8 +435,9 @@ def test_frames_beyond_the_video_are_refused_and_first_frame_renumbers(long_trut
 
 
 def test_ids_that_are_no_frame_numbers_must_match_the_videos_count(long_truth, tmp_path, capsys):
-    keypoints = _in_format(long_truth, COCO_NAMES)[:5]
-    path = _write_json(tmp_path / 'named.json', _results(keypoints, ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg', 'e.jpg']))
+    keypoints = in_format(long_truth, COCO_NAMES)[:5]
+    path = _write_json(tmp_path / 'named.json',
+                       detector_results(keypoints, ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg', 'e.jpg']))
     converted, out = _convert(tmp_path, capsys, 'coco', path)
     assert "image_ids without a number: frames in image_id order, frame 0 = 'a.jpg'" in out
     np.testing.assert_allclose(converted, _expected(long_truth[:5], COCO_NAMES), atol=1e-3)
@@ -468,19 +448,19 @@ def test_ids_that_are_no_frame_numbers_must_match_the_videos_count(long_truth, t
 
 def test_nan_coordinates_are_counted_apart_from_low_confidence(truth, tmp_path, capsys):
     h36m = np.concatenate([truth, np.full((FRAMES, 17, 1), 0.9)], axis=-1)
-    h36m[4, H36M['left_wrist'], :2] = np.nan                  # no coordinates, confidence 0.9
-    h36m[5, H36M['left_wrist'], 0] = np.inf
-    h36m[6, H36M['right_knee'], 2] = 0.1                      # located, not confident
+    h36m[4, H36M_INDEX['left_wrist'], :2] = np.nan                  # no coordinates, confidence 0.9
+    h36m[5, H36M_INDEX['left_wrist'], 0] = np.inf
+    h36m[6, H36M_INDEX['right_knee'], 2] = 0.1                      # located, not confident
     np.save(tmp_path / 'nan.npy', h36m)
     converted, out = _convert(tmp_path, capsys, 'h36m', tmp_path / 'nan.npy')
     assert '1 below confidence 0.3 (--min-confidence), 2 without coordinates (NaN or infinite in the file)' in out
-    wrist = truth[:, H36M['left_wrist']]
-    np.testing.assert_allclose(converted[4:6, H36M['left_wrist']], [wrist[3] + (wrist[6] - wrist[3]) * k / 3
+    wrist = truth[:, H36M_INDEX['left_wrist']]
+    np.testing.assert_allclose(converted[4:6, H36M_INDEX['left_wrist']], [wrist[3] + (wrist[6] - wrist[3]) * k / 3
                                                                     for k in (1, 2)], atol=1e-3)
-    coco = _in_format(truth, COCO_NAMES)
+    coco = in_format(truth, COCO_NAMES)
     coco[2, COCO_NAMES.index('right_ankle'), :2] = np.nan      # JSON's NaN literal
     converted, out = _convert(tmp_path, capsys, 'coco', _write_json(tmp_path / 'nan.json',
-                                                                    _results(coco, range(FRAMES))))
+                                                                    detector_results(coco, range(FRAMES))))
     assert '0 below confidence 0.3 (--min-confidence), 1 without coordinates' in out
     assert np.isfinite(converted).all()
 
@@ -488,7 +468,7 @@ def test_nan_coordinates_are_counted_apart_from_low_confidence(truth, tmp_path, 
 def test_detect_keeps_every_decoded_frame(long_truth, tmp_path, capsys, monkeypatch):
     """The detector (faked: no MediaPipe here) finds the person in frames 20..29 of a 36-frame video."""
     from common.data import pose_detector
-    coco = _in_format(long_truth, COCO_NAMES)
+    coco = in_format(long_truth, COCO_NAMES)
 
     def landmarks_of(frames):           # BlazePose's 33 landmarks, normalised, from the COCO joints they share
         landmarks = []

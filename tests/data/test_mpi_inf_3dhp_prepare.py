@@ -11,8 +11,8 @@ import pytest
 import main_3dhp
 from common.data import mpi_inf_3dhp, mpi_inf_3dhp_release
 from common.data.mpi_inf_3dhp import TEST_FILE, TRAIN_FILE, load_3dhp_train
-from conftest import TINY_RUN_FLAGS
-from release_fixtures import mpi_sequence, write_annot_mat, write_mpi_train_release
+from support.releases import mpi_sequence, write_annot_mat, write_mpi_train_release
+from support.runs import TINY_RUN_FLAGS
 
 FRAMES = 12
 KEPT_CAMERAS = ['0', '1', '2', '4', '5', '6', '7', '8']

@@ -28,8 +28,8 @@ from common.run.pose_export import person_export_path
 from common.run.visualization import DOTS_PER_INCH, person_colour
 from common.synthetic import writer as synthetic
 from common.synthetic.body import random_body
-from model_fixtures import build_tiny_model, tiny_config
-from test_custom_inference import SAMPLING, WINDOW
+from support.models import WINDOW, build_tiny_model, tiny_config
+from support.runs import SAMPLING
 
 FRAMES = 30
 SIZE = (1000, 1002)

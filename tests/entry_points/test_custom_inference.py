@@ -29,15 +29,14 @@ from common.run.checkpoints import save_checkpoint
 from common.run.visualization import DOTS_PER_INCH, render_animation, video_frames
 from common.synthetic import writer as synthetic
 from common.synthetic.body import random_body
-from bvh_fixtures import MM_PER_CM, expected_joints_cm
-from model_fixtures import build_tiny_model, tiny_config
-from test_bvh_export import forward_kinematics_cm
+from support.bvh import MM_PER_CM, expected_joints_cm
+from support.bvh_reading import forward_kinematics_cm
+from support.models import WINDOW, build_tiny_model, tiny_config
+from support.runs import SAMPLING
 
-WINDOW = 9                  # frames per clip of the tiny model
 LONG_FRAMES = 23            # three windows, the last one overlapping
 SHORT_FRAMES = 5            # shorter than a window: padded
 SYMMETRY = [list(H36M_17.joints_left), list(H36M_17.joints_right)]
-SAMPLING = ['-num_proposals', '3', '-sampling_timesteps', '2', '-b', '2', '--no-progress', '-gpu', '']
 
 
 def _take(seed: int, action: str, frames: int):

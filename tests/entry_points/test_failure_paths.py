@@ -13,9 +13,8 @@ import common.run.training as training
 import main as h36m_main
 from common.run.checkpoints import read_checkpoint, save_checkpoint
 from common.run.run_folder import LOCK_FILE
-from conftest import TINY_RUN_FLAGS
-from test_checkpoints import flip_tensor_bytes
-from test_training import DATA_FLAGS
+from support.checkpoint_damage import flip_tensor_bytes
+from support.runs import DATA_FLAGS, TINY_RUN_FLAGS
 
 BASE = ['-gpu', '', '--no-progress', '--nolog', *DATA_FLAGS]
 
@@ -221,7 +220,7 @@ def test_gt_and_none_tables_both_survive(one_epoch_run, tiny_dataset, tmp_path):
 
 def test_official_checkpoint_uses_the_flags_and_carries_its_text_tower(tiny_dataset, tmp_path, capsys):
     from common.model.official_checkpoint import official_state_dict
-    from model_fixtures import build_tiny_model
+    from support.models import build_tiny_model
     torch.save({'epoch': 80, 'model_pos': official_state_dict(build_tiny_model())}, tmp_path / 'best_epoch_20_10.bin')
     _main(tmp_path, tiny_dataset, *TINY_RUN_FLAGS, '--evaluate', 'best_epoch_20_10.bin', '--require-clip-weights')
     out = capsys.readouterr().out

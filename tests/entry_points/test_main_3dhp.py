@@ -15,27 +15,11 @@ from common.core.errors import UserError
 from common.data.mpi_inf_3dhp import TEST_FILE, TEST_SEQUENCES
 from common.evaluation import metrics
 from common.evaluation.mpi_inf_3dhp_scoring import load_predictions_mat
-from conftest import REPO_ROOT, TINY_RUN_FLAGS
+from support.releases import write_official_annotations
+from support.runs import REPO_ROOT, TINY_RUN_FLAGS
 
 PELVIS = 14
 HYPOTHESES, STEPS = 2, 2
-
-
-def write_official_annotations(test_npz, folder):
-    """TS*/annot_data.mat (HDF5, MATLAB's reversed dimensions) from a data_test_3dhp_ori.npz, so
-    the synthetic test set can be scored like the official one (activity 1 everywhere)."""
-    with np.load(test_npz, allow_pickle=True) as f:
-        data = f['data'].item()
-    for name, views in data.items():
-        n = len(views['valid'])
-        (folder / name).mkdir(parents=True)
-        with h5py.File(folder / name / 'annot_data.mat', 'w') as mat:
-            mat['annot2'] = np.asarray(views['data_2d'], np.float64).reshape(n, 1, 17, 2)
-            mat['annot3'] = np.asarray(views['data_3d'], np.float64).reshape(n, 1, 17, 3)
-            mat['univ_annot3'] = np.asarray(views['data_3d'], np.float64).reshape(n, 1, 17, 3)
-            mat['valid_frame'] = np.asarray(views['valid'], np.float64).reshape(n, 1)
-            mat['activity_annotation'] = np.ones((n, 1))
-    return data
 
 
 @pytest.fixture(scope='module')

@@ -13,7 +13,7 @@ set-up (``data/`` holding a tiny synthetic set, ``checkpoint/``, the code linked
   checkpoints (tiny ones in the reference's layout), a video ``dance.mp4`` with its detector's
   COCO keypoint results ``results.json`` (a synthetic walk), at the README's
   ``path/to/mpi_inf_3dhp_test_set`` official-format annotations (``TS*/annot_data.mat``) of the
-  synthetic test sequences, and the official releases in their exact formats (``release_fixtures``)
+  synthetic test sequences, and the official releases in their exact formats (``support.releases``)
   at ``path/to/Human3.6M`` (CDF), ``path/to/h36m.zip`` (HDF5) and ``path/to/mpi_inf_3dhp``
   (``annot.mat``), the Human3.6M takes holding the synthetic set's poses.
 
@@ -38,10 +38,10 @@ import pytest
 import torch
 
 from common.data.video_io import Mp4Writer
-from conftest import REPO_ROOT
-from release_fixtures import h36m_content, write_h36m_archive, write_h36m_source, write_mpi_train_release
-from test_keypoints import COCO_NAMES, _in_format, _results
-from test_main_3dhp import write_official_annotations
+from support.keypoint_files import COCO_NAMES, detector_results, in_format
+from support.releases import (h36m_content, write_h36m_archive, write_h36m_source, write_mpi_train_release,
+                              write_official_annotations)
+from support.runs import REPO_ROOT
 
 READMES = ('data/README.md', 'README.md', '3dhp_test/README.md', 'docs/*.md')      # set-up first
 # First words that make an indented line a shell command (anything else is code or a listing).
@@ -214,8 +214,8 @@ def _write_fixtures(root: Path):
         torch.save({'epoch': 20, 'model_pos': official_state_dict(build_model(config, mirror, mirror))}, path)
     with np.load(root / 'data' / 'data_2d_h36m_gt.npz', allow_pickle=True) as f:
         walk = f['positions_2d'].item()['S9']['Walking'][0]             # pixels of a 1000 x 1002 camera
-    coco = _in_format(walk.astype(np.float64), COCO_NAMES)
-    (root / 'results.json').write_text(json.dumps(_results(coco, range(len(coco)))))
+    coco = in_format(walk.astype(np.float64), COCO_NAMES)
+    (root / 'results.json').write_text(json.dumps(detector_results(coco, range(len(coco)))))
     with Mp4Writer(root / 'dance.mp4', fps=50) as video:
         for _ in range(len(walk)):
             video.write(np.zeros((1002, 1000, 3), np.uint8))

@@ -15,10 +15,9 @@ from common.evaluation import metrics
 from common.run.checkpoints import read_checkpoint
 from common.run.run_folder import LOCK_FILE
 from common.run.tb_logging import TAG_EPOCH_TIME, TAG_LR, TAG_TRAIN_LOSS, TAG_VAL_MPJPE
-from conftest import REPO_ROOT, TINY_RUN_FLAGS
-from model_fixtures import assert_same_updates
+from support.models import assert_same_updates
+from support.runs import DATA_FLAGS, REPO_ROOT, TINY_RUN_FLAGS
 
-DATA_FLAGS = ['-k', 'synthetic_det', '-str', 'S1', '-ste', 'S9', '-a', 'Walking,Eating']
 EVALUATED_STEM = 'best_epoch_H3_K2_action-gt_flip_seed1_protocol-original-b4_synthetic_det_S9_a-Walking+Eating'
 
 

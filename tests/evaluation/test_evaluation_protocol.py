@@ -38,7 +38,7 @@ from common.evaluation.protocol import (ORIGINAL, PER_FRAME_COUNTING, Counting, 
 from common.model import diffusion
 from common.model.diffusion import PoseDiffusion
 from common.run import experiment
-from conftest import TINY_RUN_FLAGS
+from support.runs import TINY_RUN_FLAGS
 
 ORACLE_FLAGS = ['-k', 'gt', '-f', '27', '-dep', '4', '-cs', '512', '-ste', 'S9', '-a', 'Walking,Directions', '--p2',
                 '-num_proposals', '2', '-sampling_timesteps', '2', '--nolog', '-gpu', '', '--no-progress',

@@ -16,7 +16,7 @@ from common.evaluation.mpi_inf_3dhp_scoring import (AUC_THRESHOLDS_MM, GROUPED_J
                                          format_summary, load_predictions_mat, save_predictions_mat,
                                          score_predictions, score_table_paths, write_score_tables)
 from common.data.skeleton import MPI_INF_3DHP_17
-from conftest import REPO_ROOT
+from support.runs import REPO_ROOT
 
 PERFECT_AUC = 100.0 * 30 / 31       # threshold 0 with a strict '<' counts nothing
 PELVIS = 14

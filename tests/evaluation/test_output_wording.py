@@ -12,7 +12,7 @@ import main as h36m_main
 from common.evaluation import metrics
 from common.evaluation.protocol import EvaluationResult, SamplingSettings
 from common.evaluation.report import count, format_result, ground_truth_notice, setting_label, write_result_files
-from conftest import TINY_RUN_FLAGS
+from support.runs import TINY_RUN_FLAGS
 
 
 def _result(groups, hypotheses=1, steps=1):

@@ -26,8 +26,8 @@ from common.evaluation.smoothing import check_smoothable, fitting_window, smooth
 from common.run.arguments import parse_args
 from common.run.checkpoints import save_checkpoint
 from common.run.devices import Runtime
-from conftest import TINY_RUN_FLAGS
-from model_fixtures import build_tiny_model, tiny_config
+from support.models import build_tiny_model, tiny_config
+from support.runs import TINY_RUN_FLAGS
 
 J = 17
 SAVGOL_9_QUADRATIC = np.array([-21, 14, 39, 54, 59, 54, 39, 14, -21]) / 231      # the published table

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from common.model.tokenizer import get_tokenizer
-from model_fixtures import build_tiny_model
+from support.models import build_tiny_model
 
 TOK = get_tokenizer()
 

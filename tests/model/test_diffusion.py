@@ -8,7 +8,7 @@ from common.core.keyed_random import generators_from_seeds, keyed_seed
 from common.data.skeleton import H36M_17, flip_horizontal
 from common.model.diffusion import ddim_time_pairs, schedule_terms
 from common.model.tokenizer import get_tokenizer
-from model_fixtures import build_tiny_model
+from support.models import build_tiny_model
 
 TOK = get_tokenizer()
 PERM = H36M_17.mirror_permutation()

@@ -25,7 +25,7 @@ from common.model.official_checkpoint import (load_official_checkpoint, load_off
                                         official_state_dict, official_to_ours)
 from common.data.skeleton import H36M_17
 from common.model.tokenizer import get_tokenizer
-from model_fixtures import build_tiny_model, tiny_config
+from support.models import build_tiny_model, tiny_config
 
 PERM = H36M_17.mirror_permutation()
 PARITY_TAG = 'f27_d4'

@@ -3,7 +3,7 @@ import torch
 
 from common.model.prompts import H36M_LAYOUT, MPI_INF_3DHP_LAYOUT
 from common.model.tokenizer import get_tokenizer
-from model_fixtures import build_tiny_model
+from support.models import build_tiny_model
 
 TOK = get_tokenizer()
 

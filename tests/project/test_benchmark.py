@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO_ROOT, TINY_DATA_FRAMES
+from support.runs import REPO_ROOT, TINY_DATA_FRAMES
 
 TINY = {'frames': 9, 'depth': 1, 'width': 32, 'heads': 4, 'text_tower': 'tiny', 'hypotheses': 2, 'steps': 2}
 

@@ -5,8 +5,8 @@ import torch
 from torch.utils.serialization import config as serialization_config
 
 from common.run import checkpoint_checksums, checkpoints
-from conftest import REPO_ROOT
-from model_fixtures import build_tiny_model, tiny_config
+from support.models import build_tiny_model, tiny_config
+from support.runs import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / 'tools'))
 import checkpoint_cost  # noqa: E402

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from conftest import REPO_ROOT
+from support.runs import REPO_ROOT
 
 TINY = {'frames': 9, 'depth': 1, 'width': 32, 'heads': 4, 'text_tower': 'tiny', 'hypotheses': 2, 'steps': 2}
 

@@ -3,7 +3,7 @@ import ast
 
 import pytest
 
-from conftest import REPO_ROOT
+from support.runs import REPO_ROOT
 
 COMMON = REPO_ROOT / 'common'
 # Lowest first: a module may import from its own package and the packages before it.

@@ -1,7 +1,7 @@
 """Project-level promises: the README's test command is what CI runs."""
 import re
 
-from conftest import REPO_ROOT
+from support.runs import REPO_ROOT
 
 
 def test_ci_runs_the_readme_test_command():

@@ -9,9 +9,9 @@ torch; the exporter and the motion need only numpy and scipy. Skipped where bpy 
 import numpy as np
 import pytest
 
-from bvh_fixtures import FPS, FRAMES, expected_joints_cm, predicted_motion
 from common.data.skeleton import H36M_17
 from common.run.bvh_export import bvh_name, write_bvh
+from support.bvh import FPS, FRAMES, expected_joints_cm, predicted_motion
 
 bpy = pytest.importorskip('bpy')
 

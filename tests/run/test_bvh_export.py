@@ -1,7 +1,7 @@
 """``--viz-export NAME.bvh``: the BVH read back with bvhio (a maintained BVH library) reproduces the prediction.
 
 Forward kinematics of the file must put every joint within 1 mm of the prediction with each bone
-at its median length (``bvh_fixtures.expected_joints_cm``, written independently of the
+at its median length (``support.bvh.expected_joints_cm``, written independently of the
 exporter), on every frame; the header, the rest pose, the channels and the twist rule are
 checked against known values.
 """
@@ -12,26 +12,16 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from bvh_fixtures import FPS, FRAMES, MM_PER_CM, expected_joints_cm, predicted_motion
 from common.core.errors import UserError
 from common.data.skeleton import H36M_17
 from common.run import bvh_export
 from common.run.pose_export import check_export_path, export_poses
-from conftest import REPO_ROOT
+from support.bvh import FPS, FRAMES, MM_PER_CM, expected_joints_cm, predicted_motion
+from support.bvh_reading import BVH_NAMES, forward_kinematics_cm
+from support.runs import REPO_ROOT
 
 TOLERANCE_MM = 1.0
-BVH_NAMES = [name.replace('/', '_') for name in H36M_17.joint_names]
 TRANSLATED = {'Hip', 'RHip', 'LHip', 'LShoulder', 'RShoulder'}      # root and the side children of the twist rule
-
-
-def forward_kinematics_cm(path) -> np.ndarray:
-    """(frames, 17, 3) world positions of the joints, by bvhio, in H36M_17 order."""
-    root = bvhio.readAsHierarchy(str(path))
-    frames = []
-    for frame in range(root.getKeyframeRange()[1] + 1):
-        positions = {joint.Name: np.array(joint.PositionWorld) for joint, _, _ in root.loadPose(frame).layout()}
-        frames.append([positions[name] for name in BVH_NAMES])
-    return np.array(frames)
 
 
 def bvh_joints(path) -> dict:

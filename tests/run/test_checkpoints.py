@@ -16,7 +16,8 @@ from common.run.checkpoints import (LEGACY_PROMPT_NOTE, TEXT_TOWER_PREFIX, check
                                     legacy_config_notes, load_model_weights, read_checkpoint, save_checkpoint)
 from common.core.errors import UserError
 from common.model.official_checkpoint import official_state_dict
-from model_fixtures import build_tiny_model, tiny_config
+from support.checkpoint_damage import flip_tensor_bytes
+from support.models import build_tiny_model, tiny_config
 
 
 def _save(model, path, **kwargs):
@@ -137,22 +138,6 @@ def test_missing_or_foreign_files(tmp_path):
     torch.save({'something': torch.zeros(1)}, tmp_path / 'foreign.bin')
     with pytest.raises(UserError, match='no "model_pos" entry'):
         read_checkpoint(tmp_path / 'foreign.bin')
-
-
-def flip_tensor_bytes(path, tensors: dict, count=100):
-    """Damage ``path`` as a bad disk would: invert ``count`` bytes in the middle of the data of the
-    largest of ``tensors`` that the file stores once, where it stores it (found by its bytes; the
-    zip's headers stay intact). Returns that tensor's name."""
-    data = bytearray(path.read_bytes())
-    for name, tensor in sorted(tensors.items(), key=lambda item: -item[1].numel()):
-        stored = tensor.contiguous().numpy().tobytes()
-        start = data.find(stored)
-        if len(stored) >= count and start > 0 and data.find(stored, start + 1) == -1:
-            first = start + (len(stored) - count) // 2
-            data[first:first + count] = bytes(b ^ 0xFF for b in data[first:first + count])
-            path.write_bytes(bytes(data))
-            return name
-    raise AssertionError(f'none of {list(tensors)} is stored once in {path}')
 
 
 def _saved_tiny_checkpoint(path):

@@ -11,7 +11,7 @@ from common.model.build import ExecutionOptions, apply_execution_options
 from common.model.tokenizer import get_tokenizer
 from common.run.devices import Runtime
 from common.run.training import TrainSettings, make_optimizer, step_generators, train_step
-from model_fixtures import assert_same_updates, build_tiny_model
+from support.models import assert_same_updates, build_tiny_model
 
 TOK = get_tokenizer()
 
@@ -68,7 +68,7 @@ def test_micro_batched_training_matches_one_call_with_stochastic_depth(monkeypat
     original's prompt mixing (the default) the prompt each joint attends to is decided over the
     whole batch (``fpc_prompt_tokens``) and sliced with it, so the lone clip of the last
     micro-batch attends to the other clips' prompts as it would in the whole batch. The first
-    step's loss and accumulated gradients agree too (``model_fixtures.assert_same_updates`` says
+    step's loss and accumulated gradients agree too (``support.models.assert_same_updates`` says
     how weights compare)."""
     model = _perturbed_tiny_model(per_clip_prompts=per_clip_prompts).train()
     g = torch.Generator().manual_seed(4)

@@ -16,7 +16,7 @@ from common.core.keyed_random import generators_from_seeds
 from common.model.tokenizer import get_tokenizer
 from common.run.devices import Runtime
 from common.run.training import TrainSettings, loss_weight_unit, make_optimizer, train_step, wrap_for_training
-from model_fixtures import build_tiny_model
+from support.models import build_tiny_model
 
 CLIPS, FRAMES, JOINTS = 4, 9, 17
 

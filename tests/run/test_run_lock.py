@@ -16,8 +16,7 @@ import main as h36m_main
 from common.core.errors import UserError
 from common.run.checkpoints import read_checkpoint
 from common.run.run_folder import LOCK_FILE, FolderLock
-from conftest import REPO_ROOT, TINY_RUN_FLAGS
-from test_training import DATA_FLAGS
+from support.runs import DATA_FLAGS, REPO_ROOT, TINY_RUN_FLAGS
 
 ENV = {'OMP_NUM_THREADS': '1', 'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(REPO_ROOT)}
 # Four steps an epoch, no validation: each epoch is a fraction of a second; the run ends only if

@@ -14,7 +14,7 @@ from common.data.sequences import Sequence
 from common.data.skeleton import H36M_17
 from common.run.checkpoints import read_checkpoint
 from common.run.experiment import clips_description
-from conftest import TINY_RUN_FLAGS
+from support.runs import TINY_RUN_FLAGS
 
 SEEN_SUBJECT_FLAGS = ['-k', 'synthetic_det', '-str', 'S1,S9', '-ste', 'S9', '-a', 'Walking,Eating', '--nolog']
 

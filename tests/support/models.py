@@ -7,10 +7,11 @@ from common.model.build import ModelConfig, build_model
 from common.model.clip_text import TextTowerConfig
 
 TINY_TOWER = TextTowerConfig(width=64, layers=2, heads=2, embed_dim=64)
+WINDOW = 9                  # frames per clip of the tiny model
 
 
 def tiny_config(**overrides) -> ModelConfig:
-    settings = dict(num_frames=9, width=32, depth=2, heads=4, text_tower=TINY_TOWER)
+    settings = dict(num_frames=WINDOW, width=32, depth=2, heads=4, text_tower=TINY_TOWER)
     settings.update(overrides)
     return ModelConfig(**settings)
 

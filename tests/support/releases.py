@@ -7,6 +7,7 @@
   ``3D_positions`` (96, N) millimetres, written with h5py.
 * MPI-INF-3DHP training release: ``S1/Seq1/annot.mat`` (MATLAB v5, scipy) with cells over 14 cameras
   ``annot2`` N x 56 and ``annot3`` / ``univ_annot3`` N x 84, ``cameras`` 0..13 and ``frames``.
+* MPI-INF-3DHP test set: ``TS*/annot_data.mat`` (MATLAB v7.3, HDF5) from our processed test file.
 """
 import io
 import zipfile
@@ -131,3 +132,20 @@ def write_mpi_train_release(root: Path, frames=12, seed=0, skip=()) -> dict:
             written[name] = mpi_sequence(frames, seed=seed + 2 * subject + seq)
             write_annot_mat(root / f'S{subject}' / f'Seq{seq}' / 'annot.mat', written[name])
     return written
+
+
+def write_official_annotations(test_npz, folder):
+    """TS*/annot_data.mat (HDF5, MATLAB's reversed dimensions) from a data_test_3dhp_ori.npz, so
+    the synthetic test set can be scored like the official one (activity 1 everywhere)."""
+    with np.load(test_npz, allow_pickle=True) as f:
+        data = f['data'].item()
+    for name, views in data.items():
+        n = len(views['valid'])
+        (folder / name).mkdir(parents=True)
+        with h5py.File(folder / name / 'annot_data.mat', 'w') as mat:
+            mat['annot2'] = np.asarray(views['data_2d'], np.float64).reshape(n, 1, 17, 2)
+            mat['annot3'] = np.asarray(views['data_3d'], np.float64).reshape(n, 1, 17, 3)
+            mat['univ_annot3'] = np.asarray(views['data_3d'], np.float64).reshape(n, 1, 17, 3)
+            mat['valid_frame'] = np.asarray(views['valid'], np.float64).reshape(n, 1)
+            mat['activity_annotation'] = np.ones((n, 1))
+    return data

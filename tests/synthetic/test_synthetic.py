@@ -15,7 +15,7 @@ from common.data.mpi_inf_3dhp import TEST_CAMERAS
 from common.data.skeleton import H36M_17, H36M_32_PARENTS, H36M_KEPT_JOINTS, MPI_INF_3DHP_17
 from common.synthetic import writer as synthetic
 from common.synthetic.motion import ACTIONS
-from conftest import REPO_ROOT
+from support.runs import REPO_ROOT
 
 SEED = 3
 FRAMES = 60
