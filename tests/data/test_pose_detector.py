@@ -3,7 +3,7 @@
 In its own environment (README, "Your own video"; mediapipe pins numpy < 2, our conftest imports torch):
 
     venv-detector/bin/pip install scikit-image pytest
-    venv-detector/bin/python -m pytest -q --noconftest tests/test_pose_detector.py
+    venv-detector/bin/python -m pytest -q --noconftest tests/data/test_pose_detector.py
 
 scikit-image's ``astronaut()`` is a 512 x 512 upper-body portrait facing the camera. The pixel
 regions below were read off the picture by eye: the face (eyes, nose, ears) and each shoulder of the

@@ -57,19 +57,22 @@ SHRINK_RENDER = {'--viz-limit': '5'}          # only with --render (main.py refu
 CPU = {'-gpu': ''}
 
 SKIPPED = {
-    r'pip install': 'installs packages from the network; .ci/run runs this exact line (tests/test_project.py)',
-    r'^torchrun ': 'several processes or machines; tests/test_training.py runs torchrun with 2 CPU processes',
-    r'^python tools/benchmark\.py': 'a benchmark of minutes; tests/test_benchmark.py runs a tiny row',
+    r'pip install': 'installs packages from the network; .ci/run runs this exact line '
+                    '(tests/project/test_project.py)',
+    r'^torchrun ': 'several processes or machines; tests/entry_points/test_training.py runs torchrun with 2 CPU '
+                   'processes',
+    r'^python tools/benchmark\.py': 'a benchmark of minutes; tests/project/test_benchmark.py runs a tiny row',
     r'--h36m-size': 'Human3.6M at its real size: a minute and 1.6 GB of memory, 0.9 GB on disk; '
-                    'tests/test_synthetic.py writes a small plan the same way',
+                    'tests/synthetic/test_synthetic.py writes a small plan the same way',
     r'^python tools/(gpu_table|original_side_by_side)\.py': 'needs a GPU and the original code; '
-                                                           'tests/test_gpu_table.py runs both on the CPU with tiny '
-                                                           'rows and a stand-in of the original',
-    r'^octave-cli ': 'needs GNU Octave, absent here; tests/test_mpi_inf_3dhp_scoring.py checks the same numbers',
+                                                           'tests/project/test_gpu_table.py runs both on the CPU '
+                                                           'with tiny rows and a stand-in of the original',
+    r'^octave-cli ': 'needs GNU Octave, absent here; tests/evaluation/test_mpi_inf_3dhp_scoring.py checks the same '
+                     'numbers',
     r'^venv-detector/': "the optional MediaPipe detector's own environment (numpy < 2) is not set up here; "
-                        'tests/test_pose_detector.py runs in it',
+                        'tests/data/test_pose_detector.py runs in it',
     r'^venv-bpy/': "Blender's own environment (bpy, Python 3.11, about 1 GB) is not set up here; "
-                   'tests/test_bvh_blender.py runs in it',
+                   'tests/run/test_bvh_blender.py runs in it',
 }
 TINY_DATA = dict(seed=3, frames=40, takes=1)
 ANNOTATIONS = 'path/to/mpi_inf_3dhp_test_set'      # the READMEs' placeholders, made real in the checkout
@@ -177,8 +180,8 @@ def test_every_readme_command_has_a_known_form():
     items = readme_items()
     assert sum(item.is_command for item in items) >= 8, items
     unknown = unknown_commands(items)
-    assert not unknown, ('README commands of an unknown form; teach tests/test_readme_commands.py to run them '
-                         '(RUNNERS) or say why not (SKIPPED):\n' + '\n'.join(unknown))
+    assert not unknown, ('README commands of an unknown form; teach tests/entry_points/test_readme_commands.py to run '
+                         'them (RUNNERS) or say why not (SKIPPED):\n' + '\n'.join(unknown))
 
 
 def test_readme_parser_finds_commands_and_snippets(tmp_path):

@@ -157,7 +157,7 @@ def test_training_log_says_how_many_clips_a_step_takes(flags, line, tiny_dataset
 
 def test_subset_and_downsample_train_and_evaluate_on_the_originals_frames(tiny_dataset, tmp_path, capsys):
     """S1 Walking and Eating: 8 sequences of 40 frames; --subset 0.5 --downsample 2 keeps
-    round(20 * 0.5) = 10 of each (common.data.subset; test_subset.py checks which), and the 5 x 9
+    round(20 * 0.5) = 10 of each (common.data.subset; tests/data/test_subset.py checks which), and the 5 x 9
     frame clips of each half into ceil(10 / 9) = 2 x 2 (flip) clips. The test sequences keep 20
     of 40 frames, and the result file names say so."""
     _run(tmp_path, tiny_dataset, '-e', '0', '--nolog', '--no-eval', '--subset', '0.5', '--downsample', '2')

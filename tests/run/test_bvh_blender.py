@@ -4,7 +4,7 @@ Blender as a Python module (``bpy`` from PyPI, Python 3.11) gets its own environ
 torch; the exporter and the motion need only numpy and scipy. Skipped where bpy is absent:
 
     python3.11 -m venv venv-bpy && venv-bpy/bin/pip install bpy numpy scipy pytest
-    venv-bpy/bin/python -m pytest -q --noconftest tests/test_bvh_blender.py
+    venv-bpy/bin/python -m pytest -q --noconftest tests/run/test_bvh_blender.py
 """
 import numpy as np
 import pytest
