@@ -1,4 +1,4 @@
-"""Shared test fixtures.
+"""Shared pytest fixtures (importable helpers live in ``tests/support/``).
 
 ``shared_dir`` points at the workplace's ``../shared`` folder (published facts and the real
 MPI-INF-3DHP TS5/TS6 annotations); tests that need it skip cleanly when it is absent.
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from support.runs import REPO_ROOT, TINY_DATA_FRAMES
 
 # Unit tests use tiny models, where a second thread costs more in synchronisation than it gains,
 # and where any other load on the machine turns OpenMP's spinning threads into a 5-20x slowdown.
@@ -36,12 +36,6 @@ def mpi_inf_3dhp_annotations(shared_dir) -> Path:
     if not all((path / ts / 'annot_data.mat').is_file() for ts in ('TS5', 'TS6')):
         pytest.skip(f'real MPI-INF-3DHP TS5/TS6 annotations not found under {path}')
     return path
-
-
-TINY_DATA_FRAMES = 40
-# A tiny model and data selection for end-to-end runs of the entry points (seconds on 2 cores).
-TINY_RUN_FLAGS = ['-gpu', '', '-f', '9', '-b', '4', '-cs', '32', '-dep', '2', '--text-tower', 'tiny',
-                  '--no-progress', '--val-batch-size', '8', '--threads', '1']
 
 
 @pytest.fixture(scope='session')
