@@ -98,11 +98,12 @@ def load_data(args) -> ExperimentData:
         train=train, validation=test, validation_groups=names, test=test, test_groups=names,
         test_action_labels=[''] * len(test), group_title='sequence', action_source='absent', keep_poses=True,
         on_evaluated=lambda result, folder, stem: export_and_score(result, test, annotations, folder),
+        training_sequences=lambda: load_3dhp_train(data_dir / TRAIN_FILE).sequences,
         description={'validation': 'the test sequences (valid frames), as the reference does'},
         result_tags=() if sequences == list(TEST_SEQUENCES) else ('+'.join(sequences),),
         original_test_counting=ORIGINAL_TEST_COUNTING, original_validation_counting=ORIGINAL_VALIDATION_COUNTING,
         training_data={'training data': f'{TRAIN_FILE} ({len(train)} sequences, {sum(s.num_frames for s in train)} '
-                                        'frames)'})
+                                        'frames)' if train else TRAIN_FILE})
 
 
 def main(argv=None):
