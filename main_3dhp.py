@@ -13,11 +13,14 @@ the test sequences) before any model work, and the four files are written before
 """
 from pathlib import Path
 
+import numpy as np
+
 from common.core.errors import UserError, exit_on_user_error
 from common.core.units import MM_PER_M
 from common.data.mpi_inf_3dhp import (ANNOTATION_FILE, TEST_SEQUENCES, load_3dhp_test, load_3dhp_train,
                                       read_test_annotations)
 from common.data.skeleton import MPI_INF_3DHP_17
+from common.evaluation.baseline import MEAN_POSE_LABEL
 from common.evaluation.metrics import GROUND_TRUTH_USED
 from common.evaluation.protocol import ORIGINAL, Counting
 from common.evaluation.mpi_inf_3dhp_scoring import format_summary, save_predictions_mat, score_predictions, write_score_tables
@@ -63,6 +66,12 @@ def export_and_score(result, sequences, annotations, checkpoint_dir: Path):
         write_score_tables(score, checkpoint_dir, name)
         print(f'\n{setting_label(setting)} (official scorer definitions; ground truth used: '
               f'{GROUND_TRUTH_USED[setting]}):\n{format_summary(score)}')
+    if result.mean_pose_errors is not None:
+        constant = {name: np.broadcast_to(result.mean_pose.pose * MM_PER_M, (1, *poses.shape[1:]))
+                    for name, poses in exports['P-Agg'].items()}
+        overall = score_predictions(constant, annotations).overall
+        print(f'\n{MEAN_POSE_LABEL} (baseline, no model; official scorer definitions), all valid frames: '
+              f'PCK@150mm {overall.pck[0]:.2f} %, AUC {overall.auc[0]:.2f} %, MPJPE {overall.mpjpe[0]:.2f} mm')
 
 
 def read_checked_annotations(folder, test) -> dict:

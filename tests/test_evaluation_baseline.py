@@ -252,3 +252,28 @@ def test_3dhp_official_checkpoint_without_the_training_file_says_so(tiny_dataset
     assert result.mean_pose_errors is None
     assert ("No 'mean training pose' line: official checkpoints carry none, and its training data is not at hand ("
             in out) and 'data_train_3dhp_ori.npz' in out
+
+
+def test_3dhp_official_scorer_summary_has_the_baseline(tiny_dataset, tmp_path, capsys):
+    """With --annotations the mean pose is also scored by the official scorer's definitions: PCK@150mm
+    over the 14 grouped joints, AUC over the thresholds 0, 5, ..., 150 mm, MPJPE over all 17 joints,
+    valid frames only."""
+    from test_main_3dhp import write_official_annotations
+    test_data = write_official_annotations(tiny_dataset / main_3dhp.TEST_FILE, tmp_path / 'annotations')
+    result = main_3dhp.main(['--data-dir', str(tiny_dataset), '-c', str(tmp_path), *TINY_RUN_FLAGS, *SAMPLING,
+                             '-e', '0', '--nolog', '--annotations', str(tmp_path / 'annotations')])
+    out = capsys.readouterr().out
+    pose_mm = 1000 * numpy_mean_pose(load_3dhp_train(tiny_dataset / main_3dhp.TRAIN_FILE).sequences,
+                                     MPI_LEFT, MPI_RIGHT)
+    np.testing.assert_allclose(1000 * result.mean_pose.pose, pose_mm, atol=1e-6)
+    errors = []
+    for views in test_data.values():
+        gt = np.asarray(views['data_3d'], np.float64)
+        gt = (gt - gt[:, 14:15])[np.asarray(views['valid']) > 0]
+        errors.append(np.linalg.norm(gt - pose_mm, axis=-1))                   # (valid frames, 17) mm
+    errors = np.concatenate(errors)
+    grouped = errors[:, :14]                                                   # pelvis, spine, head: no group
+    pck = 100 * np.mean(grouped < 150)
+    auc = np.mean([100 * np.mean(grouped < threshold) for threshold in range(0, 151, 5)])
+    assert (f'{MEAN_POSE_LABEL} (baseline, no model; official scorer definitions), all valid frames: '
+            f'PCK@150mm {pck:.2f} %, AUC {auc:.2f} %, MPJPE {errors.mean():.2f} mm') in out
