@@ -42,6 +42,12 @@ def load_data(args) -> ExperimentData:
     val_subjects = _subjects('--val-subjects', args.val_subjects) if args.val_subjects else test_subjects
     train_subjects = [] if args.evaluate else _subjects('-str', args.subjects_train)
     train = dataset.select(train_subjects, actions, '-str') if train_subjects else []
+
+    def training_sequences():
+        """-str's sequences (for the mean-pose baseline of an evaluated checkpoint without one; --subset,
+        a training flag, is not used with --evaluate, --downsample is)."""
+        return reduce_sequences(dataset.select(_subjects('-str', args.subjects_train), actions, '-str'),
+                                downsample=args.downsample)
     seen = [s for s in train_subjects if s in test_subjects]
     validation = dataset.select(val_subjects, actions, '--val-subjects' if args.val_subjects else '-ste')
     test = dataset.select(test_subjects, actions, '-ste')
@@ -64,11 +70,13 @@ def load_data(args) -> ExperimentData:
         test=test, test_groups=[s.action_label for s in test],
         test_action_labels=[s.action_label if args.eval_action == 'gt' else '' for s in test],
         group_title='action', action_source=args.eval_action, description=description,
+        training_sequences=training_sequences,
         result_tags=(args.keypoints, '+'.join(test_subjects), *([] if actions is None else ['a-' + '+'.join(actions)]),
                      *([f'downsample{args.downsample}'] if args.downsample > 1 else [])),
-        training_data={'-k': args.keypoints, '-str': ','.join(train_subjects), '-a': ','.join(actions or ['*']),
+        training_data={'-k': args.keypoints, '-str': ','.join(train_subjects or [args.subjects_train]),
+                       '-a': ','.join(actions or ['*']),
                        # recorded only when set, so that runs from before these flags still resume
-                       **({'--subset': f'{args.subset:g}'} if args.subset != 1 else {}),
+                       **({'--subset': f'{args.subset:g}'} if args.subset != 1 and not args.evaluate else {}),
                        **({'--downsample': str(args.downsample)} if args.downsample != 1 else {})},
         notes=[f'Note: training subjects {",".join(seen)} are also test subjects (-ste {",".join(test_subjects)}): '
                'the test numbers are on subjects seen in training'] if seen else [])

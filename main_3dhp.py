@@ -13,6 +13,8 @@ the test sequences) before any model work, and the four files are written before
 """
 from pathlib import Path
 
+import numpy as np
+
 from common.core.errors import UserError, exit_on_user_error
 
 with exit_on_user_error():          # Ctrl-C while torch and the modules load: one line, exit 130
@@ -20,6 +22,7 @@ with exit_on_user_error():          # Ctrl-C while torch and the modules load: o
     from common.data.mpi_inf_3dhp import (ANNOTATION_FILE, TEST_SEQUENCES, load_3dhp_test, load_3dhp_train,
                                           read_test_annotations)
     from common.data.skeleton import MPI_INF_3DHP_17
+    from common.evaluation.baseline import MEAN_POSE_LABEL
     from common.evaluation.metrics import GROUND_TRUTH_USED
     from common.evaluation.protocol import ORIGINAL, Counting
     from common.evaluation.mpi_inf_3dhp_scoring import (format_summary, save_predictions_mat, score_predictions,
@@ -66,6 +69,12 @@ def export_and_score(result, sequences, annotations, checkpoint_dir: Path):
         write_score_tables(score, checkpoint_dir, name)
         print(f'\n{setting_label(setting)} (official scorer definitions; ground truth used: '
               f'{GROUND_TRUTH_USED[setting]}):\n{format_summary(score)}')
+    if result.mean_pose_errors is not None:
+        constant = {name: np.broadcast_to(result.mean_pose.pose * MM_PER_M, (1, *poses.shape[1:]))
+                    for name, poses in exports['P-Agg'].items()}
+        overall = score_predictions(constant, annotations).overall
+        print(f'\n{MEAN_POSE_LABEL} (baseline, no model; official scorer definitions), all valid frames: '
+              f'PCK@150mm {overall.pck[0]:.2f} %, AUC {overall.auc[0]:.2f} %, MPJPE {overall.mpjpe[0]:.2f} mm')
 
 
 def read_checked_annotations(folder, test) -> dict:
@@ -101,11 +110,12 @@ def load_data(args) -> ExperimentData:
         train=train, validation=test, validation_groups=names, test=test, test_groups=names,
         test_action_labels=[''] * len(test), group_title='sequence', action_source='absent', keep_poses=True,
         on_evaluated=lambda result, folder, stem: export_and_score(result, test, annotations, folder),
+        training_sequences=lambda: load_3dhp_train(data_dir / TRAIN_FILE).sequences,
         description={'validation': 'the test sequences (valid frames), as the reference does'},
         result_tags=() if sequences == list(TEST_SEQUENCES) else ('+'.join(sequences),),
         original_test_counting=ORIGINAL_TEST_COUNTING, original_validation_counting=ORIGINAL_VALIDATION_COUNTING,
         training_data={'training data': f'{TRAIN_FILE} ({len(train)} sequences, {sum(s.num_frames for s in train)} '
-                                        'frames)'})
+                                        'frames)' if train else TRAIN_FILE})
 
 
 def main(argv=None):

@@ -6,6 +6,9 @@ both ends, the left getting the smaller half) and edge-padded (frames before the
 the first frame, frames after the end the last one). With augmentation every chunk is used
 twice, plain and mirrored left-right.
 
+The training set's mean pose (``training_mean_pose``), the baseline of every evaluation table, is
+the mean over every frame of every clip of an epoch, exactly as these chunks cut, pad and mirror them.
+
 Evaluation (``window_starts``, ``make_windows``, ``stitch_windows``): consecutive windows
 0, F, 2F, ... with the last one aligned to the sequence end, and the inverse that puts
 per-window results back together, each frame taken exactly once (its overlap from the earlier
@@ -168,6 +171,33 @@ def _view_contiguous(sequences: list, first_frames, lengths, **contiguous):
         for seq, first, n in zip(sequences, first_frames, lengths):
             if getattr(seq, field).dtype == np.float32:
                 setattr(seq, field, frames[first:first + n])
+
+
+def training_mean_pose(sequences: list, chunk_length: int, joints_mirror, augment: bool = True) -> np.ndarray:
+    """The mean 3D pose of what ``ChunkedGenerator`` trains on: (J, 3) float64, metres, camera frame,
+    root-relative (as ``Sequence.positions_3d``).
+
+    The mean over every frame of every clip of an epoch: each sequence cut into the centred chunks of
+    ``chunk_length`` frames (``chunk_starts``), an edge-padding frame counting as the first or last
+    frame it repeats; with ``augment`` every clip also mirrored (``flip_horizontal`` with
+    ``joints_mirror``), so the mean is that of the plain clips and their mirror images, half each.
+    sequences: ``Sequence``s with positions_3d (a sequence without counts for nothing). The clips'
+    order and batches do not matter; one pass of per-frame counts per sequence (``np.bincount``).
+    """
+    total, frames = None, 0
+    for sequence in sequences:
+        if sequence.positions_3d is None:
+            continue
+        n = sequence.num_frames
+        clip_frames = np.clip(chunk_starts(n, chunk_length)[:, None] + np.arange(chunk_length), 0, n - 1)
+        counts = np.bincount(clip_frames.ravel(), minlength=n).astype(np.float64)         # (N,) uses of each frame
+        weighted = np.tensordot(counts, np.asarray(sequence.positions_3d, np.float64), axes=1)   # (J, 3)
+        total = weighted if total is None else total + weighted
+        frames += counts.sum()
+    if total is None:
+        raise ValueError('training_mean_pose needs at least one sequence with 3D positions')
+    mean = total / frames
+    return (mean + flip_horizontal(mean, np.asarray(joints_mirror))) / 2 if augment else mean
 
 
 def _concatenate_optional(sequences: list, field: str) -> Optional[np.ndarray]:

@@ -33,6 +33,10 @@ time (``smoothing.smooth_track``, after P-Best's choice); every number is then o
 poses: a window frame counts as its sequence frame's smoothed pose (a padding frame as the last
 frame's), at the weights of the counting rule, and Protocol #2 aligns each smoothed pose.
 
+``mean_pose`` (``baseline.MeanPose``) adds the baseline of every table: the training set's mean
+pose predicted at every frame, counted as the settings are (``baseline.mean_pose_sums``), kept
+apart from the settings in ``EvaluationResult.mean_pose_errors``.
+
 Windows are sampled in batches of ``SamplingSettings.batch_size``; each window's noise comes from
 its own generator, seeded by (seed, the sequence's subject, action and camera, window)
 (``keyed_random``), so hypotheses do not depend on the sampling batch size, on how sequences are
@@ -53,6 +57,7 @@ from common.core.keyed_random import SAMPLING_STREAM, generators_from_seeds, key
 from common.core.units import MM_PER_M
 from common.data.generators import make_windows, stitch_windows, window_starts
 from common.evaluation import metrics, smoothing
+from common.evaluation.baseline import MEAN_POSE_LABEL, MeanPose, mean_pose_sums
 from common.evaluation.metrics import VELOCITY
 from common.model.tokenizer import get_tokenizer
 
@@ -174,7 +179,10 @@ class EvaluationResult:
     frame) for every (setting, protocol) and (setting, VELOCITY) as (K,) arrays (one value per
     DDIM step; MPJVE nan for a group without a counted frame pair); frames: the counted frames
     per group; window_frames: F; pairs: the counted frame pairs per group (MPJVE); smooth_window:
-    ``--smooth``'s window, None when the poses are not smoothed."""
+    ``--smooth``'s window, None when the poses are not smoothed; mean_pose: the baseline asked for
+    (None: no baseline line, e.g. the per-epoch validation); mean_pose_errors: its errors in mm,
+    {'average': {metric: mm}, 'groups': {group: {metric: mm}}} (metric 1, 2 or VELOCITY), None
+    when absent."""
     groups: OrderedDict
     average: dict
     frames: OrderedDict
@@ -186,6 +194,8 @@ class EvaluationResult:
     invalid_frames: bool = False
     pairs: OrderedDict = field(default_factory=OrderedDict)
     smooth_window: Optional[int] = None
+    mean_pose: Optional[MeanPose] = None
+    mean_pose_errors: Optional[dict] = None
 
 
 def action_tokens_for(labels):
@@ -225,10 +235,11 @@ class _PBestPoses:
 
 def evaluate_sequence(sampler, sequence, index: int, num_frames: int, root: int, settings: SamplingSettings,
                       device, action_label: str, counting: Counting, protocols=(1,), keep_poses=False,
-                      progress=None, smooth_window: Optional[int] = None) -> SequenceResult:
+                      progress=None, smooth_window: Optional[int] = None, mean_pose=None) -> SequenceResult:
     """Sample and score one sequence (with ground truth, trajectory and intrinsics); protocols
     include 1. Positions and MPJVE are counted as the module docstring says, of the poses smoothed
-    with ``smooth_window`` frames when given."""
+    with ``smooth_window`` frames when given; with ``mean_pose`` ((J, 3) metres) also the baseline's,
+    under the keys (``MEAN_POSE_LABEL``, metric)."""
     kp_windows = torch.from_numpy(make_windows(sequence.keypoints_2d, num_frames))
     gt_windows = torch.from_numpy(make_windows(sequence.positions_3d, num_frames))
     traj_windows = torch.from_numpy(make_windows(sequence.trajectory, num_frames))
@@ -285,6 +296,10 @@ def evaluate_sequence(sampler, sequence, index: int, num_frames: int, root: int,
                   for setting in metrics.SETTINGS}
     sums.update({(setting, VELOCITY): total.numpy() for setting, (total, _) in velocities.items()})
     pairs = velocities['P-Best'][1]
+    if mean_pose is not None:
+        frame_weight = sequence_frame_weights(count, sequence.num_frames)
+        baseline, _ = mean_pose_sums(mean_pose, sequence.positions_3d, frame_weight, sequence.valid, root, protocols)
+        sums.update({(MEAN_POSE_LABEL, metric): total for metric, total in baseline.items()})
     poses = None
     if keep_poses:
         exported = {**tracks, 'P-Best': tracks['P-Best'] if exported_p_best is p_best else
@@ -295,11 +310,13 @@ def evaluate_sequence(sampler, sequence, index: int, num_frames: int, root: int,
 
 def evaluate(model, sequences, groups, runtime, num_frames: int, root: int, settings: SamplingSettings,
              action_labels=None, protocols=(1,), keep_poses=False, show_progress=True,
-             counting: Counting = Counting(), smooth_window: Optional[int] = None) -> EvaluationResult:
+             counting: Counting = Counting(), smooth_window: Optional[int] = None,
+             mean_pose: Optional[MeanPose] = None) -> EvaluationResult:
     """Evaluate ``sequences`` (list of Sequence) grouped by ``groups`` (one key per sequence),
     counting errors by ``counting`` (default: the original's, one P-Best batch per sequence), of
     the poses smoothed with ``smooth_window`` frames when given (every sequence must have at least
-    ``smoothing.MIN_SMOOTH_FRAMES``: ``smoothing.check_smoothable``).
+    ``smoothing.MIN_SMOOTH_FRAMES``: ``smoothing.check_smoothable``). With ``mean_pose`` the
+    result also holds the baseline's errors (``EvaluationResult.mean_pose_errors``, when present).
 
     action_labels: the label fed to each sequence's prompt (default: its ground-truth label).
     ``model`` is the bare PoseDiffusion; with several GPUs in one process sampling batches are
@@ -313,9 +330,11 @@ def evaluate(model, sequences, groups, runtime, num_frames: int, root: int, sett
     model.eval()
     mine = runtime.shard(list(range(len(sequences))))
     total = sum(-(-sequences[i].num_frames // num_frames) for i in mine)
+    baseline_pose = mean_pose.pose if mean_pose is not None else None
     with tqdm(total=total, desc='evaluating', unit='clip', disable=not show_progress, leave=False) as progress:
         results = [evaluate_sequence(sampler, sequences[i], i, num_frames, root, settings, runtime.device, labels[i],
-                                     counting, protocols, keep_poses, progress, smooth_window) for i in mine]
+                                     counting, protocols, keep_poses, progress, smooth_window, baseline_pose)
+                   for i in mine]
     model.train(was_training)
     results = sorted((r for part in runtime.gather(results) for r in part), key=lambda r: r.index)
 
@@ -339,9 +358,20 @@ def evaluate(model, sequences, groups, runtime, num_frames: int, root: int, sett
         average = {key: np.mean([per_group[g][key] for g in per_group], axis=0) for key in positions}
         with_pairs = [g for g in per_group if pairs[g] > 0] or list(per_group)     # none: every group's nan
         average.update({key: np.mean([per_group[g][key] for g in with_pairs], axis=0) for key in velocities})
+    baseline_errors = _split_mean_pose(per_group, average) if baseline_pose is not None else None
     return EvaluationResult(per_group, average, OrderedDict((g, int(round(f))) for g, f in frames.items()), settings,
                             tuple(protocols), results, counting, num_frames,
-                            any(s.valid is not None and not np.all(s.valid) for s in sequences), pairs, smooth_window)
+                            any(s.valid is not None and not np.all(s.valid) for s in sequences), pairs, smooth_window,
+                            mean_pose, baseline_errors)
+
+
+def _split_mean_pose(per_group, average) -> dict:
+    """Take the baseline's (``MEAN_POSE_LABEL``, metric) entries out of the settings' tables (in
+    place) -> {'average': {metric: mm}, 'groups': {group: {metric: mm}}}."""
+    def take(errors):
+        return {metric: float(errors.pop((label, metric))[0]) for label, metric in list(errors)
+                if label == MEAN_POSE_LABEL}
+    return {'average': take(average), 'groups': OrderedDict((g, take(errors)) for g, errors in per_group.items())}
 
 
 def _velocity_mm(total, pairs: int):

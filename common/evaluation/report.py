@@ -8,6 +8,7 @@ from pathlib import Path
 
 from common.core.atomic import write_text_atomic
 from common.evaluation import metrics
+from common.evaluation.baseline import MEAN_POSE_LABEL
 from common.evaluation.metrics import VELOCITY
 from common.evaluation.protocol import ORIGINAL
 from common.evaluation.smoothing import smoothing_words
@@ -21,6 +22,13 @@ SMOOTHED_TABLES = (' Every number is of the smoothed poses (P-Best\'s hypotheses
 VELOCITY_COUNTING = ('MPJVE counts each setting\'s per-frame poses of a sequence: every pair of consecutive real '
                      'frames once ({valid}never a pair across sequences, never padding), the same under either '
                      '--protocol.')
+
+MEAN_POSE_NOTICE = (f"Baseline '{MEAN_POSE_LABEL}' (no model): one constant pose predicted at every frame, counted as "
+                    'the settings are (--smooth leaves it unchanged; its MPJVE is the ground truth\'s own motion); a '
+                    'setting near it has learnt little. Its pose: {source}.')
+MEAN_POSE_ABSENT = f"No '{MEAN_POSE_LABEL}' line: {{source}}."
+# The CSV's ground_truth_used of the baseline: it uses the training data, nothing of the test set.
+MEAN_POSE_GROUND_TRUTH = metrics.GT_NONE
 
 
 def count(n: int, noun: str, nouns: str = None) -> str:
@@ -88,9 +96,18 @@ def velocity_counting_notice(result) -> str:
     return VELOCITY_COUNTING.format(valid='both frames valid; ' if result.invalid_frames else '')
 
 
+def mean_pose_notice(result):
+    """What the ``mean training pose`` line is and where its pose comes from, or why it is absent;
+    None when the evaluation asked for no baseline."""
+    if result.mean_pose is None:
+        return None
+    template = MEAN_POSE_NOTICE if result.mean_pose_errors is not None else MEAN_POSE_ABSENT
+    return template.format(source=result.mean_pose.source)
+
+
 def _metric_tables(result, metric, group_title: str) -> str:
-    """One metric's per-step averages for every setting, then its per-group table at the last step
-    with the counted frames (positions) or frame pairs (MPJVE)."""
+    """One metric's per-step averages for every setting and the ``mean training pose`` line, then its
+    per-group table at the last step with the counted frames (positions) or frame pairs (MPJVE)."""
     settings = metrics.SETTINGS
     unit, counts = ('pair', result.pairs) if metric == VELOCITY else ('frame', result.frames)
     over = f'every counted {unit} of every {group_title}' if result.counting.pooled else f'average over {group_title}s'
@@ -100,6 +117,8 @@ def _metric_tables(result, metric, group_title: str) -> str:
     steps = len(result.average[(settings[0], metric)])
     for k in range(steps):
         out.write(f'{k + 1:>4} ' + ''.join(f'{result.average[(x, metric)][k]:9.2f}' for x in settings) + '\n')
+    if result.mean_pose_errors is not None:
+        out.write(f'{MEAN_POSE_LABEL} (baseline, no model): {result.mean_pose_errors["average"][metric]:.2f}\n')
     width = max(len(str(g)) for g in [*result.groups, group_title, 'Average']) + 2
     out.write(f'\n{PROTOCOL_NAMES[metric]} per {group_title}, step {steps}\n')
     out.write(f'{group_title:<{width}}' + ''.join(f'{setting_label(x):>9}' for x in settings) + f'{unit + "s":>9}\n')
@@ -125,14 +144,21 @@ def format_result(result, group_title: str) -> str:
     with_velocity = (metrics.SETTINGS[0], VELOCITY) in result.average
     if with_velocity:
         out.write(velocity_counting_notice(result) + '\n')
+    if mean_pose_notice(result):
+        out.write(mean_pose_notice(result) + '\n')
     for metric in (*result.protocols, *([VELOCITY] if with_velocity else [])):
         out.write(_metric_tables(result, metric, group_title))
     return out.getvalue()
 
 
+def _metric_name(metric) -> str:
+    """The JSON name of a metric: 'P1', 'P2', 'MPJVE'."""
+    return METRIC_NAMES[VELOCITY] if metric == VELOCITY else f'P{metric}'
+
+
 def metric_key(setting: str, metric) -> str:
     """The JSON name of a (setting, metric) column: 'J-Agg/P1', 'J-Agg/P2', 'J-Agg/MPJVE'."""
-    return f'{setting}/{METRIC_NAMES[VELOCITY] if metric == VELOCITY else f"P{metric}"}'
+    return f'{setting}/{_metric_name(metric)}'
 
 
 def _rounded(values) -> list:
@@ -168,10 +194,25 @@ def result_file_stem(checkpoint_stem: str, settings, action_source: str, countin
     return '_'.join(re.sub(r'[^\w.+=-]', '-', str(p)) for p in parts)
 
 
+def _mean_pose_document(result) -> dict:
+    """The JSON's 'mean_training_pose': {'source', 'average': {'P1': mm, ...}, 'groups': {group: {...}}},
+    or {'absent': why}."""
+    baseline = result.mean_pose_errors
+    if baseline is None:
+        return {'absent': result.mean_pose.source}
+
+    def named(errors):
+        return {_metric_name(metric): _rounded([value])[0] for metric, value in errors.items()}
+    return {'source': result.mean_pose.source, 'average': named(baseline['average']),
+            'groups': {str(group): named(errors) for group, errors in baseline['groups'].items()}}
+
+
 def write_result_files(result, folder, stem: str, group_title: str, extra: dict) -> list:
     """``stem``.csv (long format: one row per group, setting, metric and step; ``protocol`` 1 or 2
     for the position errors, empty for MPJVE, ``metric`` MPJPE, P-MPJPE or MPJVE; an empty
-    ``error_mm`` for a group without a counted frame pair) and ``stem``.json."""
+    ``error_mm`` for a group without a counted frame pair; the baseline's rows, setting ``mean
+    training pose``, have an empty ``step``: one value for every step) and ``stem``.json (the
+    baseline under ``mean_training_pose``)."""
     folder = Path(folder)
     rows = []
     for group, errors in list(result.groups.items()) + [('Average', result.average)]:
@@ -179,6 +220,14 @@ def write_result_files(result, folder, stem: str, group_title: str, extra: dict)
             for k, value in enumerate(_rounded(values)):
                 rows.append({group_title: group, 'setting': setting, 'protocol': '' if metric == VELOCITY else metric,
                              'step': k + 1, 'error_mm': value, 'ground_truth_used': metrics.GROUND_TRUTH_USED[setting],
+                             'metric': METRIC_NAMES[metric]})
+    baseline = result.mean_pose_errors
+    if baseline is not None:
+        for group, errors in list(baseline['groups'].items()) + [('Average', baseline['average'])]:
+            for metric, value in errors.items():
+                rows.append({group_title: group, 'setting': MEAN_POSE_LABEL,
+                             'protocol': '' if metric == VELOCITY else metric, 'step': '',
+                             'error_mm': _rounded([value])[0], 'ground_truth_used': MEAN_POSE_GROUND_TRUTH,
                              'metric': METRIC_NAMES[metric]})
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
@@ -202,5 +251,7 @@ def write_result_files(result, folder, stem: str, group_title: str, extra: dict)
                             **{metric_key(x, m): _rounded(vals) for (x, m), vals in e.items()}}
                    for g, e in result.groups.items()},
     }
+    if result.mean_pose is not None:
+        document['mean_training_pose'] = _mean_pose_document(result)
     write_text_atomic(json_path, json.dumps(document, indent=1))
     return [csv_path, json_path]

@@ -2,8 +2,9 @@
 
 A checkpoint holds the epoch, learning rate, model weights, model configuration, optimizer
 state, the RNG state that makes resuming exact (the data order; every other draw is keyed by
-epoch, batch and clip), the best validation error, the training history and the training data it
-was trained on (``training_data``, see ``experiment.ExperimentData``). Every load first compares
+epoch, batch and clip), the best validation error, the training history, the training data it
+was trained on (``training_data``, see ``experiment.ExperimentData``) and that data's mean pose
+(``mean_pose``: the baseline line of every evaluation table, ``evaluation.baseline``). Every load first compares
 each record of the file with the CRC-32 checksum torch wrote with it (``checkpoint_checksums``)
 and refuses a damaged file; official checkpoints in torch's zip format are checked alike, files
 in its legacy format carry no checksums and load with a note (``checksum_note``).
@@ -16,17 +17,19 @@ loaded through ``official_checkpoint``.
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from common.core.atomic import atomic_output
 from common.core.errors import UserError
+from common.evaluation.baseline import MeanPose
 from common.model.build import ModelConfig
 from common.model.clip_text import TextTowerConfig
 from common.model.official_checkpoint import is_official_checkpoint, load_official_state_dict, read_official_checkpoint
 from common.run.checkpoint_checksums import checksum_failure, has_checksums, saving_with_checksums
 
 FORMAT_NAME = 'finepose'
-FORMAT_VERSION = 2             # 2: 'training_data'
+FORMAT_VERSION = 3             # 2: 'training_data'; 3: 'mean_pose'
 # What every checkpoint of ours holds for loading its model (a resume also needs RESUME_KEYS).
 MODEL_KEYS = ('model', 'model_config', 'clip_fingerprint', 'clip_source')
 RESUME_KEYS = ('epoch', 'lr', 'optimizer', 'rng_states', 'best_val', 'history')
@@ -45,11 +48,13 @@ def model_weights(model) -> dict:
 
 
 def save_checkpoint(paths, *, model, model_config: ModelConfig, epoch: int, lr: float, optimizer=None,
-                    rng_states=None, best_val=None, history=None, run_id=None, training_data=None) -> None:
+                    rng_states=None, best_val=None, history=None, run_id=None, training_data=None,
+                    mean_pose: MeanPose = None) -> None:
     """Write our checkpoint atomically to ``paths`` (one path, or a list of paths that get the same
     content). ``model`` is the bare ``PoseDiffusion`` (unwrapped);
     ``run_id`` names the training run that wrote it (``training.train``); ``training_data``
-    describes the data it trained on (``ExperimentData.training_data``)."""
+    describes the data it trained on (``ExperimentData.training_data``); ``mean_pose`` that data's
+    mean pose (stored as {'pose': (J, 3) float64 tensor, metres, 'source': words})."""
     tower = model.prompt_encoder.text_tower
     content = {
         'format': FORMAT_NAME,
@@ -66,6 +71,8 @@ def save_checkpoint(paths, *, model, model_config: ModelConfig, epoch: int, lr: 
         'history': history or {},
         'run_id': run_id,
         'training_data': training_data,
+        'mean_pose': None if mean_pose is None else {'pose': torch.as_tensor(mean_pose.pose, dtype=torch.float64),
+                                                     'source': mean_pose.source},
     }
     for path in paths if isinstance(paths, (list, tuple)) else [paths]:
         atomic_torch_save(content, path)
@@ -132,6 +139,15 @@ def read_checkpoint(path) -> dict:
     if not is_official_checkpoint(checkpoint):
         raise UserError(f'{path}: neither a FinePOSE checkpoint of this project nor a reference one')
     return dict(checkpoint, format='official')
+
+
+def stored_mean_pose(checkpoint: dict, source):
+    """The ``MeanPose`` a checkpoint of ours carries (its source prefixed with where it was read), or
+    None: official checkpoints and ours written before version 3 carry none."""
+    stored = checkpoint.get('mean_pose') if checkpoint.get('format') == FORMAT_NAME else None
+    if stored is None:
+        return None
+    return MeanPose(np.asarray(stored['pose'], np.float64), f'stored in {source}: {stored["source"]}')
 
 
 def checksum_note(path):

@@ -14,7 +14,8 @@ import torch
 from common.core.atomic import (check_name_length, check_writable, missing_folders, remove_empty_folders,
                                 remove_stale_temporaries)
 from common.core.errors import UserError
-from common.data.generators import ChunkedGenerator
+from common.data.generators import ChunkedGenerator, training_mean_pose
+from common.evaluation.baseline import MeanPose
 from common.evaluation.metrics import VELOCITY
 from common.evaluation.protocol import ORIGINAL, PER_FRAME_COUNTING, Counting, SamplingSettings, evaluate
 from common.evaluation.report import (count, format_result, ground_truth_notice, result_file_stem, smoothing_tag,
@@ -26,7 +27,7 @@ from common.run.arguments import check_sampling_steps
 from common.run.batch_rule import epoch_shortfall
 from common.run.checkpoint_config import adopt_checkpoint_config
 from common.run.checkpoints import (RESUME_KEYS, check_keys, checksum_note, config_from_dict, legacy_config_notes,
-                                    load_model_weights, read_checkpoint)
+                                    load_model_weights, read_checkpoint, stored_mean_pose)
 from common.run.devices import setup_runtime, shutdown
 from common.run.run_folder import FolderLock, delete_earlier_run, refuse_used_folder
 from common.run.tb_logging import ScalarLogger
@@ -50,6 +51,9 @@ class ExperimentData:
     original_test_counting / original_validation_counting: how the original's evaluation and its
     per-epoch validation count (``--protocol original``); None for the test: P-Best per batch of
     ``-b`` windows (``original_p_best_windows``) with the groups averaged, as the original's main.py.
+    training_sequences: () -> the training sequences as a training run would read them (a
+    ``UserError`` when they are not at hand); called only to compute the mean-pose baseline of an
+    evaluated checkpoint that carries none (``evaluation_mean_pose``).
     """
     layout: str
     skeleton: object
@@ -71,6 +75,7 @@ class ExperimentData:
     original_test_counting: Optional[Counting] = None
     # The original's per-epoch validation: H=1 (P-Best = P-Agg), each sequence in one batch, pooled.
     original_validation_counting: Counting = Counting(ORIGINAL, None, pooled=True)
+    training_sequences: Optional[Callable] = None
 
 
 LONGEST_RESULT_SUFFIX = '.json'     # report.write_result_files writes NAME.csv and NAME.json
@@ -267,6 +272,36 @@ def load_checkpoint_model(args, layout: str, skeleton, keypoints_mirror, runtime
     return build_checkpoint_model(args, path, checkpoint, config, skeleton, keypoints_mirror, runtime), path, checkpoint
 
 
+def mean_pose_of(args, data: ExperimentData, sequences, chunk_length: int, note: str = '') -> MeanPose:
+    """The mean pose of ``sequences`` as training clips them (``generators.training_mean_pose``:
+    ``chunk_length``-frame chunks, mirrored copies with flip augmentation), described in words."""
+    pose = training_mean_pose(sequences, chunk_length, data.skeleton.mirror_permutation(), args.data_augmentation)
+    mirrored = ' and their mirror images (flip augmentation)' if args.data_augmentation else ''
+    frames = sum(s.num_frames for s in sequences)
+    return MeanPose(pose, f'the mean pose of the training clips{note} ({_selection_text(data.training_data)}: '
+                          f'{count(len(sequences), "sequence")}, {count(frames, "frame")}, as {chunk_length}-frame '
+                          f'clips{mirrored}), root-relative, camera frame')
+
+
+def evaluation_mean_pose(args, data: ExperimentData, checkpoint: dict, path: Path, chunk_length: int) -> MeanPose:
+    """The baseline of ``--evaluate``'s tables: the mean pose stored in our checkpoint; for an official
+    checkpoint, or one of ours written before checkpoints carried it, computed now from the training
+    data (-str, as training would read it) when at hand, else absent with the reason."""
+    stored = stored_mean_pose(checkpoint, path.name)
+    if stored is not None:
+        return stored
+    why = ('official checkpoints carry none' if checkpoint['format'] == 'official'
+           else f'{path.name} was written before checkpoints carried it')
+    try:
+        sequences = data.training_sequences() if data.training_sequences is not None else []
+    except UserError as err:
+        return MeanPose(None, f'{why}, and its training data is not at hand ({err})')
+    if not any(s.positions_3d is not None for s in sequences):
+        return MeanPose(None, f'{why}, and no training sequence with 3D poses is at hand')
+    return mean_pose_of(args, data, sequences, chunk_length, f', computed now ({why})')
+
+
+
 def final_sampling(args) -> SamplingSettings:
     """The final evaluation's sampling: standalone --evaluate samples -b clips at a time (the paper's
     -b 4); after training, --val-batch-size."""
@@ -288,14 +323,15 @@ def check_result_name(args, data: ExperimentData, checkpoint_dir: Path, stem: st
                       f'{what}: its result table', remedy)
 
 
-def _evaluate_and_report(args, model, data: ExperimentData, runtime, checkpoint_dir: Path, stem: str):
+def _evaluate_and_report(args, model, data: ExperimentData, runtime, checkpoint_dir: Path, stem: str,
+                         mean_pose: MeanPose = None):
     settings = final_sampling(args)
     protocols = (1, 2) if args.p2 else (1,)
     counting = final_counting(args, data)
     result = evaluate(model, data.test, data.test_groups, runtime, model.denoiser.num_frames, data.skeleton.root,
                       settings, data.test_action_labels, protocols, data.keep_poses,
                       show_progress=not args.no_progress and runtime.is_main, counting=counting,
-                      smooth_window=args.smooth)
+                      smooth_window=args.smooth, mean_pose=mean_pose)
     if not all(np.isfinite(values).all() for (_, metric), values in result.average.items() if metric != VELOCITY):
         raise UserError(f'{stem}: the model predicts non-finite poses (NaN or inf errors); no result written')
     if runtime.is_main:
@@ -342,7 +378,8 @@ def run(args, load_data: Callable):
                 trained = f", trained for {count(checkpoint['epoch'], 'epoch')}" if 'epoch' in checkpoint else ''
                 print(f'Evaluating {path} ({checkpoint["format"]} checkpoint{trained}; CLIP text tower: '
                       f'{model.prompt_encoder.text_tower.source})')
-            return _evaluate_and_report(args, model, data, runtime, checkpoint_dir, path.stem)
+            mean_pose = evaluation_mean_pose(args, data, checkpoint, path, config.num_frames)
+            return _evaluate_and_report(args, model, data, runtime, checkpoint_dir, path.stem, mean_pose)
 
         resume = None
         config = model_config_from_args(args, data.layout)
@@ -361,6 +398,7 @@ def run(args, load_data: Callable):
         _check_frames(args, data)
         model = _build(args, config, data.skeleton, data.keypoints_mirror, runtime)
         trainable, frozen = _parameter_counts(model)
+        mean_pose = mean_pose_of(args, data, data.train, config.num_frames)
         generator = training_generator(args, data, config.num_frames)
         if runtime.is_main:
             print(f'Model: {trainable / 1e6:.2f}M trainable, {frozen / 1e6:.2f}M frozen parameters '
@@ -396,7 +434,7 @@ def run(args, load_data: Callable):
                           counting=validation_counting(args, data))
         try:
             run_id = train(model, config, runtime, generator, validation, settings, checkpoint_dir, logger, resume,
-                           args.resume and resume_path, data.training_data)
+                           args.resume and resume_path, data.training_data, mean_pose)
         finally:
             logger.close()
         best = checkpoint_dir / BEST_CHECKPOINT
@@ -406,7 +444,8 @@ def run(args, load_data: Callable):
         load_model_weights(model, checkpoint, best)
         if runtime.is_main:
             print(f'Evaluating the {"last (--no-eval)" if args.no_eval else "best"} checkpoint {best}')
-        return _evaluate_and_report(args, model, data, runtime, checkpoint_dir, best.stem)
+        return _evaluate_and_report(args, model, data, runtime, checkpoint_dir, best.stem,
+                                    stored_mean_pose(checkpoint, best.name))
     finally:
         if lock is not None:
             lock.release()

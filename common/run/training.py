@@ -223,14 +223,15 @@ class TrainingPosition:
 
 
 def train(model, model_config, runtime, train_generator, validation, settings: TrainSettings, checkpoint_dir,
-          logger, resume=None, resume_source=None, training_data=None):
+          logger, resume=None, resume_source=None, training_data=None, mean_pose=None):
     """Train ``model`` (bare PoseDiffusion on runtime.device) for ``settings.epochs`` epochs
     (0: save the initial weights as the last and best checkpoints, e.g. for an untrained baseline).
 
     validation: ``dict(sequences=..., groups=..., num_frames=..., root=..., batch_size=..., counting=...)``
     (counting: ``evaluation.Counting``, how the validation error that picks best_epoch.bin is counted).
     resume: a checkpoint dict from ``checkpoints.read_checkpoint`` (ours), or None.
-    training_data: the data selection recorded in every checkpoint (``ExperimentData.training_data``).
+    training_data: the data selection recorded in every checkpoint (``ExperimentData.training_data``);
+    mean_pose: its mean pose (``baseline.MeanPose``), recorded too.
     Returns the run id written into every checkpoint of this run (kept across resumes), so the
     caller evaluates only a checkpoint this run wrote; checkpoints are written by rank 0 into
     ``checkpoint_dir``. A non-finite loss or validation error raises ``TrainingDiverged``; Ctrl-C
@@ -242,14 +243,14 @@ def train(model, model_config, runtime, train_generator, validation, settings: T
     position = TrainingPosition(epoch=(saved or 0) + 1, saved_epoch=saved)
     try:
         return _train(model, model_config, runtime, train_generator, validation, settings, checkpoint_dir, logger,
-                      resume, resume_source, training_data, position)
+                      resume, resume_source, training_data, position, mean_pose)
     except KeyboardInterrupt as err:           # Ctrl-C, or SIGTERM (errors.Terminated)
         raise Interrupted(position.interrupted_line(checkpoint_dir) if runtime.is_main else '',
                           interruption_exit_code(err)) from None
 
 
 def _train(model, model_config, runtime, train_generator, validation, settings: TrainSettings, checkpoint_dir: Path,
-           logger, resume, resume_source, training_data, position: TrainingPosition):
+           logger, resume, resume_source, training_data, position: TrainingPosition, mean_pose=None):
     optimizer = make_optimizer(model, settings)
     epoch, lr = 0, settings.learning_rate
     history = {'train_loss_mm': [], 'val_mpjpe_mm': [], 'lr': [], 'epoch_time_s': []}
@@ -272,7 +273,7 @@ def _train(model, model_config, runtime, train_generator, validation, settings: 
         return dict(model=model, model_config=model_config, epoch=epoch, lr=lr, optimizer=optimizer,
                     rng_states=_rng_states(train_generator),
                     best_val=None if best_val == float('inf') else best_val, history=history, run_id=run_id,
-                    training_data=training_data)
+                    training_data=training_data, mean_pose=mean_pose)
 
     validating = settings.validate and bool(validation['sequences'])
     if settings.epochs == 0 and resume is None and runtime.is_main:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.data.generators import ChunkedGenerator, make_windows, stitch_windows, window_starts
+from common.data.generators import ChunkedGenerator, make_windows, stitch_windows, training_mean_pose, window_starts
 from common.data.sequences import Sequence
 
 J = 5
@@ -180,3 +180,21 @@ def test_windows_of_torch_tensors_with_trailing_dimensions():
     assert torch.equal(stitch_windows(windows, 12), poses)
     with pytest.raises(ValueError, match='cannot cover 12 frames'):
         stitch_windows(windows[:2], 12)
+
+
+@pytest.mark.parametrize('augment', [False, True])
+def test_training_mean_pose_is_the_mean_of_every_frame_an_epoch_trains_on(augment):
+    """The mean of every pose of every batch of an epoch (padding frames and mirrored copies as the
+    batches hold them), against the closed form of ``training_mean_pose``."""
+    sequences = [make_sequence(0, 10), make_sequence(1, 5), make_sequence(2, 3)]      # padded, shorter than a chunk
+    generator = ChunkedGenerator(sequences, 4, batch_size=3, keypoints_mirror=MIRROR, joints_mirror=MIRROR,
+                                 augment=augment, seed=5)
+    seen = np.concatenate([batch.positions_3d for batch in generator.next_epoch()]).astype(np.float64)  # (C, F, J, 3)
+    assert seen.shape[0] == (2 if augment else 1) * (3 + 2 + 1)
+    np.testing.assert_allclose(training_mean_pose(sequences, 4, MIRROR, augment), seen.mean(axis=(0, 1)), atol=1e-12)
+    if augment:                                   # the mirrored copies make the mean its own mirror image
+        mean = training_mean_pose(sequences, 4, MIRROR, augment)
+        np.testing.assert_allclose(mean[MIRROR] * [-1, 1, 1], mean, atol=1e-12)
+    else:                                         # padded frames count: not the plain mean over frames
+        frames_mean = np.concatenate([s.positions_3d for s in sequences]).mean(axis=0)
+        assert np.abs(training_mean_pose(sequences, 4, MIRROR, augment) - frames_mean).max() > 1e-3

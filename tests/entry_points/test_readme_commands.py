@@ -57,6 +57,7 @@ SHRINK_RENDER = {'--viz-limit': '5'}          # only with --render (main.py refu
 CPU = {'-gpu': ''}
 
 SKIPPED = {
+    r'^python -m common\.demo': 'the demo trains for minutes; tests/entry_points/test_demo.py runs it shrunk',
     r'pip install': 'installs packages from the network; .ci/run runs this exact line '
                     '(tests/project/test_project.py)',
     r'^torchrun ': 'several processes or machines; tests/entry_points/test_training.py runs torchrun with 2 CPU '

@@ -83,7 +83,8 @@ def test_evaluate_prints_and_writes_every_setting(two_epoch_run, tiny_dataset, c
     assert average['J-Best/P1'][-1] <= average['P-Best/P1'][-1] + 1e-6    # J-Best is the per-joint oracle
     rows = (two_epoch_run / f'{EVALUATED_STEM}.csv').read_text().splitlines()
     assert rows[0].startswith('action,setting,protocol,step,error_mm')
-    assert len(rows) == 1 + 3 * 4 * 3 * 2                 # (2 actions + Average) x 4 x (P1, P2, MPJVE) x 2 steps
+    # (2 actions + Average) x (4 settings x 2 steps + the mean training pose, one value) x (P1, P2, MPJVE)
+    assert len(rows) == 1 + 3 * (4 * 2 + 1) * 3
 
 
 def _table(folder, prefix) -> dict:
