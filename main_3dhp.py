@@ -13,11 +13,11 @@ the test sequences) before any model work, and the four files are written before
 """
 from pathlib import Path
 
-import numpy as np
-
 from common.core.errors import UserError, exit_on_user_error
 
 with exit_on_user_error():          # Ctrl-C while torch and the modules load: one line, exit 130
+    import numpy as np
+
     from common.core.units import MM_PER_M
     from common.data.mpi_inf_3dhp import (ANNOTATION_FILE, TEST_SEQUENCES, load_3dhp_test, load_3dhp_train,
                                           read_test_annotations)

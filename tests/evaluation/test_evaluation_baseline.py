@@ -258,7 +258,7 @@ def test_3dhp_official_scorer_summary_has_the_baseline(tiny_dataset, tmp_path, c
     """With --annotations the mean pose is also scored by the official scorer's definitions: PCK@150mm
     over the 14 grouped joints, AUC over the thresholds 0, 5, ..., 150 mm, MPJPE over all 17 joints,
     valid frames only."""
-    from test_main_3dhp import write_official_annotations
+    from support.releases import write_official_annotations
     test_data = write_official_annotations(tiny_dataset / main_3dhp.TEST_FILE, tmp_path / 'annotations')
     result = main_3dhp.main(['--data-dir', str(tiny_dataset), '-c', str(tmp_path), *TINY_RUN_FLAGS, *SAMPLING,
                              '-e', '0', '--nolog', '--annotations', str(tmp_path / 'annotations')])
