@@ -12,7 +12,6 @@ COMMON = REPO_ROOT / 'common'
 TESTS = REPO_ROOT / 'tests'
 # Lowest first: a module may import from its own package and the packages before it.
 LAYERS = ('core', 'data', 'synthetic', 'model', 'evaluation', 'run')
-SHIM_MAX_LINES = 8     # the top-level modules only keep a README command ``python -m common.X`` working
 # Test folders besides the layers': end-to-end runs of the entry points and README commands; project-level promises.
 TEST_FOLDERS_APART = ('entry_points', 'project')
 # Files that may name test files by path: the documentation, CI, requirements and the code.
@@ -73,14 +72,6 @@ def test_an_upward_import_is_found(tmp_path):
                                     'from common.data import skeleton\n')
     assert upward_imports(package) == ['data/cli.py -> common.demo', 'data/cli.py -> common.run',
                                        'data/loader.py -> common.model']
-
-
-def test_top_level_modules_are_entry_point_shims():
-    for path in COMMON.glob('*.py'):
-        if path.name == '__init__.py':
-            continue
-        text = path.read_text()
-        assert len(text.splitlines()) <= SHIM_MAX_LINES and 'runpy.run_module' in text, path
 
 
 def misplaced_test_files(tests_dir):
