@@ -4,8 +4,8 @@ training epoch and the full test-set evaluation, each split into host and device
     python -m common.synthetic --out big --h36m-size          # Human3.6M's size, no licence needed
     python tools/benchmark.py --rows pipeline-243-b4,pipeline-27-b1024 --data-dir big
 
-The data is read as ``main.py`` reads it (``main.load_data``: -k cpn_ft_h36m_dbb, training subjects
-S1,S5,S6,S7,S8, test subjects S9,S11, every action), with the row's -f, -s and -b:
+The data is read as ``main.py`` reads it (``common.run.h36m_experiment.load_data``: -k cpn_ft_h36m_dbb,
+training subjects S1,S5,S6,S7,S8, test subjects S9,S11, every action), with the row's -f, -s and -b:
 
 * pipeline: every step of one epoch as ``training.epoch_step_inputs`` makes it (clips cut from
   the sequences and mirrored, each clip's keyed random draws, tokens, the FPC mixing), the model
@@ -45,7 +45,6 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-import main as h36m_main
 from common.core.keyed_random import generators_from_seeds
 from common.data.generators import make_windows
 from common.evaluation.protocol import SamplingSettings, action_tokens_for, evaluate
@@ -54,6 +53,7 @@ from common.run import training
 from common.run.arguments import parse_args
 from common.run.devices import Runtime
 from common.run.experiment import final_counting, training_generator
+from common.run.h36m_experiment import load_data
 from common.run.training import TrainSettings, epoch_step_inputs, loss_weight_unit, make_optimizer, train_step
 
 GB = 1e9
@@ -90,7 +90,7 @@ def load(row, data_dir):
     """(main.py's parsed flags, its ``ExperimentData``, seconds and peak resident GB of the loading)."""
     args = parse_args('h36m', main_flags(row, data_dir))
     start = time.perf_counter()
-    data = h36m_main.load_data(args)
+    data = load_data(args)
     return args, data, time.perf_counter() - start, peak_rss_gb()
 
 

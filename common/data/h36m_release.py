@@ -1,4 +1,5 @@
-"""Human3.6M's releases -> the VideoPose3D files ``main.py`` reads: ``python -m common.h36m prepare``.
+"""Human3.6M's releases -> the VideoPose3D files ``main.py`` reads: what ``python -m common.h36m prepare``
+(``common/h36m.py``) runs.
 
 Two releases are read (facts in docs/datasets.md):
 
@@ -18,7 +19,6 @@ take's 17 joints projected into its four cameras with ``h36m_cameras``, distorti
 corrupt). Every take is checked against the release's list (``RELEASE_TAKES``) and read and checked
 before anything is written.
 """
-import argparse
 import io
 import re
 import zipfile
@@ -31,7 +31,7 @@ import torch
 from tqdm import tqdm
 
 from common.core.atomic import atomic_output, check_writable
-from common.core.errors import UserError, exit_on_user_error
+from common.core.errors import UserError
 from common.core.units import MM_PER_M
 from common.data.camera import image_coordinates, intrinsic_vector, project_to_2d, world_to_camera
 from common.data.dataset_files import check_finite
@@ -353,41 +353,3 @@ def summary(prepared: Prepared) -> list:
         lines.append(f'unexpected, written: {", ".join(prepared.check.unexpected)}')
     return lines
 
-
-def parse_subjects(text) -> tuple:
-    if text is None:
-        return SUBJECTS
-    subjects = tuple(dict.fromkeys(s.strip() for s in text.split(',') if s.strip()))
-    unknown = [s for s in subjects if s not in SUBJECTS]
-    if not subjects or unknown:
-        raise UserError(f'--subjects {text}: expected comma-separated subjects among {",".join(SUBJECTS)}'
-                        + (f' ({", ".join(unknown)} unknown)' if unknown else ''))
-    return subjects
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m common.h36m', description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest='command', required=True)
-    command = commands.add_parser(
-        'prepare', help=f'write {POSITIONS_3D_FILE} and {keypoints_file_name(GT_KEYPOINTS)} from a Human3.6M release')
-    release = command.add_mutually_exclusive_group(required=True)
-    release.add_argument(SOURCE.flag, metavar='PATH',
-                         help=f'the official release, extracted (S1/{SOURCE.folder}/Directions 1.cdf, ...)')
-    release.add_argument(ARCHIVE.flag, metavar='PATH', help=f'h36m.zip, the folder it extracts to, or its '
-                                                            f'{ARCHIVE_TOP_FOLDER}/ (S1/{ARCHIVE.folder}/*.h5)')
-    command.add_argument('--out', default='data', help='output folder (default: data)')
-    command.add_argument('--subjects', help=f'comma-separated subjects to prepare (default: {",".join(SUBJECTS)})')
-    command.add_argument('--allow-missing', action='store_true',
-                         help='write the takes that are there when some are missing (they are listed)')
-    command.add_argument('--no-progress', action='store_true', help='no progress bar')
-    args = parser.parse_args(argv)
-    with exit_on_user_error():
-        subjects = parse_subjects(args.subjects)
-        path, fmt = (args.from_source, SOURCE) if args.from_source is not None else (args.from_archive, ARCHIVE)
-        prepared = prepare(path, fmt, args.out, subjects, args.allow_missing,
-                           show_progress=not args.no_progress)
-        print('\n'.join(summary(prepared)))
-
-
-if __name__ == '__main__':
-    main()

@@ -8,23 +8,20 @@ Processed files (P-STMO layout, millimetres, camera frame, joint order ``MPI_INF
 
 The official test annotations ``TS*/annot_data.mat`` are MATLAB v7.3 files (HDF5), read with
 h5py; HDF5 stores MATLAB arrays with their dimensions reversed, so ``annot3`` (3 x 17 x 1 x N in
-MATLAB) arrives as (N, 1, 17, 3). ``convert_test_annotations`` (CLI: ``python -m common.mpi_inf_3dhp
-convert-test ANNOT_ROOT OUT.npz``) builds the processed test file from them; ``python -m common.mpi_inf_3dhp
-prepare-train RELEASE --out data`` builds the training file from the official training release
-(``common.data.mpi_inf_3dhp_release``).
+MATLAB) arrives as (N, 1, 17, 3). ``convert_test_annotations`` builds the processed test file from them
+(``python -m common.mpi_inf_3dhp convert-test ANNOT_ROOT OUT.npz``, ``common/mpi_inf_3dhp.py``); the training
+file comes from the official training release (``common.data.mpi_inf_3dhp_release``, ``prepare-train``).
 """
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from common.core.errors import UserError, exit_on_user_error
+from common.core.errors import UserError
 from common.core.units import MM_PER_M
 from common.data.camera import intrinsic_vector, normalize_screen_coordinates, sensor_to_pixel_intrinsics
 from common.data.dataset_files import check_array, dict_entry, load_archive, save_archive
-from common.data.mpi_inf_3dhp_release import prepare_train, train_summary
 from common.data.sequences import PoseDataset, Sequence
 from common.data.skeleton import MPI_INF_3DHP_17
 
@@ -267,35 +264,3 @@ def convert_test_annotations(annot_root, out_path, sequences=None) -> dict:
     save_archive(out_path, data=data)
     return annotations
 
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m common.mpi_inf_3dhp', description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest='command', required=True)
-    convert = commands.add_parser('convert-test', help=f'build {TEST_FILE} from the official TS*/{ANNOTATION_FILE}')
-    convert.add_argument('annot_root', help='folder holding TS1..TS6/annot_data.mat (mpi_inf_3dhp_test_set)')
-    convert.add_argument('out', help=f'output .npz, e.g. data/{TEST_FILE}')
-    convert.add_argument('--sequences', help='comma-separated test sequences to convert (default: all present)')
-    train = commands.add_parser('prepare-train', help=f'build {TRAIN_FILE} from the official training release')
-    train.add_argument('release', help='folder holding S1..S8/Seq1,Seq2/annot.mat (the training release)')
-    train.add_argument('--out', default='data', help=f'output folder for {TRAIN_FILE} (default: data)')
-    train.add_argument('--allow-missing', action='store_true',
-                       help='write the sequences that are there when some are missing (they are listed)')
-    train.add_argument('--no-progress', action='store_true', help='no progress bar')
-    args = parser.parse_args(argv)
-    with exit_on_user_error():
-        if args.command == 'prepare-train':
-            prepared = prepare_train(args.release, Path(args.out) / TRAIN_FILE, args.allow_missing,
-                                     show_progress=not args.no_progress)
-            print('\n'.join(train_summary(prepared)))
-            return
-        sequences = None if args.sequences is None else [s.strip() for s in args.sequences.split(',') if s.strip()]
-        if sequences is not None and not sequences:
-            raise UserError('--sequences: expected comma-separated names such as TS5,TS6')
-        annotations = convert_test_annotations(args.annot_root, args.out, sequences)
-        for name, annotation in annotations.items():
-            print(f'{name}: {annotation.num_frames} frames, {int(annotation.valid.sum())} valid')
-        print(f'wrote {args.out}')
-
-
-if __name__ == '__main__':
-    main()

@@ -57,7 +57,7 @@ runpy.run_path(target, run_name='__main__') if kind == 'script' else runpy.run_m
 @pytest.mark.parametrize('kind, target', [('script', 'main.py'), ('script', 'main_3dhp.py'),
                                           ('script', '3dhp_test/score.py'), ('module', 'common.demo'),
                                           ('module', 'common.keypoints'), ('module', 'common.mpi_inf_3dhp'),
-                                          ('module', 'common.synthetic')])
+                                          ('module', 'common.h36m'), ('module', 'common.synthetic')])
 def test_ctrl_c_while_the_modules_import_is_one_line(kind, target):
     """It was a 60-line traceback: Ctrl-C right after starting a command lands in its imports."""
     ended = subprocess.run([sys.executable, '-c', CTRL_C_ON_IMPORT, kind, target], cwd=REPO_ROOT, capture_output=True,

@@ -12,6 +12,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 import main
+from common import h36m as h36m_command
 from common.data import h36m_release
 from common.data.h36m_cameras import EXTRINSICS, INTRINSICS
 from common.data.skeleton import H36M_KEPT_JOINTS
@@ -29,7 +30,7 @@ METADATA = {'layout_name': 'h36m', 'num_joints': 17, 'keypoints_symmetry': [[4, 
 def _prepare(capsys, *args):
     """Run the command line in-process; (exit code, stdout, stderr)."""
     try:
-        h36m_release.main(['prepare', *map(str, args), '--no-progress'])
+        h36m_command.main(['prepare', *map(str, args), '--no-progress'])
         code = 0
     except SystemExit as exit_:
         code = exit_.code
@@ -78,7 +79,7 @@ def prepared(release, tmp_path_factory):
     # capsys is function-scoped: this module-scoped run captures its output by hand.
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        h36m_release.main(['prepare', '--from-source', str(root / 'Human3.6M'), '--out', str(out),
+        h36m_command.main(['prepare', '--from-source', str(root / 'Human3.6M'), '--out', str(out),
                            '--subjects', ','.join(SUBJECTS), '--no-progress'])
     return out, printed.getvalue()
 

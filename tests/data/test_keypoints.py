@@ -6,16 +6,19 @@ module's tables), converts with ``python -m common.keypoints convert`` and compa
 """
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from common.data import keypoints as cli
+from common import keypoints as cli
 from common.data.custom_data import load_custom_keypoints
 from common.data.video_io import Mp4Writer
 from common.synthetic import writer as synthetic
 from common.synthetic.body import random_body
 from support.keypoint_files import COCO_NAMES, H36M_INDEX, detector_results, in_format
+from support.runs import REPO_ROOT
 
 FRAMES = 12
 SIZE = (1000, 1002)               # the synthetic Human3.6M cameras' images
@@ -511,3 +514,24 @@ def test_frame_numbers_start_at_the_first_frame_not_the_first_detection():
     with pytest.raises(cli.UserError, match=r'--first-frame 1: val\.json has 5 image_ids spread over 139\.\.4139'):
         place_on_video(NumberedEntries({139 + 1000 * n: [n] for n in range(5)}, 'image_id'), 'val.json',
                        first_frame=1)
+
+
+# The detector's environment (requirements-detector.txt) has no torch: python -m common.keypoints, with what
+# convert and detect import when they start (the video reader, the detector), must load without it.
+IMPORT_WITHOUT_TORCH = """
+import sys
+sys.modules['torch'] = None          # every import of torch now raises ModuleNotFoundError
+for module in sys.argv[1:]:
+    __import__(module)
+"""
+
+
+@pytest.mark.parametrize('modules, code', [
+    (['common.keypoints', 'common.data.video_io', 'common.data.pose_detector'], 0),
+    (['common.data.camera'], 1),           # the check itself: a module that needs torch fails
+])
+def test_the_command_loads_without_torch(modules, code):
+    ended = subprocess.run([sys.executable, '-c', IMPORT_WITHOUT_TORCH, *modules], cwd=REPO_ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert ended.returncode == code, ended.stderr
+    assert ("import of torch halted" in ended.stderr) == (code == 1)

@@ -5,8 +5,8 @@ import torch
 
 from common.core.errors import EXIT_USER_ERROR, UserError
 from common.data.camera import image_coordinates, project_to_2d_linear
-from common.data.mpi_inf_3dhp import (convert_test_annotations, load_3dhp_test, load_3dhp_train, main,
-                                 read_test_annotations)
+from common.data.mpi_inf_3dhp import convert_test_annotations, load_3dhp_test, load_3dhp_train, read_test_annotations
+from common.mpi_inf_3dhp import main
 
 PELVIS = 14
 MIRROR_3DHP = [0, 1, 5, 6, 7, 2, 3, 4, 11, 12, 13, 8, 9, 10, 14, 15, 16]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import main_3dhp
-from common.data import mpi_inf_3dhp, mpi_inf_3dhp_release
+from common import mpi_inf_3dhp as mpi_inf_3dhp_command
+from common.data import mpi_inf_3dhp_release
 from common.data.mpi_inf_3dhp import TEST_FILE, TRAIN_FILE, load_3dhp_train
 from support.releases import mpi_sequence, write_annot_mat, write_mpi_train_release
 from support.runs import TINY_RUN_FLAGS
@@ -25,7 +26,7 @@ TEST_JOINTS_1_BASED = [8, 6, 15, 16, 17, 10, 11, 12, 24, 25, 26, 19, 20, 21, 5, 
 
 def _prepare_train(capsys, *args):
     try:
-        mpi_inf_3dhp.main(['prepare-train', *map(str, args), '--no-progress'])
+        mpi_inf_3dhp_command.main(['prepare-train', *map(str, args), '--no-progress'])
         code = 0
     except SystemExit as exit_:
         code = exit_.code

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import main
-from common.data import keypoints as cli
+from common import keypoints as cli
 from common.data.custom_data import load_custom_keypoints
 from common.data.frame_numbering import place_on_video
 from common.data.keypoint_formats import layout_for

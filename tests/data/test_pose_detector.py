@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip('mediapipe')
 skimage_data = pytest.importorskip('skimage.data')
 
-from common.data import keypoints as cli  # noqa: E402
+from common import keypoints as cli  # noqa: E402
 from common.data.keypoint_formats import MEDIAPIPE_33  # noqa: E402
 from common.data.pose_detector import detect_landmarks  # noqa: E402
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 import main
 from common.core.errors import UserError
-from common.data import keypoints as keypoints_cli
+from common import keypoints as keypoints_cli
 from common.data.camera import intrinsic_vector, project_to_2d_linear
 from common.data.custom_data import load_custom_keypoints
 from common.data.skeleton import H36M_17

@@ -3,7 +3,7 @@ import re
 
 import numpy as np
 
-from common.run import demo
+from common import demo
 
 TINY_RECIPE = (demo.Choice(('-f', '9', '-cs', '32', '-dep', '2', '--text-tower', 'tiny', '-b', '16'), 'tiny'),
                demo.Choice(('--threads', '1', '--no-progress'), 'quiet'))

@@ -15,6 +15,7 @@ from common.core.errors import UserError
 from common.data.mpi_inf_3dhp import TEST_FILE, TEST_SEQUENCES
 from common.evaluation import metrics
 from common.evaluation.mpi_inf_3dhp_scoring import load_predictions_mat
+from common.run import mpi_inf_3dhp_experiment
 from support.releases import write_official_annotations
 from support.runs import REPO_ROOT, TINY_RUN_FLAGS
 
@@ -169,7 +170,7 @@ def test_exports_and_tables_are_written_when_scoring_fails(evaluated, tiny_datas
 
     def failing_score(*args):
         raise UserError('prediction TS1: largest root-relative coordinate is 0.9, which looks like metres')
-    monkeypatch.setattr(main_3dhp, 'score_predictions', failing_score)
+    monkeypatch.setattr(mpi_inf_3dhp_experiment, 'score_predictions', failing_score)
     with pytest.raises(SystemExit) as exit_info:
         main_3dhp.main(['--data-dir', str(tiny_dataset), '-c', str(tmp_path), *TINY_RUN_FLAGS, '--nolog',
                         '--evaluate', 'best_epoch.bin', '--annotations', str(annotations)])

@@ -13,7 +13,7 @@ import torch
 import main as h36m_main
 import main_3dhp
 from common.data.h36m import load_h36m
-from common.data.mpi_inf_3dhp import TEST_SEQUENCES, load_3dhp_test, load_3dhp_train
+from common.data.mpi_inf_3dhp import TEST_FILE, TEST_SEQUENCES, TRAIN_FILE, load_3dhp_test, load_3dhp_train
 from common.evaluation.baseline import MEAN_POSE_LABEL
 from common.evaluation.metrics import VELOCITY
 from common.model.official_checkpoint import official_state_dict
@@ -227,8 +227,8 @@ def test_3dhp_line_counts_valid_frames_in_the_originals_batches(tiny_dataset, tm
     result = main_3dhp.main(['--data-dir', str(tiny_dataset), '-c', str(tmp_path), *TINY_RUN_FLAGS, *SAMPLING,
                              '-e', '0', '--nolog', '--p2'])
     out = capsys.readouterr().out
-    train = load_3dhp_train(tiny_dataset / main_3dhp.TRAIN_FILE).sequences
-    test = load_3dhp_test(tiny_dataset / main_3dhp.TEST_FILE, list(TEST_SEQUENCES)).sequences
+    train = load_3dhp_train(tiny_dataset / TRAIN_FILE).sequences
+    test = load_3dhp_test(tiny_dataset / TEST_FILE, list(TEST_SEQUENCES)).sequences
     assert any(not s.valid.all() for s in test)                 # invalid frames are there to be skipped
     pose = numpy_mean_pose(train, MPI_LEFT, MPI_RIGHT)
     for metric in (1, 2):
@@ -243,7 +243,7 @@ def test_3dhp_line_counts_valid_frames_in_the_originals_batches(tiny_dataset, tm
 def test_3dhp_official_checkpoint_without_the_training_file_says_so(tiny_dataset, tmp_path, capsys):
     data = tmp_path / 'data'
     data.mkdir()
-    (data / main_3dhp.TEST_FILE).symlink_to(tiny_dataset / main_3dhp.TEST_FILE)
+    (data / TEST_FILE).symlink_to(tiny_dataset / TEST_FILE)
     model = build_tiny_model(layout='mpi_inf_3dhp')
     torch.save({'epoch': 80, 'model_pos': official_state_dict(model)}, tmp_path / 'official.bin')
     result = main_3dhp.main(['--data-dir', str(data), '-c', str(tmp_path), *TINY_RUN_FLAGS, *SAMPLING,
@@ -259,11 +259,11 @@ def test_3dhp_official_scorer_summary_has_the_baseline(tiny_dataset, tmp_path, c
     over the 14 grouped joints, AUC over the thresholds 0, 5, ..., 150 mm, MPJPE over all 17 joints,
     valid frames only."""
     from support.releases import write_official_annotations
-    test_data = write_official_annotations(tiny_dataset / main_3dhp.TEST_FILE, tmp_path / 'annotations')
+    test_data = write_official_annotations(tiny_dataset / TEST_FILE, tmp_path / 'annotations')
     result = main_3dhp.main(['--data-dir', str(tiny_dataset), '-c', str(tmp_path), *TINY_RUN_FLAGS, *SAMPLING,
                              '-e', '0', '--nolog', '--annotations', str(tmp_path / 'annotations')])
     out = capsys.readouterr().out
-    pose_mm = 1000 * numpy_mean_pose(load_3dhp_train(tiny_dataset / main_3dhp.TRAIN_FILE).sequences,
+    pose_mm = 1000 * numpy_mean_pose(load_3dhp_train(tiny_dataset / TRAIN_FILE).sequences,
                                      MPI_LEFT, MPI_RIGHT)
     np.testing.assert_allclose(1000 * result.mean_pose.pose, pose_mm, atol=1e-6)
     errors = []

@@ -18,7 +18,7 @@ import main as h36m_main
 import main_3dhp
 from common.core.errors import UserError
 from common.data.camera import intrinsic_vector
-from common.data.mpi_inf_3dhp import load_3dhp_test
+from common.data.mpi_inf_3dhp import TEST_FILE, load_3dhp_test
 from common.data.sequences import Sequence
 from common.evaluation import metrics
 from common.evaluation.protocol import ORIGINAL, PER_FRAME_COUNTING, Counting, SamplingSettings, evaluate
@@ -247,7 +247,7 @@ def test_3dhp_counts_valid_pairs_and_names_smoothed_exports(tiny_dataset, tiny_c
              '--evaluate', str(tiny_checkpoints / 'tiny3dhp.bin'), *SMOOTH_FLAGS]
     result = main_3dhp.main(flags)
     capsys.readouterr()
-    for sequence in load_3dhp_test(tiny_dataset / main_3dhp.TEST_FILE, ['TS1', 'TS5']).sequences:
+    for sequence in load_3dhp_test(tiny_dataset / TEST_FILE, ['TS1', 'TS5']).sequences:
         valid = sequence.valid if sequence.valid is not None else np.ones(sequence.num_frames, bool)
         assert result.pairs[sequence.subject] == int((valid[1:] & valid[:-1]).sum())
     stem = 'tiny3dhp_H1_K1_action-absent_flip_seed1_protocol-original-b2_TS1+TS5_smooth5'

@@ -1,6 +1,10 @@
-"""The layout of ``common/``: sub-packages by concern, each importing only from the ones below it;
-and of ``tests/``, which mirrors it: ``tests/<layer>/`` guards ``common/<layer>/``, ``tests/entry_points/``
-and ``tests/project/`` hold the end-to-end runs and the project's promises, ``tests/support/`` the helpers."""
+"""The layout of ``common/``: sub-packages by concern, each importing only from the ones below it; above
+them the ``python -m`` commands (the modules directly in ``common/`` and a layer's ``__main__.py``), the only
+modules with a command line (``main()`` under ``if __name__ == '__main__'``, an argparse parser; besides them
+only ``common/run/arguments.py``, the flags of main.py and main_3dhp.py, builds a parser), which nothing in
+``common/`` imports, nor main.py and main_3dhp.py. And of ``tests/``, which mirrors it: ``tests/<layer>/`` guards
+``common/<layer>/``, ``tests/entry_points/`` and ``tests/project/`` hold the end-to-end runs and the project's
+promises, ``tests/support/`` the helpers."""
 import ast
 import re
 
@@ -12,7 +16,10 @@ COMMON = REPO_ROOT / 'common'
 TESTS = REPO_ROOT / 'tests'
 # Lowest first: a module may import from its own package and the packages before it.
 LAYERS = ('core', 'data', 'synthetic', 'model', 'evaluation', 'run')
-SHIM_MAX_LINES = 8     # the top-level modules only keep a README command ``python -m common.X`` working
+# The scripts above common/ (main.py, main_3dhp.py): they import common, never the other way round.
+SCRIPTS = tuple(sorted(path.stem for path in REPO_ROOT.glob('*.py')))
+# The one layer module that builds an argparse parser: the flags of main.py and main_3dhp.py.
+PARSER_MODULES = ('run/arguments.py',)
 # Test folders besides the layers': end-to-end runs of the entry points and README commands; project-level promises.
 TEST_FOLDERS_APART = ('entry_points', 'project')
 # Files that may name test files by path: the documentation, CI, requirements and the code.
@@ -21,28 +28,108 @@ NAMING_TEST_PATHS = ('*.md', 'docs/*.md', 'data/*.md', '3dhp_test/*.md', 'requir
 TEST_PATH = re.compile(r'\btests/[\w/]+\.py\b')
 
 
-def _imported_packages(path):
-    """The sub-packages of common that ``path`` imports from (``from common.X...``, ``import common.X``,
-    ``from common import X``); '' for the top-level ``common`` itself."""
+def _imported_modules(path):
+    """The modules ``path`` imports: 'common.data.skeleton' for ``from common.data.skeleton import X`` or
+    ``import common.data.skeleton``, 'common.X' for ``from common import X``, 'main' for ``import main``;
+    '(relative import)' for ``from . import X``."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.ImportFrom) and node.level:
             found.add('(relative import)')
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-            [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
-        if isinstance(node, ast.ImportFrom) and node.module == 'common':
-            names = [f'common.{a.name}' for a in node.names]
-        found.update(n.split('.')[1] if '.' in n else '' for n in names if n.split('.')[0] == 'common')
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.update([f'common.{a.name}' for a in node.names] if node.module == 'common' else [node.module])
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
     return found
 
 
-def upward_imports(package_dir):
-    """'module -> package' for every import of a package above (or outside) the module's own layer."""
-    rank = {name: i for i, name in enumerate(LAYERS)}
-    own = rank[package_dir.name]
-    return sorted(f'{path.relative_to(package_dir.parent)} -> common.{imported or "<top level>"}'
-                  for path in package_dir.rglob('*.py') for imported in _imported_packages(path)
-                  if imported not in rank or rank[imported] > own)
+def _is_command(module: str) -> bool:
+    """'common.demo', 'common.synthetic.__main__': a ``python -m`` command, no layer module."""
+    parts = module.split('.')
+    return parts[0] == 'common' and ((len(parts) > 1 and parts[1] not in LAYERS) or '__main__' in parts)
+
+
+def forbidden_imports(path, allowed_layers, scripts=SCRIPTS):
+    """' -> module' for every import of ``path`` that reaches a layer not in ``allowed_layers``, the
+    top-level ``common`` itself, a command or a script (main, main_3dhp)."""
+    found = []
+    for module in _imported_modules(path):
+        parts = module.split('.')
+        if module == '(relative import)' or parts[0] in scripts:
+            found.append(f' -> {module}')
+        elif parts[0] == 'common' and (_is_command(module) or len(parts) == 1 or parts[1] not in allowed_layers):
+            found.append(f' -> common.{parts[1] if len(parts) > 1 else "<top level>"}'
+                         + (f' (the command {module})' if '__main__' in parts else ''))
+    return found
+
+
+def upward_imports(package_dir, scripts=SCRIPTS):
+    """'module -> package' for every import of a package above (or outside) the module's own layer, of a
+    command or of a script."""
+    allowed = LAYERS[:LAYERS.index(package_dir.name) + 1]
+    return sorted(f'{path.relative_to(package_dir.parent)}{found}' for path in package_dir.rglob('*.py')
+                  for found in forbidden_imports(path, allowed, scripts))
+
+
+def command_modules(common_dir):
+    """The ``python -m`` commands: the modules directly in ``common_dir`` and the layers' ``__main__.py``."""
+    return sorted([path for path in common_dir.glob('*.py') if path.name != '__init__.py']
+                  + list(common_dir.glob('*/__main__.py')))
+
+
+def _runs_as_main(node) -> bool:
+    """``if __name__ == '__main__':`` (either side)."""
+    if not (isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and len(node.test.comparators) == 1):
+        return False
+    sides = {ast.dump(side) for side in (node.test.left, node.test.comparators[0])}
+    return sides == {ast.dump(ast.Name('__name__', ast.Load())), ast.dump(ast.Constant('__main__'))}
+
+
+def _builds_a_parser(node) -> bool:
+    """A call of ``argparse.ArgumentParser`` (or of ``ArgumentParser`` imported by name)."""
+    return isinstance(node, ast.Call) and (
+        (isinstance(node.func, ast.Attribute) and node.func.attr == 'ArgumentParser')
+        or (isinstance(node.func, ast.Name) and node.func.id == 'ArgumentParser'))
+
+
+def command_line_code(path) -> list:
+    """What makes ``path`` a command: 'if __name__ == "__main__" (line N)', 'argparse.ArgumentParser (line N)'."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if _runs_as_main(node):
+            found.append(f'if __name__ == "__main__" (line {node.lineno})')
+        elif _builds_a_parser(node):
+            found.append(f'argparse.ArgumentParser (line {node.lineno})')
+    return found
+
+
+def command_line_code_in_layers(common_dir, parser_modules=PARSER_MODULES) -> list:
+    """'module: what' for every ``if __name__ == '__main__'`` and argparse parser in a layer module that is
+    no command (a layer's ``__main__.py`` is one); ``parser_modules`` may build a parser."""
+    commands = set(command_modules(common_dir))
+    return sorted(f'{path.relative_to(common_dir).as_posix()}: {found}'
+                  for layer in LAYERS for path in (common_dir / layer).rglob('*.py') if path not in commands
+                  for found in command_line_code(path)
+                  if not (found.startswith('argparse') and path.relative_to(common_dir).as_posix() in parser_modules))
+
+
+def command_flaws(path) -> list:
+    """What a command module lacks: a module-level ``main()``, and ``if __name__ == '__main__'`` calling it."""
+    tree = ast.parse(path.read_text(), str(path))
+    flaws = []
+    if not any(isinstance(node, ast.FunctionDef) and node.name == 'main' for node in tree.body):
+        flaws.append('no def main()')
+    guards = [node for node in tree.body if _runs_as_main(node)]
+    if not any(isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == 'main'
+               for guard in guards for call in ast.walk(guard)):
+        flaws.append("no if __name__ == '__main__' that calls main()")
+    return flaws
+
+
+def command_imports(common_dir, scripts=SCRIPTS) -> list:
+    """'command -> module' for every import of a command module that reaches a script or another command."""
+    return sorted(f'{path.relative_to(common_dir).as_posix()}{found}' for path in command_modules(common_dir)
+                  for found in forbidden_imports(path, LAYERS, scripts))
 
 
 def test_every_folder_of_common_is_a_layer():
@@ -71,16 +158,57 @@ def test_an_upward_import_is_found(tmp_path):
                                        'from common.model.build import ModelConfig\n')
     (package / 'cli.py').write_text('from common import demo\nimport common.run.training as training\n'
                                     'from common.data import skeleton\n')
-    assert upward_imports(package) == ['data/cli.py -> common.demo', 'data/cli.py -> common.run',
-                                       'data/loader.py -> common.model']
+    (package / 'flow.py').write_text('import main\nfrom main_3dhp import load_data\nimport common\n'
+                                     'from common.keypoints import main as convert\n')
+    assert upward_imports(package, scripts=('main', 'main_3dhp')) == [
+        'data/cli.py -> common.demo', 'data/cli.py -> common.run', 'data/flow.py -> common.<top level>',
+        'data/flow.py -> common.keypoints', 'data/flow.py -> main', 'data/flow.py -> main_3dhp',
+        'data/loader.py -> common.model']
+    run = tmp_path / 'run'
+    run.mkdir()
+    (run / 'steps.py').write_text('from common.synthetic import writer\nfrom common.synthetic.__main__ import main\n')
+    assert upward_imports(run) == ['run/steps.py -> common.synthetic (the command common.synthetic.__main__)']
 
 
-def test_top_level_modules_are_entry_point_shims():
-    for path in COMMON.glob('*.py'):
-        if path.name == '__init__.py':
-            continue
-        text = path.read_text()
-        assert len(text.splitlines()) <= SHIM_MAX_LINES and 'runpy.run_module' in text, path
+def test_the_commands_are_the_top_level_modules_and_the_layers_main():
+    commands = [path.relative_to(COMMON).as_posix() for path in command_modules(COMMON)]
+    assert commands == ['demo.py', 'h36m.py', 'keypoints.py', 'mpi_inf_3dhp.py', 'synthetic/__main__.py']
+    for path in command_modules(COMMON):
+        assert command_flaws(path) == [], path
+        assert any(found.startswith('argparse') for found in command_line_code(path)), path
+
+
+def test_only_commands_have_a_command_line():
+    assert command_line_code_in_layers(COMMON) == []
+
+
+def test_no_command_imports_a_script_or_another_command():
+    assert command_imports(COMMON) == []
+
+
+def test_a_command_line_outside_the_commands_and_a_broken_command_are_found(tmp_path):
+    common = tmp_path / 'common'
+    for layer in LAYERS:
+        (common / layer).mkdir(parents=True)
+    (common / 'data' / 'tool.py').write_text('import argparse\n\ndef main():\n    argparse.ArgumentParser()\n\n\n'
+                                             "if __name__ == '__main__':\n    main()\n")
+    (common / 'run' / 'arguments.py').write_text('from argparse import ArgumentParser\nPARSER = ArgumentParser()\n')
+    (common / 'run' / 'flags.py').write_text('from argparse import ArgumentParser\nPARSER = ArgumentParser()\n')
+    (common / 'model' / '__main__.py').write_text("import argparse\nif '__main__' == __name__:\n    pass\n")
+    (common / 'shim.py').write_text("import runpy\nif __name__ == '__main__':\n"
+                                    "    runpy.run_module('common.data.tool', run_name='__main__')\n")
+    (common / 'demo.py').write_text("import main\nfrom common import shim\n\n\ndef main():\n    pass\n\n\n"
+                                    "if __name__ == '__main__':\n    main()\n")
+    assert command_line_code_in_layers(common) == [
+        'data/tool.py: argparse.ArgumentParser (line 4)', 'data/tool.py: if __name__ == "__main__" (line 7)',
+        'run/flags.py: argparse.ArgumentParser (line 2)']
+    assert [path.relative_to(common).as_posix() for path in command_modules(common)] == [
+        'demo.py', 'model/__main__.py', 'shim.py']
+    assert command_flaws(common / 'demo.py') == []
+    assert command_flaws(common / 'model' / '__main__.py') == ['no def main()',
+                                                              "no if __name__ == '__main__' that calls main()"]
+    assert command_flaws(common / 'shim.py') == ['no def main()', "no if __name__ == '__main__' that calls main()"]
+    assert command_imports(common, scripts=('main',)) == ['demo.py -> common.shim', 'demo.py -> main']
 
 
 def misplaced_test_files(tests_dir):

@@ -9,7 +9,7 @@ import pytest
 import main as h36m_main
 import main_3dhp
 from common.data.generators import ChunkedGenerator
-from common.data.mpi_inf_3dhp import load_3dhp_train
+from common.data.mpi_inf_3dhp import TRAIN_FILE, load_3dhp_train
 from common.data.sequences import Sequence
 from common.data.skeleton import H36M_17
 from common.run.checkpoints import read_checkpoint
@@ -75,6 +75,6 @@ def test_the_checkpoint_records_the_training_data_and_a_resume_must_keep_it(base
 def test_3dhp_checkpoints_record_their_training_file(tiny_dataset, tmp_path):
     main_3dhp.main(['--data-dir', str(tiny_dataset), '-c', str(tmp_path), *TINY_RUN_FLAGS, '-e', '0', '--nolog',
                     '--test-sequences', 'TS1'])
-    train = load_3dhp_train(tiny_dataset / main_3dhp.TRAIN_FILE).sequences
+    train = load_3dhp_train(tiny_dataset / TRAIN_FILE).sequences
     assert read_checkpoint(tmp_path / 'last_epoch.bin')['training_data'] == {
         'training data': f'data_train_3dhp_ori.npz ({len(train)} sequences, {sum(s.num_frames for s in train)} frames)'}

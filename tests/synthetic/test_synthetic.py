@@ -13,6 +13,7 @@ from common.data import camera
 from common.data.h36m_cameras import EXTRINSICS, INTRINSICS
 from common.data.mpi_inf_3dhp import TEST_CAMERAS
 from common.data.skeleton import H36M_17, H36M_32_PARENTS, H36M_KEPT_JOINTS, MPI_INF_3DHP_17
+from common.synthetic import __main__ as synthetic_command
 from common.synthetic import writer as synthetic
 from common.synthetic.motion import ACTIONS
 from support.runs import REPO_ROOT
@@ -340,14 +341,14 @@ def test_bad_flag_exits_with_a_one_line_error(tmp_path):
 ])
 def test_bad_flags_raise_user_errors(tmp_path, flags, message):
     with pytest.raises(UserError, match=re.escape(message)):
-        synthetic.main(['--out', str(tmp_path / 'out'), *flags])
+        synthetic_command.main(['--out', str(tmp_path / 'out'), *flags])
     assert not (tmp_path / 'out').exists()
 
 
 def test_out_must_be_a_folder(tmp_path):
     (tmp_path / 'file').write_text('')
     with pytest.raises(UserError, match='--out: .* is not a folder'):
-        synthetic.main(['--out', str(tmp_path / 'file'), '--frames', '12', '--takes', '1', '--no-3dhp'])
+        synthetic_command.main(['--out', str(tmp_path / 'file'), '--frames', '12', '--takes', '1', '--no-3dhp'])
 
 
 def test_unknown_size_is_an_argparse_error(tmp_path):
@@ -427,7 +428,7 @@ SMALL_PLAN = {'S1': {'Walking': 30, 'Photo 1': 25}, 'S9': {'WalkTogether': 20}, 
 
 def test_h36m_size_writes_the_plan_take_by_take(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(synthetic, 'h36m_size_plan', lambda seed: SMALL_PLAN)
-    synthetic.main(['--out', str(tmp_path), '--h36m-size', '--no-3dhp', '--no-progress'])
+    synthetic_command.main(['--out', str(tmp_path), '--h36m-size', '--no-3dhp', '--no-progress'])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == ('--h36m-size: 3 subjects, 4 takes (15 actions x 2, without S11 Directions as the community\'s '
                         'files), 15-30 frames a take, x 4 cameras: 220 training (S1,S5,S6,S7,S8) and 140 test (S9,S11) '
@@ -450,5 +451,5 @@ def test_h36m_size_writes_the_plan_take_by_take(tmp_path, monkeypatch, capsys):
 
 def test_h36m_size_refuses_frames_and_takes(tmp_path):
     with pytest.raises(UserError, match=r'^--frames and --takes: --h36m-size sets the takes and their frames'):
-        synthetic.main(['--out', str(tmp_path / 'out'), '--h36m-size', '--frames', '20', '--takes', '1'])
+        synthetic_command.main(['--out', str(tmp_path / 'out'), '--h36m-size', '--frames', '20', '--takes', '1'])
     assert not (tmp_path / 'out').exists()
