@@ -18,7 +18,7 @@ from common.data.h36m_cameras import EXTRINSICS, INTRINSICS
 from common.data.skeleton import H36M_KEPT_JOINTS
 from support.releases import (h36m_content, official_take_name, write_cdf_take, write_h36m_archive,
                               write_h36m_source)
-from support.runs import TINY_RUN_FLAGS
+from support.runs import TINY_RUN_FLAGS, run_command
 
 SUBJECTS = ('S1', 'S11')
 FRAMES = 5
@@ -28,14 +28,8 @@ METADATA = {'layout_name': 'h36m', 'num_joints': 17, 'keypoints_symmetry': [[4, 
 
 
 def _prepare(capsys, *args):
-    """Run the command line in-process; (exit code, stdout, stderr)."""
-    try:
-        h36m_command.main(['prepare', *map(str, args), '--no-progress'])
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    """``python -m common.h36m prepare ARGS --no-progress`` in-process: (exit code, stdout, stderr)."""
+    return run_command(capsys, h36m_command.main, ['prepare', *args, '--no-progress'])
 
 
 def _load(folder):

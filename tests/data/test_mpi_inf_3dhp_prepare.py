@@ -13,7 +13,7 @@ from common import mpi_inf_3dhp as mpi_inf_3dhp_command
 from common.data import mpi_inf_3dhp_release
 from common.data.mpi_inf_3dhp import TEST_FILE, TRAIN_FILE, load_3dhp_train
 from support.releases import mpi_sequence, write_annot_mat, write_mpi_train_release
-from support.runs import TINY_RUN_FLAGS
+from support.runs import TINY_RUN_FLAGS, run_command
 
 FRAMES = 12
 KEPT_CAMERAS = ['0', '1', '2', '4', '5', '6', '7', '8']
@@ -25,13 +25,8 @@ TEST_JOINTS_1_BASED = [8, 6, 15, 16, 17, 10, 11, 12, 24, 25, 26, 19, 20, 21, 5, 
 
 
 def _prepare_train(capsys, *args):
-    try:
-        mpi_inf_3dhp_command.main(['prepare-train', *map(str, args), '--no-progress'])
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    """``python -m common.mpi_inf_3dhp prepare-train ARGS --no-progress`` in-process: (exit code, stdout, stderr)."""
+    return run_command(capsys, mpi_inf_3dhp_command.main, ['prepare-train', *args, '--no-progress'])
 
 
 def _load(out):

@@ -22,6 +22,9 @@ ENV = {'OMP_NUM_THREADS': '1', 'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(REPO_R
 # Four steps an epoch, no validation: each epoch is a fraction of a second; the run ends only if
 # the test fails to stop it.
 LONG_RUN = ['-b', '20', '--no-eval', '--nolog', '-e', '400']
+# The line of a stopped training run: epoch, step, the checkpoint kept, its epoch, the -c to resume.
+INTERRUPTED_LINE = re.compile(r'interrupted at epoch (\d+) (step \d+|after its last step); (.+) holds epoch (\d+); '
+                              r'resume with -c (.+) -r last_epoch\.bin\n')
 
 
 def _start_training(folder, dataset):
@@ -57,8 +60,7 @@ def test_second_run_is_refused_and_ctrl_c_ends_the_first_cleanly(tiny_dataset, t
     finally:
         first.kill()
     assert first.returncode == 130, stderr
-    line = re.fullmatch(r'interrupted at epoch (\d+) (step \d+|after its last step); (.+) holds epoch (\d+); '
-                        r'resume with -c (.+) -r last_epoch\.bin\n', stderr)
+    line = INTERRUPTED_LINE.fullmatch(stderr)
     assert line, stderr
     assert line[3] == str(tmp_path / 'last_epoch.bin') and line[5] == str(tmp_path)
     assert int(line[4]) == int(line[1]) - 1 == read_checkpoint(tmp_path / 'last_epoch.bin')['epoch']
@@ -79,8 +81,7 @@ def test_sigterm_ends_training_as_ctrl_c_does(tiny_dataset, tmp_path):
     finally:
         process.kill()
     assert process.returncode == 143, stderr
-    line = re.fullmatch(r'interrupted at epoch (\d+) (step \d+|after its last step); (.+) holds epoch (\d+); '
-                        r'resume with -c (.+) -r last_epoch\.bin\n', stderr)
+    line = INTERRUPTED_LINE.fullmatch(stderr)
     assert line and line[3] == str(folder / 'last_epoch.bin') and line[5] == f"'{folder}'", stderr
     assert int(line[4]) == int(line[1]) - 1 == read_checkpoint(folder / 'last_epoch.bin')['epoch']
     assert not [p.name for p in folder.iterdir() if p.name.endswith('.tmp')]
