@@ -21,6 +21,14 @@ ATTENTION_HEADS = 8           # the denoiser's heads (ModelConfig.heads): -cs mu
 MAX_SEED = 2 ** 32 - 1        # numpy's RandomState takes seeds up to this
 
 
+# Flags that only training reads: written with --evaluate (or -d custom, --render, --viz-export) they
+# do nothing, which the run says in one line (``experiment.ignored_training_flags_note``). -no-da is
+# not one: it also shapes the mean-pose baseline an evaluation computes from -str.
+TRAINING_ONLY_FLAGS = ('epochs', 'stride', 'subset', 'learning_rate', 'lr_decay', 'weight_decay', 'action_dropout',
+                       'gradient_scale', 'no_eval', 'val_batch_size', 'val_subjects', 'checkpoint_frequency',
+                       'export_training_curves', 'activation_checkpointing')
+
+
 def _add_common(parser: argparse.ArgumentParser, dataset: str):
     data = parser.add_argument_group('data')
     data.add_argument('--data-dir', default='data', metavar='PATH', help='folder with the dataset files (default: data)')
@@ -247,7 +255,8 @@ def given_flags(dataset: str, argv=None) -> set:
     parser = build_parser(dataset)
     for action in parser._actions:
         action.default = argparse.SUPPRESS
-    return set(vars(parser.parse_args(argv)))
+    flags = {action.dest for action in parser._actions if action.option_strings}
+    return set(vars(parser.parse_args(argv))) & flags      # not the parser's own defaults (set_defaults)
 
 
 def flag_names(dataset: str) -> dict:
@@ -341,7 +350,8 @@ def _parse_and_check(dataset: str, argv):
     args.given = given_flags(dataset, argv)
     # What the log shows: the shell command, or the flags when called from Python (the demo, tests).
     args.command_line = shlex.join(['python', *sys.argv] if argv is None else ['flags:', *argv])
-    check_numeric_flags(args, flag_names(dataset))
+    args.flag_names = flag_names(dataset)
+    check_numeric_flags(args, args.flag_names)
     if args.resume and args.evaluate:
         raise UserError('--resume and --evaluate cannot be used together')
     if args.overwrite and (args.resume or args.evaluate):

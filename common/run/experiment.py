@@ -23,7 +23,7 @@ from common.evaluation.report import (count, format_result, ground_truth_notice,
 from common.evaluation.smoothing import check_smoothable
 from common.model.build import ExecutionOptions, ModelConfig, apply_execution_options, build_model
 from common.model.clip_text import TEXT_TOWERS
-from common.run.arguments import check_sampling_steps
+from common.run.arguments import TRAINING_ONLY_FLAGS, check_sampling_steps
 from common.run.batch_rule import epoch_shortfall
 from common.run.checkpoint_config import adopt_checkpoint_config
 from common.run.checkpoints import (RESUME_KEYS, check_keys, checksum_note, config_from_dict, legacy_config_notes,
@@ -214,13 +214,16 @@ def batch_description(batch, processes: int) -> str:
 
 
 def ignored_training_flags_note(args, inference: bool = False):
-    """The line saying which training flags given do nothing here (--evaluate; ``inference``:
-    -d custom, --render, --viz-export, which also ignore --downsample), or None."""
-    ignored = [f'-s {args.stride}'] if args.stride is not None else []
-    if getattr(args, 'subset', 1) != 1:
-        ignored.append(f'--subset {args.subset:g}')
-    if inference and getattr(args, 'downsample', 1) != 1:
-        ignored.append(f'--downsample {args.downsample}')
+    """The line saying which training flags written on the command line do nothing here (--evaluate;
+    ``inference``: -d custom, --render, --viz-export, which also ignore --downsample), or None."""
+    unused = [dest for dest in TRAINING_ONLY_FLAGS if dest in args.given]
+    if args.improvements and 'gradient_scale' in unused:     # set by --improvements, not typed
+        unused.remove('gradient_scale')
+    if inference and 'downsample' in args.given:
+        unused.append('downsample')
+    names = args.flag_names
+    ignored = [names[dest] if isinstance(getattr(args, dest), bool) else f'{names[dest]} {getattr(args, dest):g}'
+               if isinstance(getattr(args, dest), float) else f'{names[dest]} {getattr(args, dest)}' for dest in unused]
     if not ignored:
         return None
     return (f'{" ".join(ignored)}: not used here (training flags; -b {args.batch_size} counts windows per sampling '

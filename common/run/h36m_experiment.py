@@ -58,8 +58,9 @@ def load_data(args) -> ExperimentData:
         validation, test = (reduce_sequences(s, downsample=args.downsample) for s in (validation, test))
         description['training'] = (f'--subset {args.subset:g} --downsample {args.downsample}: training on '
                                    f'{sum(s.num_frames for s in train)} of {frames} frames, as the original')
-        description['test'] = (f'--downsample {args.downsample}: the test sequences keep one frame in '
-                                f'{args.downsample}, as the original')
+        if args.downsample > 1:
+            description['test'] = (f'--downsample {args.downsample}: the test sequences keep one frame in '
+                                    f'{args.downsample}, as the original')
     return ExperimentData(
         layout='h36m', skeleton=dataset.skeleton, keypoints_mirror=dataset.keypoints_mirror,
         train=train, validation=validation, validation_groups=[s.action_label for s in validation],

@@ -172,8 +172,12 @@ def test_subset_and_downsample_train_and_evaluate_on_the_originals_frames(tiny_d
     # 4 cameras x 20 frames per action: 80 counted once, 108 in the original's 9-frame windows (0, 9, 11);
     # the full 40-frame sequences would give 160 (180).
     assert all(values['frames'] <= 108 for values in json.loads(table.read_text())['groups'].values())
-    _run(tmp_path / 'evaluate', tiny_dataset, '--evaluate', str(tmp_path / 'best_epoch.bin'), '--subset', '0.5')
-    assert '--subset 0.5: not used here (training flags' in capsys.readouterr().out
+    _run(tmp_path / 'evaluate', tiny_dataset, '--evaluate', str(tmp_path / 'best_epoch.bin'), '--subset', '0.5',
+         '-lr', '0.1', '-e', '50', '--no-eval')
+    out = capsys.readouterr().out
+    # Every training flag written is named once, in the order of TRAINING_ONLY_FLAGS, with its value.
+    assert '-e 50 --subset 0.5 -lr 0.1 --no-eval --val-batch-size 8: not used here (training flags' in out, out
+    assert 'the test sequences keep one frame' not in out        # --downsample is 1: nothing to say
 
 
 @pytest.mark.parametrize('flags, message', [
