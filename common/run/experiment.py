@@ -221,13 +221,18 @@ def ignored_training_flags_note(args, inference: bool = False):
         unused.remove('gradient_scale')
     if inference and 'downsample' in args.given:
         unused.append('downsample')
-    names = args.flag_names
-    ignored = [names[dest] if isinstance(getattr(args, dest), bool) else f'{names[dest]} {getattr(args, dest):g}'
-               if isinstance(getattr(args, dest), float) else f'{names[dest]} {getattr(args, dest)}' for dest in unused]
-    if not ignored:
+    if not unused:
         return None
+    ignored = [_as_typed(args.flag_names[dest], getattr(args, dest)) for dest in unused]
     return (f'{" ".join(ignored)}: not used here (training flags; -b {args.batch_size} counts windows per sampling '
             'batch)')
+
+
+def _as_typed(flag: str, value) -> str:
+    """A flag and its value as a user writes them (a switch alone, a float without trailing zeros)."""
+    if isinstance(value, bool):
+        return flag
+    return f'{flag} {value:g}' if isinstance(value, float) else f'{flag} {value}'
 
 
 def clips_description(generator: ChunkedGenerator, frames: int) -> str:
