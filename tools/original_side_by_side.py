@@ -55,12 +55,16 @@ def parse_args(argv=None):
 
 
 def import_original(path: Path):
-    """(FinePOSE class, mpjpe, clip module) of the original checkout at ``path``."""
+    """(FinePOSE class, mpjpe, clip module) of the original checkout at ``path``.
+
+    ``clip`` is OpenAI's package of the original's own environment (``--original-python``), which
+    the original's model needs; this project's environment never runs this function (its test
+    puts a stand-in ``clip`` on the path)."""
     if not (path / 'common' / 'finepose.py').is_file():
         raise SystemExit(f'--original {path}: no common/finepose.py; expected a checkout of '
                          'PKU-ICST-MIPL/FinePOSE_CVPR2024')
     sys.path.insert(0, str(path))
-    import clip
+    import clip  # the original's environment only, see above
     from common.finepose import FinePOSE
     from common.loss import mpjpe
     return FinePOSE, mpjpe, clip
